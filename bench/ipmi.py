@@ -490,6 +490,7 @@ class LoopStats:
 
 
 MAX_CONSECUTIVE_ERRORS = 20
+OVERRUN_S = 10  # > timeout * (1 + retries) of the client
 
 
 async def _loop(client: Client, budget: Budget, stats: LoopStats) -> None:
@@ -558,10 +559,16 @@ async def load_phase(
             budget = Budget(budget_requests, time.perf_counter() + duration)
             stats = [LoopStats() for _ in clients]
             # A request that hangs past the deadline is cut off (timeout * retries + slack).
-            async with asyncio.timeout(duration + 10):
-                async with asyncio.TaskGroup() as tg:
-                    for c, st in zip(clients, stats, strict=True):
-                        tg.create_task(_loop(c, budget, st))
+            try:
+                async with asyncio.timeout(duration + OVERRUN_S):
+                    async with asyncio.TaskGroup() as tg:
+                        for c, st in zip(clients, stats, strict=True):
+                            tg.create_task(_loop(c, budget, st))
+            except TimeoutError:
+                raise BenchError(
+                    f"{run.peer.name}: requests still pending {OVERRUN_S}s after the "
+                    f"{duration:g}s load phase ended"
+                ) from None
             return stats
 
         if warmup > 0:
@@ -687,7 +694,8 @@ def print_tables(
             _num(r.rate), _num(r.server_cpu_us, ".1f"), _num(r.client_cpu_us, ".1f"),
             _num(r.p50_us), _num(r.p99_us),
         )  # fmt: skip
-    console.print(t)
+    if phases:
+        console.print(t)
 
     m = Table(title=f"{opts.nodes}-BMC server: start-up and memory")
     for col in ("peer", "layout", "procs", "start -> all answer (s)"):
@@ -699,7 +707,8 @@ def print_tables(
             k.peer, k.layout, str(k.processes), f"{k.startup_s:.3f}",
             _mib(k.rss_ready), _mib(k.pss_ready), _mib(k.rss_loaded), _mib(k.pss_loaded),
         )  # fmt: skip
-    console.print(m)
+    if racks:
+        console.print(m)
     console.print(
         "[dim]server CPU = user+sys of all server processes over the measured window / "
         "successful round trips; client = this process. RSS sums count shared pages once "
@@ -778,6 +787,12 @@ def main(argv: Sequence[str] | None = None, client_factory: ClientFactory = lanp
         fakebmc_layout=args.fakebmc_layout,
     )
     peers = [p for p in PEER_NAMES if p in (args.only or PEER_NAMES)]
+    if client_factory is lanplus_client:
+        try:
+            import bmc.ipmi.client  # noqa: F401  # fail before starting any server
+        except ImportError as exc:
+            print(f"bmc.ipmi.client is not available: {exc}", file=sys.stderr)
+            return 2
     signal.signal(signal.SIGTERM, _raise_system_exit)
     signal.signal(signal.SIGHUP, _raise_system_exit)
     phases, racks, errors = asyncio.run(run(peers, opts, client_factory))
