@@ -1,0 +1,59 @@
+"""Where a rack's endpoints are: computed from the topology, without starting anything."""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import asdict, dataclass
+
+from emulator.topology import Topology
+from nodes.spec import NodeSpec
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    device: str
+    protocol: str
+    address: str
+    port: int
+    username: str
+    password: str
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+class StartupError(Exception):
+    """An endpoint could not be started (address not available, port in use, ...)."""
+
+
+def _wanted_port(topology: Topology, spec: NodeSpec) -> tuple[int, bool]:
+    """The node's IPMI port and whether the rack's fallback may replace it."""
+    if spec.bmc.ipmi_port is not None:
+        return spec.bmc.ipmi_port, False
+    return topology.bmc_network.ipmi_port, True
+
+
+def _may_bind(address: str, port: int) -> bool:
+    """Whether this process may bind ``port`` (a port in use still counts as allowed)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.bind((address, port))
+        except PermissionError:
+            return False
+        except OSError:
+            return True
+    return True
+
+
+def plan_endpoints(topology: Topology) -> list[Endpoint]:
+    """The endpoints ``scaleunit up`` serves for this topology, on this machine."""
+    out = []
+    fallback = topology.bmc_network.ipmi_fallback_port
+    for spec in topology.nodes:
+        port, may_fall_back = _wanted_port(topology, spec)
+        address = str(spec.bmc.address)
+        if may_fall_back and port < 1024 and not _may_bind(address, port):
+            port = fallback
+        username, password = topology.bmc_credentials(spec)
+        out.append(Endpoint(spec.name, "ipmi", address, port, username, password))
+    return out

@@ -1,0 +1,69 @@
+"""A whole scale unit as one protocol-free value: nodes, switches, cabling and one event bus.
+
+There is no global rack: build as many as you like (two sites, two tests in one process).
+"""
+
+from __future__ import annotations
+
+from emulator.topology import Topology
+from nodes.clock import Clock
+from nodes.events import Event, EventBus, LinkChanged
+from nodes.node import Node
+from switches.model import Switch
+
+
+class Rack:
+    def __init__(self, topology: Topology, clock: Clock) -> None:
+        self.topology = topology
+        self.clock = clock
+        self.bus = EventBus()
+        self.nodes: dict[str, Node] = {}
+        for spec in topology.nodes:
+            username, password = topology.bmc_credentials(spec)
+            self.nodes[spec.name] = Node(
+                spec, clock, self.bus, topology.timings, username=username, password=password
+            )
+        self.switches: dict[str, Switch] = {
+            spec.name: Switch(spec, clock, self.bus) for spec in topology.switches
+        }
+        #: "device:port" -> "device:port", both directions.
+        self.links: dict[str, str] = {}
+        for cable in topology.cabling:
+            self.links[cable.a] = cable.b
+            self.links[cable.b] = cable.a
+            for end, other in ((cable.a, cable.b), (cable.b, cable.a)):
+                device, port = end.split(":", 1)
+                if device in self.switches:
+                    self.switches[device].cable(port, other, alias=other)
+        self._bring_up_static_links()
+        self.bus.subscribe(self._follow_links)
+
+    def _bring_up_static_links(self) -> None:
+        """Links whose far end is not a host NIC (switch-to-switch, uplinks, BMC ports) are up;
+        host NIC links follow host power."""
+        for switch in self.switches.values():
+            for port in switch.ports.values():
+                if not port.peer:
+                    continue
+                device, far_port = port.peer.split(":", 1)
+                host_nic = device in self.nodes and far_port != "bmc"
+                if not host_nic:
+                    switch.set_peer_link(port.name, True)
+
+    def _follow_links(self, event: Event) -> None:
+        if isinstance(event, LinkChanged) and event.device in self.nodes:
+            peer = self.links.get(f"{event.device}:{event.port}")
+            if peer is None:
+                return
+            device, port = peer.split(":", 1)
+            if device in self.switches:
+                self.switches[device].set_peer_link(port, event.up)
+
+    def bmc_port_up(self, node: str) -> bool:
+        """Whether the node's BMC cable leads to a port that is up (the fabric's first rule)."""
+        peer = self.links.get(f"{node}:bmc")
+        if peer is None:
+            return False
+        device, port = peer.split(":", 1)
+        switch = self.switches.get(device)
+        return switch is not None and switch.ports[port].oper_up

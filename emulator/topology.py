@@ -1,0 +1,490 @@
+"""The rack's topology: a YAML file loaded into pydantic models.
+
+Every error names the file, the line and the key: unknown keys (``extra="forbid"``), missing
+keys, bad values, and the cross-checks a rack needs (4 to 16 nodes, unique names, addresses and
+MACs, every node cabled to both ToRs and to the BMC switch). :func:`generate` writes the standard
+rack that ``scaleunit topology init`` prints and that ``scaleunit up`` uses by default.
+"""
+
+from __future__ import annotations
+
+import difflib
+import io
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from ipaddress import IPv4Address
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError
+
+from nodes.spec import MAX_BMC_PASSWORD, MAX_BMC_USERNAME, NodeSpec, TimingSpec
+from switches.spec import SwitchRole, SwitchSpec, port_name
+
+MIN_NODES = 4
+MAX_NODES = 16
+DEFAULT_USERNAME = "admin"
+DEFAULT_PASSWORD = "scaleunit-lab1"  # a lab default, printed by `scaleunit endpoints`
+
+
+class BmcAttach(StrEnum):
+    """Where the nodes' BMC ports are cabled: the BMC switch, or (Dell 16G style) the ToRs."""
+
+    SWITCH = "switch"
+    TORS = "tors"
+
+
+class Credentials(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    username: str = Field(DEFAULT_USERNAME, min_length=1, max_length=MAX_BMC_USERNAME)
+    password: str = Field(DEFAULT_PASSWORD, min_length=1, max_length=MAX_BMC_PASSWORD)
+
+
+class BmcNetwork(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ipmi_port: int = Field(623, ge=1, le=65535)
+    ipmi_fallback_port: int = Field(6230, ge=1024, le=65535)
+
+
+class Cable(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    a: str = Field(pattern=r"^[a-z][a-z0-9-]*:[A-Za-z0-9/._-]+$")
+    b: str = Field(pattern=r"^[a-z][a-z0-9-]*:[A-Za-z0-9/._-]+$")
+
+
+class Topology(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field("scaleunit", pattern=r"^[a-z][a-z0-9-]{0,40}$")
+    credentials: Credentials = Credentials()
+    bmc_network: BmcNetwork = BmcNetwork()
+    bmc_attach: BmcAttach = BmcAttach.SWITCH
+    timings: TimingSpec = TimingSpec()
+    nodes: list[NodeSpec]
+    switches: list[SwitchSpec]
+    external: list[str] = Field(
+        default_factory=list, description="devices outside the rack that cables reach (border)"
+    )
+    cabling: list[Cable]
+
+    def node(self, name: str) -> NodeSpec:
+        return next(n for n in self.nodes if n.name == name)
+
+    def switch_by_role(self, role: SwitchRole) -> list[SwitchSpec]:
+        return [s for s in self.switches if s.role is role]
+
+    def bmc_credentials(self, node: NodeSpec) -> tuple[str, str]:
+        return (
+            node.bmc.username or self.credentials.username,
+            node.bmc.password or self.credentials.password,
+        )
+
+
+# -- errors ------------------------------------------------------------------------------------
+Loc = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    line: int | None
+    loc: Loc
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        key = _dotted(self.loc)
+        return f"{where}: {key}: {self.message}" if key else f"{where}: {self.message}"
+
+
+class TopologyError(Exception):
+    """A topology file that cannot be used; ``problems`` lists every reason."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+def _dotted(loc: Loc) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _line_of(tree: Any, loc: Loc) -> int | None:
+    """The 1-based line of ``loc`` in a ruamel round-trip tree (the deepest part that exists)."""
+    node = tree
+    line: int | None = None
+    for part in loc:
+        if isinstance(node, CommentedMap) and isinstance(part, str) and part in node:
+            line = node.lc.key(part)[0] + 1
+            node = node[part]
+        elif isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node):
+            line = node.lc.item(part)[0] + 1
+            node = node[part]
+        else:
+            break
+    if line is None and isinstance(tree, CommentedMap | CommentedSeq):
+        line = tree.lc.line + 1
+    return line
+
+
+def _allowed_keys(model: type[BaseModel], loc: Loc) -> list[str]:
+    """The keys allowed where ``loc`` points, for "did you mean" hints."""
+    current: Any = model
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return []
+        field = current.model_fields.get(part)
+        if field is None:
+            return []
+        current = _model_in(field.annotation)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return list(current.model_fields)
+    return []
+
+
+def _model_in(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _explain(err: Any) -> str:
+    kind = err["type"]
+    if kind == "missing":
+        return f"missing required key '{err['loc'][-1]}'"
+    if kind.startswith("literal_error") or kind == "enum":
+        return f"{err['msg']} (got {err.get('input')!r})"
+    return str(err["msg"]).removeprefix("Value error, ")
+
+
+# -- loading -----------------------------------------------------------------------------------
+def parse_yaml(text: str, file: str = "<topology>") -> Any:
+    yaml = YAML(typ="rt")
+    yaml.allow_duplicate_keys = False
+    try:
+        return yaml.load(io.StringIO(text))
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        msg = " ".join(str(p) for p in (exc.context, exc.problem) if p)
+        raise TopologyError([Problem(file, line, (), f"YAML syntax: {msg}")]) from None
+    except Exception as exc:  # ruamel raises a few unmarked errors on broken input
+        raise TopologyError([Problem(file, None, (), f"YAML syntax: {exc}")]) from None
+
+
+def _to_plain(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {str(k): _to_plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_to_plain(v) for v in node]
+    return node
+
+
+def load_text(text: str, file: str = "<topology>") -> Topology:
+    tree = parse_yaml(text, file)
+    if not isinstance(tree, CommentedMap):
+        raise TopologyError([Problem(file, 1, (), "a topology is a YAML mapping of keys")])
+    try:
+        topo = Topology.model_validate(_to_plain(tree))
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc: Loc = tuple(err["loc"])
+            message = _explain(err)
+            if err["type"] == "extra_forbidden":
+                allowed = _allowed_keys(Topology, loc)
+                close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+                message = f"unknown key '{loc[-1]}'" + (
+                    f" (did you mean '{close[0]}'?)" if close else ""
+                )
+                if allowed:
+                    message += f"; allowed here: {', '.join(allowed)}"
+            problems.append(Problem(file, _line_of(tree, loc), loc, message))
+        raise TopologyError(problems) from None
+    problems = [Problem(file, _line_of(tree, loc), loc, msg) for loc, msg in check(topo)]
+    if problems:
+        raise TopologyError(problems)
+    return topo
+
+
+def load(path: str | Path) -> Topology:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise TopologyError([Problem(str(p), None, (), f"cannot read: {exc.strerror}")]) from None
+    except UnicodeDecodeError:
+        raise TopologyError([Problem(str(p), None, (), "not a UTF-8 text file")]) from None
+    return load_text(text, str(p))
+
+
+# -- cross-checks ------------------------------------------------------------------------------
+def check(topo: Topology) -> list[tuple[Loc, str]]:
+    """Rules no single field can check. Returns (location, message) pairs, empty when fine."""
+    out: list[tuple[Loc, str]] = []
+    n = len(topo.nodes)
+    if not MIN_NODES <= n <= MAX_NODES:
+        out.append((("nodes",), f"a scale unit has {MIN_NODES} to {MAX_NODES} nodes, not {n}"))
+
+    def dupes(values: Iterable[tuple[Loc, object]], what: str) -> None:
+        seen: dict[object, Loc] = {}
+        for loc, value in values:
+            if value in seen:
+                out.append((loc, f"{what} {value} is also used at {_dotted(seen[value])}"))
+            else:
+                seen[value] = loc
+
+    devices = [(("nodes", i, "name"), nd.name) for i, nd in enumerate(topo.nodes)]
+    devices += [(("switches", i, "name"), sw.name) for i, sw in enumerate(topo.switches)]
+    devices += [(("external", i), name) for i, name in enumerate(topo.external)]
+    dupes(devices, "device name")
+    dupes([(("nodes", i, "serial"), nd.serial) for i, nd in enumerate(topo.nodes)], "serial")
+    macs: list[tuple[Loc, object]] = []
+    for i, nd in enumerate(topo.nodes):
+        macs += [(("nodes", i, "nics", j, "mac"), nic.mac) for j, nic in enumerate(nd.nics)]
+        macs.append((("nodes", i, "bmc", "mac"), nd.bmc.mac))
+        names = [nic.name for nic in nd.nics]
+        if "bmc" in names or len(set(names)) != len(names):
+            out.append((("nodes", i, "nics"), "NIC names must be unique and not 'bmc'"))
+    dupes(macs, "MAC")
+    dupes(
+        [
+            (("nodes", i, "bmc", "address"), (str(nd.bmc.address), nd.bmc.ipmi_port))
+            for i, nd in enumerate(topo.nodes)
+        ],
+        "BMC address and port",
+    )
+
+    tors = topo.switch_by_role(SwitchRole.TOR)
+    bmcs = topo.switch_by_role(SwitchRole.BMC)
+    if len(tors) != 2:
+        out.append(
+            (("switches",), f"a scale unit has two ToR switches (role: tor), not {len(tors)}")
+        )
+    want_bmc = 1 if topo.bmc_attach is BmcAttach.SWITCH else 0
+    if len(bmcs) != want_bmc:
+        out.append(
+            (
+                ("switches",),
+                f"bmc_attach: {topo.bmc_attach.value} needs {want_bmc} BMC switch "
+                f"(role: bmc), found {len(bmcs)}",
+            )
+        )
+    if out:
+        return out
+    out += _check_cabling(topo)
+    return out
+
+
+def _check_cabling(topo: Topology) -> list[tuple[Loc, str]]:
+    out: list[tuple[Loc, str]] = []
+    ports: dict[str, set[str]] = {}
+    for nd in topo.nodes:
+        ports[nd.name] = {nic.name for nic in nd.nics} | {"bmc"}
+    for sw in topo.switches:
+        ports[sw.name] = set(sw.port_names())
+    used: dict[str, Loc] = {}
+    links: dict[str, str] = {}
+    for i, cable in enumerate(topo.cabling):
+        for end in ("a", "b"):
+            loc: Loc = ("cabling", i, end)
+            value = getattr(cable, end)
+            device, port = value.split(":", 1)
+            if device in topo.external:
+                continue
+            if device not in ports:
+                out.append((loc, f"no device named {device!r}"))
+                continue
+            if port not in ports[device]:
+                hint = difflib.get_close_matches(port, sorted(ports[device]), n=1)
+                out.append(
+                    (
+                        loc,
+                        f"{device} has no port {port!r}"
+                        + (f" (did you mean {hint[0]!r}?)" if hint else ""),
+                    )
+                )
+                continue
+            if value in used:
+                out.append((loc, f"port {value} is already cabled at {_dotted(used[value])}"))
+                continue
+            used[value] = loc
+        links[cable.a] = cable.b
+        links[cable.b] = cable.a
+    if out:
+        return out
+    tors = [s.name for s in topo.switch_by_role(SwitchRole.TOR)]
+    bmc_switch = next((s.name for s in topo.switch_by_role(SwitchRole.BMC)), None)
+    for i, nd in enumerate(topo.nodes):
+        reached = []
+        for j, nic in enumerate(nd.nics):
+            peer = links.get(f"{nd.name}:{nic.name}")
+            if peer is None:
+                out.append((("nodes", i, "nics", j), f"{nd.name}:{nic.name} is not cabled"))
+                continue
+            reached.append(peer.split(":")[0])
+        if len(reached) == 2 and sorted(reached) != sorted(tors):
+            out.append(
+                (
+                    ("nodes", i, "nics"),
+                    f"{nd.name}'s two NIC ports must go one to each ToR ({' and '.join(tors)}), "
+                    f"not to {' and '.join(reached)}",
+                )
+            )
+        peer = links.get(f"{nd.name}:bmc")
+        # Without a BMC switch (Dell 16G), odd nodes' BMCs plug into the first ToR, even the second.
+        expected = bmc_switch or tors[i % 2]
+        if peer is None:
+            out.append((("nodes", i, "bmc"), f"{nd.name}:bmc is not cabled (to {expected})"))
+        elif peer.split(":")[0] != expected:
+            out.append(
+                (
+                    ("nodes", i, "bmc"),
+                    f"{nd.name}:bmc must be cabled to {expected}, not {peer.split(':')[0]}",
+                )
+            )
+    if len(tors) == 2 and not any(
+        a.split(":")[0] in tors and b.split(":")[0] in tors and a.split(":")[0] != b.split(":")[0]
+        for a, b in links.items()
+    ):
+        out.append((("cabling",), "the two ToRs need at least one peer link between them"))
+    return out
+
+
+# -- the standard rack -------------------------------------------------------------------------
+def _mac(kind: int, node: int, port: int) -> str:
+    return f"02:5a:{kind:02x}:00:{node:02x}:{port:02x}"
+
+
+def generate(
+    nodes: int = 4,
+    *,
+    name: str | None = None,
+    base_address: str = "127.0.1.0",
+    ipmi_port: int = 623,
+    ipmi_fallback_port: int = 6230,
+    username: str = DEFAULT_USERNAME,
+    password: str = DEFAULT_PASSWORD,
+) -> str:
+    """YAML text of a standard rack of ``nodes`` nodes (the BMC network: gateway .1, HLH .2,
+    nodes from .3, as PROCEDURES.md describes)."""
+    if not MIN_NODES <= nodes <= MAX_NODES:
+        raise ValueError(f"a scale unit has {MIN_NODES} to {MAX_NODES} nodes, not {nodes}")
+    base = IPv4Address(base_address)
+    gateway = base + 1
+    rack = name or f"scaleunit-{nodes}"
+    lines = [
+        f"# A {nodes}-node scale unit: {nodes} servers, two ToR switches, one BMC switch.",
+        "# Made by `scaleunit topology init`; edit it, then `scaleunit topology validate FILE`.",
+        f"name: {rack}",
+        "credentials:            # the rack's BMC credentials (the same on every BMC, <= 16 chars)",
+        f"  username: {username}",
+        f"  password: {password}",
+        "bmc_network:",
+        f"  ipmi_port: {ipmi_port}          # used when the process may bind it",
+        f"  ipmi_fallback_port: {ipmi_fallback_port}  # otherwise",
+        "bmc_attach: switch     # or 'tors': odd nodes' BMCs on tor-a, even on tor-b",
+        "timings:               # emulated seconds; `scaleunit up --speed X` runs X times faster",
+        "  power_on_s: 1.0",
+        "  post_s: 45.0",
+        "  os_boot_s: 60.0",
+        "  os_shutdown_s: 20.0",
+        "  graceful_timeout_s: 300.0",
+        "  bmc_cold_reset_s: 30.0",
+        "  bmc_warm_reset_s: 10.0",
+        "nodes:",
+    ]
+    for i in range(1, nodes + 1):
+        nid = f"n{i:02d}"
+        lines += [
+            f"  - name: {nid}",
+            "    manufacturer: Contoso",
+            "    model: CS-2400",
+            f"    serial: CS{rack.upper().replace('-', '')[:6]}{i:03d}",
+            "    power_restore_policy: always-off",
+        ]
+        if i == 1:
+            lines += [
+                "    hardware: &hardware",
+                "      cpu: {model: 'Intel(R) Xeon(R) Gold 6248 CPU @ 2.50GHz', count: 2, "
+                "cores: 20, threads: 40, speed_mhz: 2500}",
+                "      dimms: ["
+                + ", ".join(f"{{slot: {b}{s}, size_gb: 32}}" for b in "AB" for s in range(1, 7))
+                + "]",
+                "      data_disks: ["
+                + ", ".join(
+                    f"{{slot: Disk.{d}, model: SAMSUNG MZ7LH960HAJR, capacity_gb: 960}}"
+                    for d in range(1, 5)
+                )
+                + "]",
+                "      boot_drives: [{slot: BOSS.1, model: MTFDDAV240TDU, capacity_gb: 240}, "
+                "{slot: BOSS.2, model: MTFDDAV240TDU, capacity_gb: 240}]",
+                "      psus: [{name: PSU1, capacity_w: 750}, {name: PSU2, capacity_w: 750}]",
+                "      fans: [" + ", ".join(f"{{name: Fan{f}}}" for f in range(1, 7)) + "]",
+                "    firmware: &baseline {bios: 2.27.0, bmc: 7.00.00.184, nic: 14.32.21.04, "
+                "disk: 16.17.01.00, cpld: 1.1.4, boot_drive: 2.5.13.3024}",
+            ]
+        else:
+            lines += ["    hardware: *hardware", "    firmware: *baseline"]
+        lines += [
+            "    nics:",
+            f"      - {{name: nic1, mac: '{_mac(1, i, 1)}', speed_gbps: 25}}",
+            f"      - {{name: nic2, mac: '{_mac(1, i, 2)}', speed_gbps: 25}}",
+            "    bmc:",
+            f"      address: {base + 2 + i}",
+            f"      gateway: {gateway}",
+            f"      mac: '{_mac(2, i, 0)}'",
+        ]
+    lines += [
+        "switches:",
+        "  - {name: tor-a, role: tor, model: S5248F-ON, serial: TORA0001, os_version: 10.6.1.1, "
+        "ports: 56}",
+        "  - {name: tor-b, role: tor, model: S5248F-ON, serial: TORB0001, os_version: 10.6.1.1, "
+        "ports: 56}",
+        "  - {name: bmc-switch, role: bmc, model: N3248TE-ON, serial: BMCS0001, "
+        "os_version: 10.6.1.1, ports: 52, port_speed_gbps: 1}",
+        "external: [border-1, border-2]",
+        "cabling:",
+    ]
+    for i in range(1, nodes + 1):
+        nid = f"n{i:02d}"
+        lines += [
+            f"  - {{a: '{nid}:nic1', b: 'tor-a:{port_name(i)}'}}",
+            f"  - {{a: '{nid}:nic2', b: 'tor-b:{port_name(i)}'}}",
+            f"  - {{a: '{nid}:bmc', b: 'bmc-switch:{port_name(i)}'}}",
+        ]
+    lines += [
+        "  # ToR peer links (MLAG/VLT, iBGP between the ToRs)",
+        f"  - {{a: 'tor-a:{port_name(49)}', b: 'tor-b:{port_name(49)}'}}",
+        f"  - {{a: 'tor-a:{port_name(50)}', b: 'tor-b:{port_name(50)}'}}",
+        "  # uplinks to the border (BGP, one link up is enough)",
+        f"  - {{a: 'tor-a:{port_name(51)}', b: 'border-1:eth1'}}",
+        f"  - {{a: 'tor-a:{port_name(52)}', b: 'border-2:eth1'}}",
+        f"  - {{a: 'tor-b:{port_name(51)}', b: 'border-1:eth2'}}",
+        f"  - {{a: 'tor-b:{port_name(52)}', b: 'border-2:eth2'}}",
+        "  # the BMC switch's uplinks, one to each ToR",
+        f"  - {{a: 'bmc-switch:{port_name(51)}', b: 'tor-a:{port_name(53)}'}}",
+        f"  - {{a: 'bmc-switch:{port_name(52)}', b: 'tor-b:{port_name(53)}'}}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def default(nodes: int = 4) -> Topology:
+    """The built-in rack used when no topology file is given."""
+    return load_text(generate(nodes), "<built-in default>")

@@ -1,0 +1,131 @@
+"""What happened: frozen, past-tense events.
+
+Every model command returns the events it caused at once; transitions that complete later (a POST
+that ends, a BMC that comes back) are delivered through the :class:`EventSink` the model was given.
+Every event names its ``device`` and carries the emulated time ``at`` it happened.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from nodes.power import HostState
+    from nodes.sel import SelRecord
+
+
+@dataclass(frozen=True, kw_only=True)
+class Event:
+    device: str
+    at: float
+
+    @property
+    def name(self) -> str:
+        """A dotted name for logs, e.g. ``power.changed``."""
+        return _EVENT_NAMES.get(type(self).__name__, type(self).__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PowerChanged(Event):
+    old: HostState
+    new: HostState
+    cause: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class SelRecordAdded(Event):
+    record: SelRecord
+
+
+@dataclass(frozen=True, kw_only=True)
+class SelCleared(Event):
+    pass
+
+
+@dataclass(frozen=True, kw_only=True)
+class BootOverrideChanged(Event):
+    target: str
+    persistent: bool
+    uefi: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class IdentifyChanged(Event):
+    on: bool
+    until: float | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class PowerRestorePolicyChanged(Event):
+    policy: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class BmcResetStarted(Event):
+    kind: str
+    until: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class BmcReady(Event):
+    pass
+
+
+@dataclass(frozen=True, kw_only=True)
+class UserChanged(Event):
+    """A BMC user was changed; ``what`` names the field, never the password itself."""
+
+    user_id: int
+    what: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class PsuInputChanged(Event):
+    psu: str
+    has_input: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class LinkChanged(Event):
+    port: str
+    up: bool
+    peer: str = field(default="")
+
+
+_EVENT_NAMES = {
+    "PowerChanged": "power.changed",
+    "SelRecordAdded": "sel.added",
+    "SelCleared": "sel.cleared",
+    "BootOverrideChanged": "boot.override",
+    "IdentifyChanged": "identify.changed",
+    "PowerRestorePolicyChanged": "power.policy",
+    "BmcResetStarted": "bmc.reset",
+    "BmcReady": "bmc.ready",
+    "UserChanged": "user.changed",
+    "PsuInputChanged": "psu.input",
+    "LinkChanged": "link.changed",
+}
+
+EventSink = Callable[[Event], None]
+
+
+class EventBus:
+    """Fans events out to subscribers, in subscription order."""
+
+    def __init__(self) -> None:
+        self._subscribers: list[EventSink] = []
+
+    def subscribe(self, sink: EventSink) -> Callable[[], None]:
+        self._subscribers.append(sink)
+
+        def unsubscribe() -> None:
+            if sink in self._subscribers:
+                self._subscribers.remove(sink)
+
+        return unsubscribe
+
+    def __call__(self, event: Event) -> None:
+        for sink in list(self._subscribers):
+            sink(event)
