@@ -202,13 +202,12 @@ class OursPeer(Peer):
 
     def prepare(self) -> list[Endpoint]:
         self.topology = self.workdir / f"topology-{self.nodes}.yaml"
-        self.topology.write_text(
-            self._scaleunit(
-                "topology", "init",
-                "--nodes", str(self.nodes),
-                "--base-address", f"{SUBNETS[self.name]}.1",
-                "--ipmi-port", str(self.port),
-            )
+        self._scaleunit(
+            "topology", "init",
+            "--nodes", str(self.nodes),
+            "--base-address", f"{SUBNETS[self.name]}.0",  # nodes' BMCs from .3
+            "--ipmi-port", str(self.port),
+            "-o", str(self.topology),
         )  # fmt: skip
         listed = json.loads(
             self._scaleunit("endpoints", "--topology", str(self.topology), "--format", "json")
@@ -223,7 +222,9 @@ class OursPeer(Peer):
         return endpoints
 
     def commands(self) -> list[list[str]]:
-        return [[str(shutil.which("scaleunit")), "up", "--topology", str(self.topology)]]
+        # warning: no per-request log lines (the peers do not log requests either).
+        exe = str(shutil.which("scaleunit"))
+        return [[exe, "up", "--topology", str(self.topology), "--log-level", "warning"]]
 
 
 def make_peer(name: str, nodes: int, port: int, workdir: Path, fakebmc_layout: str) -> Peer:
@@ -491,6 +492,7 @@ class LoopStats:
 
 MAX_CONSECUTIVE_ERRORS = 20
 OVERRUN_S = 10  # > timeout * (1 + retries) of the client
+IDLE_WINDOW_S = 1.0  # server CPU with no client, right after start-up
 
 
 async def _loop(client: Client, budget: Budget, stats: LoopStats) -> None:
@@ -535,19 +537,22 @@ class PhaseResult:
 
 async def load_phase(
     run: RunningPeer,
+    endpoints: Sequence[Endpoint],
     scenario: str,
     client_factory: ClientFactory,
     seconds: float,
     max_requests: int,
     warmup: float,
 ) -> PhaseResult:
-    """One session per endpoint, one loop per session, all at once; measured window only."""
+    """One session per endpoint, one loop per session, all at once; measured window only.
+
+    Sessions are opened (and a warm-up run) before the window; server CPU counts every
+    process of ``run``, also those serving BMCs that are not loaded.
+    """
     async with contextlib.AsyncExitStack() as stack:
         try:
             async with asyncio.timeout(30):
-                clients = [
-                    await stack.enter_async_context(client_factory(e)) for e in run.endpoints
-                ]
+                clients = [await stack.enter_async_context(client_factory(e)) for e in endpoints]
         except BenchError:
             raise
         except Exception as exc:
@@ -587,7 +592,7 @@ async def load_phase(
     return PhaseResult(
         peer=run.peer.name,
         scenario=scenario,
-        bmcs=len(run.endpoints),
+        bmcs=len(endpoints),
         processes=len(run.processes()),
         round_trips=ok,
         errors=sum(s.errors for s in stats),
@@ -612,6 +617,7 @@ class RackResult:
     bmcs: int
     processes: int
     startup_s: float
+    idle_cpu_pct: float
     rss_ready: int
     pss_ready: int
     rss_loaded: int = 0
@@ -632,34 +638,36 @@ class Options:
 async def bench_peer(
     name: str, opts: Options, client_factory: ClientFactory
 ) -> tuple[list[PhaseResult], RackResult]:
+    """Start one N-BMC server; load one of its BMCs, then all of them; always kill it."""
     with tempfile.TemporaryDirectory(prefix=f"ipmi-bench-{name}-") as tmp:
-        one = make_peer(name, 1, opts.port, Path(tmp) / "one", opts.fakebmc_layout)
-        one.workdir.mkdir()
-        with running(one, opts.startup_timeout) as run:
-            seq = await load_phase(
-                run, "1 BMC, 1 loop", client_factory,
-                opts.seconds, opts.max_requests, opts.warmup,
-            )  # fmt: skip
-
-        many = make_peer(name, opts.nodes, opts.port, Path(tmp) / "many", opts.fakebmc_layout)
-        many.workdir.mkdir()
-        with running(many, opts.startup_timeout) as run:
+        peer = make_peer(name, opts.nodes, opts.port, Path(tmp), opts.fakebmc_layout)
+        with running(peer, opts.startup_timeout) as run:
             rss, pss = run.memory()
+            idle0 = run.cpu_seconds()[0]
+            await asyncio.sleep(IDLE_WINDOW_S)
+            idle1 = run.cpu_seconds()[0]
             rack = RackResult(
                 peer=name,
-                layout=many.layout,
+                layout=peer.layout,
                 bmcs=opts.nodes,
                 processes=len(run.processes()),
                 startup_s=run.startup_s,
+                idle_cpu_pct=(idle1 - idle0) / IDLE_WINDOW_S * 100,
                 rss_ready=rss,
                 pss_ready=pss,
             )
-            par = await load_phase(
-                run, f"{opts.nodes} BMCs, {opts.nodes} loops", client_factory,
-                opts.seconds, opts.max_requests, opts.warmup,
-            )  # fmt: skip
+            phases = []
+            for endpoints, scenario in (
+                (run.endpoints[:1], f"1 of {opts.nodes} BMCs, 1 loop"),
+                (run.endpoints, f"{opts.nodes} BMCs, {opts.nodes} loops"),
+            ):
+                result = await load_phase(
+                    run, endpoints, scenario, client_factory,
+                    opts.seconds, opts.max_requests, opts.warmup,
+                )  # fmt: skip
+                phases.append(result)
             rack.rss_loaded, rack.pss_loaded = run.memory()
-    return [seq, par], rack
+    return phases, rack
 
 
 def _mib(n: int) -> str:
@@ -684,36 +692,42 @@ def print_tables(
     for col in ("peer", "scenario", "procs", "round trips", "errors", "rt/s"):
         t.add_column(col, justify="left" if col in ("peer", "scenario") else "right")
     t.add_column("server CPU\nus/rt", justify="right")
+    t.add_column("server\ncores", justify="right")
     t.add_column("client CPU\nus/rt", justify="right")
+    t.add_column("client\ncores", justify="right")
     t.add_column("p50\nus", justify="right")
     t.add_column("p99\nus", justify="right")
     for r in phases:
         t.add_row(
             r.peer, r.scenario, str(r.processes), str(r.round_trips),
             str(r.errors) if not r.errors else f"[red]{r.errors}[/red]",
-            _num(r.rate), _num(r.server_cpu_us, ".1f"), _num(r.client_cpu_us, ".1f"),
+            _num(r.rate),
+            _num(r.server_cpu_us, ".1f"), _num(r.server_cpu_us * r.rate / 1e6, ".2f"),
+            _num(r.client_cpu_us, ".1f"), _num(r.client_cpu_us * r.rate / 1e6, ".2f"),
             _num(r.p50_us), _num(r.p99_us),
         )  # fmt: skip
     if phases:
         console.print(t)
 
     m = Table(title=f"{opts.nodes}-BMC server: start-up and memory")
-    for col in ("peer", "layout", "procs", "start -> all answer (s)"):
+    for col in ("peer", "layout", "procs", "start -> all answer (s)", "idle CPU %"):
         m.add_column(col, justify="left" if col in ("peer", "layout") else "right")
     for col in ("RSS ready MiB", "PSS ready MiB", "RSS loaded MiB", "PSS loaded MiB"):
         m.add_column(col, justify="right")
     for k in racks:
         m.add_row(
-            k.peer, k.layout, str(k.processes), f"{k.startup_s:.3f}",
+            k.peer, k.layout, str(k.processes), f"{k.startup_s:.3f}", f"{k.idle_cpu_pct:.1f}",
             _mib(k.rss_ready), _mib(k.pss_ready), _mib(k.rss_loaded), _mib(k.pss_loaded),
         )  # fmt: skip
     if racks:
         console.print(m)
     console.print(
         "[dim]server CPU = user+sys of all server processes over the measured window / "
-        "successful round trips; client = this process. RSS sums count shared pages once "
-        "per process, PSS shares them out. Start-up = first spawn until every endpoint "
-        f"answers Get Channel Auth Caps. {os.cpu_count()} CPUs.[/dim]"
+        "successful round trips; client = this process (one asyncio loop, one core at most); "
+        "cores = CPU seconds per second, so client cores near 1.00 means the client, not "
+        "the server, set the rate. RSS sums count shared pages once per process, PSS shares "
+        "them out. Start-up = first spawn until every endpoint answers Get Channel Auth "
+        f"Caps; idle CPU over {IDLE_WINDOW_S:g} s with no client. {os.cpu_count()} CPUs.[/dim]"
     )
     for r in phases:
         if r.first_error:
