@@ -227,9 +227,9 @@ class OursPeer(Peer):
         return [[exe, "up", "--topology", str(self.topology), "--log-level", "warning"]]
 
 
-def make_peer(name: str, nodes: int, port: int, workdir: Path, fakebmc_layout: str) -> Peer:
+def make_peer(name: str, nodes: int, port: int, workdir: Path, fakebmc_layout: str = "") -> Peer:
     if name == "fakebmc":
-        return FakeBmcPeer(nodes, port, workdir, fakebmc_layout)
+        return FakeBmcPeer(nodes, port, workdir, fakebmc_layout or "procs")
     if name == "ipmi_sim":
         return IpmiSimPeer(nodes, port, workdir)
     return OursPeer(nodes, port, workdir)
@@ -520,6 +520,7 @@ async def _loop(client: Client, budget: Budget, stats: LoopStats) -> None:
 @dataclass
 class PhaseResult:
     peer: str
+    layout: str
     scenario: str
     bmcs: int
     processes: int
@@ -591,6 +592,7 @@ async def load_phase(
     per = 1e6 / ok if ok else float("nan")
     return PhaseResult(
         peer=run.peer.name,
+        layout=run.peer.layout,
         scenario=scenario,
         bmcs=len(endpoints),
         processes=len(run.processes()),
@@ -636,11 +638,11 @@ class Options:
 
 
 async def bench_peer(
-    name: str, opts: Options, client_factory: ClientFactory
+    name: str, layout: str, opts: Options, client_factory: ClientFactory
 ) -> tuple[list[PhaseResult], RackResult]:
     """Start one N-BMC server; load one of its BMCs, then all of them; always kill it."""
     with tempfile.TemporaryDirectory(prefix=f"ipmi-bench-{name}-") as tmp:
-        peer = make_peer(name, opts.nodes, opts.port, Path(tmp), opts.fakebmc_layout)
+        peer = make_peer(name, opts.nodes, opts.port, Path(tmp), layout)
         with running(peer, opts.startup_timeout) as run:
             rss, pss = run.memory()
             idle0 = run.cpu_seconds()[0]
@@ -670,6 +672,11 @@ async def bench_peer(
     return phases, rack
 
 
+def _layout(layout: str, processes: int) -> str:
+    """What serves the BMCs: "16 procs", "1 proc" (``layout`` is the requested shape)."""
+    return f"{processes} proc" + ("s" if processes != 1 else "")
+
+
 def _mib(n: int) -> str:
     return f"{n / 2**20:.1f}"
 
@@ -689,8 +696,8 @@ def print_tables(
         title=f"Get Chassis Status over lanplus, cipher suite {CIPHER_SUITE} "
         f"({opts.seconds:g} s or {opts.max_requests} requests per row)",
     )
-    for col in ("peer", "scenario", "procs", "round trips", "errors", "rt/s"):
-        t.add_column(col, justify="left" if col in ("peer", "scenario") else "right")
+    for col in ("peer", "layout", "scenario", "round trips", "errors", "rt/s"):
+        t.add_column(col, justify="left" if col in ("peer", "layout", "scenario") else "right")
     t.add_column("server CPU\nus/rt", justify="right")
     t.add_column("server\ncores", justify="right")
     t.add_column("client CPU\nus/rt", justify="right")
@@ -699,7 +706,7 @@ def print_tables(
     t.add_column("p99\nus", justify="right")
     for r in phases:
         t.add_row(
-            r.peer, r.scenario, str(r.processes), str(r.round_trips),
+            r.peer, _layout(r.layout, r.processes), r.scenario, str(r.round_trips),
             str(r.errors) if not r.errors else f"[red]{r.errors}[/red]",
             _num(r.rate),
             _num(r.server_cpu_us, ".1f"), _num(r.server_cpu_us * r.rate / 1e6, ".2f"),
@@ -710,13 +717,13 @@ def print_tables(
         console.print(t)
 
     m = Table(title=f"{opts.nodes}-BMC server: start-up and memory")
-    for col in ("peer", "layout", "procs", "start -> all answer (s)", "idle CPU %"):
+    for col in ("peer", "layout", "start -> all answer (s)", "idle CPU %"):
         m.add_column(col, justify="left" if col in ("peer", "layout") else "right")
     for col in ("RSS ready MiB", "PSS ready MiB", "RSS loaded MiB", "PSS loaded MiB"):
         m.add_column(col, justify="right")
     for k in racks:
         m.add_row(
-            k.peer, k.layout, str(k.processes), f"{k.startup_s:.3f}", f"{k.idle_cpu_pct:.1f}",
+            k.peer, _layout(k.layout, k.processes), f"{k.startup_s:.3f}", f"{k.idle_cpu_pct:.1f}",
             _mib(k.rss_ready), _mib(k.pss_ready), _mib(k.rss_loaded), _mib(k.pss_loaded),
         )  # fmt: skip
     if racks:
@@ -756,9 +763,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--startup-timeout", type=float, default=30.0)
     p.add_argument(
         "--fakebmc-layout",
-        choices=("procs", "one"),
-        default="procs",
-        help="fakebmc: one process per BMC (default) or one process for all",
+        choices=("procs", "one", "both"),
+        default="both",
+        help="fakebmc: one process per BMC, one process for all BMCs, or both (two rows)",
     )
     args = p.parse_args(argv)
     if not 1 <= args.nodes <= 254:
@@ -779,13 +786,18 @@ async def run(
     racks: list[RackResult] = []
     errors: dict[str, str] = {}
     for name in peers:
-        try:
-            ph, rack = await bench_peer(name, opts, client_factory)
-        except BenchError as exc:
-            errors[name] = str(exc)
-            continue
-        phases.extend(ph)
-        racks.append(rack)
+        layouts = [""]
+        if name == "fakebmc":
+            both = opts.fakebmc_layout == "both"
+            layouts = ["procs", "one"] if both else [opts.fakebmc_layout]
+        for layout in layouts:
+            try:
+                ph, rack = await bench_peer(name, layout, opts, client_factory)
+            except BenchError as exc:
+                errors[f"{name} {layout}".strip()] = str(exc)
+                continue
+            phases.extend(ph)
+            racks.append(rack)
     return phases, racks, errors
 
 
