@@ -198,6 +198,14 @@ class LanplusClient:
             raise IpmiCompletionError(cc, netfn, cmd)
         return out
 
+    @property
+    def local_address(self) -> tuple[str, int]:
+        """This client's (host, port), as the BMC sees it on loopback."""
+        if self._transport is None:
+            raise IpmiError("socket is closed")
+        host, port = self._transport.get_extra_info("sockname")[:2]
+        return host, port
+
     def send_datagram(self, data: bytes) -> None:
         """Send raw bytes from this client's socket (tests: replays, malformed input)."""
         if self._transport is None:

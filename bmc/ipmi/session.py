@@ -90,6 +90,7 @@ class IpmiBackend(Protocol):
 class EndpointOptions:
     max_sessions: int = 32
     idle_timeout: float = 60.0  # seconds of real (loop) time
+    handshake_timeout: float = 10.0  # an unfinished Open Session / RAKP / challenge
     lan_channel: int = 1
     kg: bytes | None = None  # BMC key K_G; None means K_UID is used (13.31)
     cipher_suites: tuple[int, ...] = (3, 17)
@@ -337,7 +338,7 @@ class IpmiEndpoint(asyncio.DatagramProtocol):
             self._drop(addr, "unknown_session")
             return None
         now = self._now()
-        if now - s.last_seen > self.options.idle_timeout:
+        if self._expired(s, now):
             self._expire(s)
             self._drop(addr, "expired_session")
             return None
@@ -386,8 +387,13 @@ class IpmiEndpoint(asyncio.DatagramProtocol):
     def _new_session(self, addr: Address) -> _Session | None:
         if len(self._sessions) >= self.options.max_sessions:
             self._purge_expired()
-            if len(self._sessions) >= self.options.max_sessions:
+        if len(self._sessions) >= self.options.max_sessions:
+            # Full: a handshake still pending gives way (oldest first), so a flood of
+            # Open Session Requests cannot lock out consoles; active sessions never do.
+            pending = [x for x in self._sessions.values() if x.state != _ACTIVE]
+            if not pending:
                 return None
+            self._forget(min(pending, key=_last_seen))
         while True:
             sid = int.from_bytes(os.urandom(4), "little")
             if sid and sid not in self._by_sid:
@@ -463,7 +469,7 @@ class IpmiEndpoint(asyncio.DatagramProtocol):
             return None
         tag = p[0]
         bmc_sid = _U32.unpack_from(p, 4)[0]
-        s = self._sessions.get((addr, bmc_sid))
+        s = self._pending(addr, bmc_sid)
 
         def fail(status: int, console_sid: int, user: str = "?") -> bytes:
             log.info(
@@ -524,7 +530,7 @@ class IpmiEndpoint(asyncio.DatagramProtocol):
             return None
         tag = p[0]
         bmc_sid = _U32.unpack_from(p, 4)[0]
-        s = self._sessions.get((addr, bmc_sid))
+        s = self._pending(addr, bmc_sid)
 
         def reply(status: int, console_sid: int, icv: bytes = b"") -> bytes:
             body = bytes((tag, status, 0, 0)) + _U32.pack(console_sid) + icv
@@ -631,7 +637,7 @@ class IpmiEndpoint(asyncio.DatagramProtocol):
             self._drop(addr, "bad_message")
             return None
         now = self._now()
-        if now - s.last_seen > self.options.idle_timeout:
+        if self._expired(s, now):
             self._expire(s)
             self._drop(addr, "expired_session")
             return None
@@ -938,14 +944,32 @@ class IpmiEndpoint(asyncio.DatagramProtocol):
             )
         self._forget(s)
 
+    def _expired(self, s: _Session, now: float) -> bool:
+        if s.state == _ACTIVE:
+            return now - s.last_seen > self.options.idle_timeout
+        limit = min(self.options.handshake_timeout, self.options.idle_timeout)
+        return now - s.last_seen > limit
+
+    def _pending(self, addr: Address, bmc_sid: int) -> _Session | None:
+        """The session a RAKP message names, unless its handshake has timed out."""
+        s = self._sessions.get((addr, bmc_sid))
+        if s is not None and s.state != _ACTIVE and self._expired(s, self._now()):
+            self._forget(s)
+            return None
+        return s
+
     def _purge_expired(self) -> None:
-        limit = self._now() - self.options.idle_timeout
-        for s in [x for x in self._sessions.values() if x.last_seen < limit]:
+        now = self._now()
+        for s in [x for x in self._sessions.values() if self._expired(x, now)]:
             self._expire(s)
 
 
 def _handle(s: _Session) -> int:
     return s.handle
+
+
+def _last_seen(s: _Session) -> float:
+    return s.last_seen
 
 
 async def serve_ipmi(
