@@ -6,19 +6,26 @@
 
 Every server runs in its own process group on 127.0.x.y addresses that this script picks
 (one /24 per peer), and every server is driven by the same client, ``bmc.ipmi.client.
-LanplusClient`` (cipher suite 3, ADMINISTRATOR), from this process. For each peer:
+LanplusClient`` (cipher suite 3, ADMINISTRATOR), from this process. For each peer, one
+server with ``--nodes`` BMCs (default 16) is started and:
 
-1. *one BMC*: start a 1-BMC server, open one session, send ``Get Chassis Status``
-   sequentially.
-2. *N BMCs* (default 16): start an N-BMC server, time from process start until every
-   endpoint answers a sessionless ``Get Channel Authentication Capabilities``, read the
-   memory, open one session per BMC and run N concurrent loops.
+1. start-up: time from the first spawn until every endpoint answers a sessionless
+   ``Get Channel Authentication Capabilities``; then RSS/PSS, and CPU over 1 s idle;
+2. *1 of 16 BMCs, 1 loop*: one session to the first BMC, ``Get Chassis Status`` sent
+   sequentially;
+3. *16 BMCs, 16 loops*: one session per BMC, 16 concurrent loops on one asyncio loop.
 
-Server CPU is user+sys of the server processes (and their children) from psutil, read just
-before and just after the load phase, divided by the successful round trips; client CPU is
-the same for this process. Every load phase is bounded by ``--seconds`` *and*
-``--max-requests``, and a hard deadline cancels a phase that a stuck request would stretch.
-Servers are always killed (process group, SIGTERM then SIGKILL) in ``finally``.
+Peers: ``ours`` (``scaleunit up``, one process), ``fakebmc`` (16 processes *and* one
+process serving 16, see ``--fakebmc-layout``), ``ipmi_sim`` (16 processes, config in
+``peers/ipmi_sim/``).
+
+Server CPU is user+sys of every server process and thread (``/proc/PID/task/*/schedstat``,
+ns resolution; psutil's tick-based user+sys is kept in the JSON as a cross-check) read just
+before and after the measured window, divided by the successful round trips; client CPU
+is ``time.process_time()`` of this process. Every load phase is bounded by ``--seconds``
+*and* ``--max-requests``; a hard deadline turns a phase stretched by stuck requests into an
+error. Servers are always killed (process group, SIGTERM then SIGKILL) in ``finally``, also
+on Ctrl-C and SIGTERM.
 
 A peer that cannot be started is an error, not a skipped row: the other peers still run,
 the error is printed under the table and the exit status is 1. Use ``--only`` to choose.
