@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 RMCP_VERSION: Final = 0x06
 RMCP_SEQ_NO_ACK: Final = 0xFF
@@ -133,8 +133,7 @@ def checksum(data: bytes | bytearray | memoryview) -> int:
     return -sum(data) & 0xFF
 
 
-@dataclass(frozen=True, slots=True)
-class LanMessage:
+class LanMessage(NamedTuple):
     """One IPMI request or response as carried in a LAN payload (13.8)."""
 
     rs_addr: int
@@ -155,16 +154,9 @@ def parse_lan_message(msg: bytes | memoryview) -> LanMessage | None:
         return None
     if sum(msg[3:]) & 0xFF:
         return None
-    return LanMessage(
-        rs_addr=msg[0],
-        netfn=msg[1] >> 2,
-        rs_lun=msg[1] & 3,
-        rq_addr=msg[3],
-        rq_seq=msg[4] >> 2,
-        rq_lun=msg[4] & 3,
-        cmd=msg[5],
-        data=bytes(msg[6:-1]),
-    )
+    b1 = msg[1]
+    b4 = msg[4]
+    return LanMessage(msg[0], b1 >> 2, b1 & 3, msg[3], b4 >> 2, b4 & 3, msg[5], bytes(msg[6:-1]))
 
 
 def build_lan_response(req: LanMessage, cc: int, data: bytes = b"") -> bytes:
