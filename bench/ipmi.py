@@ -828,7 +828,11 @@ def main(argv: Sequence[str] | None = None, client_factory: ClientFactory = lanp
             return 2
     signal.signal(signal.SIGTERM, _raise_system_exit)
     signal.signal(signal.SIGHUP, _raise_system_exit)
-    phases, racks, errors = asyncio.run(run(peers, opts, client_factory))
+    try:
+        phases, racks, errors = asyncio.run(run(peers, opts, client_factory))
+    except KeyboardInterrupt:  # servers are already killed by then
+        print("interrupted", file=sys.stderr)
+        return 130
     if args.json:
         json.dump(
             {
