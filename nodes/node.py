@@ -44,6 +44,7 @@ class BootTarget(StrEnum):
     BIOS = "bios"
     FLOPPY = "floppy"
     USB = "usb"
+    DIAGS = "diags"
 
 
 class RestartCause(StrEnum):
@@ -129,7 +130,14 @@ _FIRMWARE_NAMES = {
 }
 
 #: OS Boot sensor offsets by boot device (IPMI 2.0 table 42-3, sensor type 1Fh).
-_OS_BOOT_OFFSET = {"disk": 0x01, "pxe": 0x02, "cdrom": 0x04, "usb": 0x06, "floppy": 0x00}
+_OS_BOOT_OFFSET = {
+    "disk": 0x01,
+    "pxe": 0x02,
+    "diags": 0x03,
+    "cdrom": 0x04,
+    "usb": 0x06,
+    "floppy": 0x00,
+}
 
 _TARGETS = {
     HostState.POWERING_ON: 50.0,
