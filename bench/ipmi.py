@@ -477,13 +477,21 @@ def lanplus_client(e: Endpoint) -> contextlib.AbstractAsyncContextManager[Client
 
 @dataclass
 class Budget:
-    """Shared request budget: a loop may send only while ``take()`` says yes."""
+    """Shared request budget: a loop may send only while ``take()`` says yes.
+
+    ``closed_at`` is when it first said no (deadline reached or requests used up): the
+    end of the window the rate is computed over. Answers that arrive later (a request in
+    its retries) still count for CPU per round trip but not for the rate.
+    """
 
     left: int
     deadline: float
+    closed_at: float = float("inf")
 
     def take(self) -> bool:
-        if self.left <= 0 or time.perf_counter() >= self.deadline:
+        now = time.perf_counter()
+        if self.left <= 0 or now >= self.deadline:
+            self.closed_at = min(self.closed_at, now)
             return False
         self.left -= 1
         return True
@@ -495,6 +503,7 @@ class LoopStats:
     errors: int = 0
     first_error: str = ""
     latencies: list[float] = field(default_factory=list)
+    done_at: list[float] = field(default_factory=list)
 
 
 MAX_CONSECUTIVE_ERRORS = 20
@@ -514,8 +523,10 @@ async def _loop(client: Client, budget: Budget, stats: LoopStats) -> None:
             error = f"{type(exc).__name__}: {exc}"
         else:
             if cc == 0:
+                done = clock()
                 stats.ok += 1
-                stats.latencies.append(clock() - t)
+                stats.latencies.append(done - t)
+                stats.done_at.append(done)
                 streak = 0
                 continue
             error = f"completion code {cc:#04x}"
@@ -533,8 +544,9 @@ class PhaseResult:
     processes: int
     round_trips: int
     errors: int
-    seconds: float
-    rate: float
+    seconds: float  # the window: until the deadline or the last request sent
+    tail_seconds: float  # then waiting for the requests in flight (retries)
+    rate: float  # answers received inside the window / window
     server_cpu_us: float
     server_cpu_us_psutil: float
     client_cpu_us: float
@@ -568,7 +580,7 @@ async def load_phase(
                 f"{run.peer.name}: cannot open a lanplus session: {type(exc).__name__}: {exc}"
             ) from exc
 
-        async def phase(duration: float, budget_requests: int) -> list[LoopStats]:
+        async def phase(duration: float, budget_requests: int) -> tuple[Budget, list[LoopStats]]:
             budget = Budget(budget_requests, time.perf_counter() + duration)
             stats = [LoopStats() for _ in clients]
             # A request that hangs past the deadline is cut off (timeout * retries + slack).
@@ -582,19 +594,21 @@ async def load_phase(
                     f"{run.peer.name}: requests still pending {OVERRUN_S}s after the "
                     f"{duration:g}s load phase ended"
                 ) from None
-            return stats
+            return budget, stats
 
         if warmup > 0:
             await phase(warmup, max_requests)
         run.check_alive()
         (server0, ticks0), client0 = run.cpu_seconds(), time.process_time()
         t0 = time.perf_counter()
-        stats = await phase(seconds, max_requests)
-        elapsed = time.perf_counter() - t0
+        budget, stats = await phase(seconds, max_requests)
+        t1 = time.perf_counter()
         (server1, ticks1), client1 = run.cpu_seconds(), time.process_time()
         run.check_alive()
 
     ok = sum(s.ok for s in stats)
+    window_end = min(budget.closed_at, t1)
+    in_window = sum(1 for s in stats for done in s.done_at if done <= window_end)
     lat = sorted(x for s in stats for x in s.latencies)
     per = 1e6 / ok if ok else float("nan")
     return PhaseResult(
@@ -605,8 +619,9 @@ async def load_phase(
         processes=len(run.processes()),
         round_trips=ok,
         errors=sum(s.errors for s in stats),
-        seconds=elapsed,
-        rate=ok / elapsed if elapsed else 0.0,
+        seconds=window_end - t0,
+        tail_seconds=t1 - window_end,
+        rate=in_window / (window_end - t0),
         server_cpu_us=(server1 - server0) * per,
         server_cpu_us_psutil=(ticks1 - ticks0) * per,
         client_cpu_us=(client1 - client0) * per,
@@ -744,6 +759,11 @@ def print_tables(
         f"Caps; idle CPU over {IDLE_WINDOW_S:g} s with no client. {os.cpu_count()} CPUs.[/dim]"
     )
     for r in phases:
+        if r.tail_seconds > 0.5:
+            console.print(
+                f"[yellow]{r.peer} / {r.scenario}: {r.tail_seconds:.1f} s waiting for requests "
+                "still in flight after the window (client retries); not in rt/s"
+            )
         if r.first_error:
             console.print(f"[yellow]{r.peer} / {r.scenario}: first error: {r.first_error}")
     for name, msg in errors.items():
