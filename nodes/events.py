@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from nodes.firmware import JobState, UpdateStep
     from nodes.power import HostState
     from nodes.sel import SelRecord
 
@@ -94,6 +95,28 @@ class LinkChanged(Event):
     peer: str = field(default="")
 
 
+@dataclass(frozen=True, kw_only=True)
+class FirmwareUpdateProgressed(Event):
+    """An update job changed state or step; ``step`` is None while the job is new."""
+
+    job_id: str
+    component: str
+    state: JobState
+    percent: int
+    step: UpdateStep | None
+    message: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class FirmwareChanged(Event):
+    """A component now runs another firmware version."""
+
+    component: str
+    old: str
+    new: str
+    job_id: str
+
+
 _EVENT_NAMES = {
     "PowerChanged": "power.changed",
     "SelRecordAdded": "sel.added",
@@ -106,6 +129,8 @@ _EVENT_NAMES = {
     "UserChanged": "user.changed",
     "PsuInputChanged": "psu.input",
     "LinkChanged": "link.changed",
+    "FirmwareUpdateProgressed": "firmware.update",
+    "FirmwareChanged": "firmware.changed",
 }
 
 EventSink = Callable[[Event], None]

@@ -28,6 +28,7 @@ from nodes.events import (
     PowerRestorePolicyChanged,
     PsuInputChanged,
 )
+from nodes.firmware import ApplyTime, FirmwareUpdater, UpdateJob
 from nodes.power import NEXT_STATE, TRANSITIONS, Command, HostState
 from nodes.sel import SensorType, SystemEventLog
 from nodes.sensors import Lag, Reading, SensorDef
@@ -231,6 +232,7 @@ class Node:
         self._power_lag = Lag(_WATTS[HostState.OFF], now, tau=3.0)
 
         self.firmware: dict[str, str] = spec.firmware.model_dump()
+        self._updater = FirmwareUpdater(self, self._emit)
         self.fru = FruInfo(
             chassis_type=0x17,  # rack mount chassis
             chassis_part=spec.model,
@@ -359,7 +361,7 @@ class Node:
                 pass  # logged by the PSU sensors
             else:
                 sel.log(SensorType.POWER_UNIT, sn.POWER_UNIT, 0x00, "Power off/down")
-        return []
+        return self._updater.host_entered(new)
 
     def power_on(self, cause: RestartCause = RestartCause.CHASSIS_CONTROL) -> list[Event]:
         """Press the power button (or IPMI power up / Redfish On)."""
@@ -466,9 +468,11 @@ class Node:
         if had_power and not self.has_input_power():
             self._was_on_at_ac_loss = was_on
             self.last_power_event = PowerEvent.AC_FAILED
+            events += self._updater.ac_lost()
             if was_on:
                 events += self._enter(HostState.OFF, "ac-lost")
         elif not had_power and self.has_input_power():
+            events += self._updater.ac_restored()
             events += self._restore_after_ac()
         return events
 
@@ -550,10 +554,11 @@ class Node:
         self._bmc_timer = self.clock.call_at(self.bmc_ready_at, self._bmc_back)
         event = BmcResetStarted(device=self.name, at=now, kind=kind.value, until=self.bmc_ready_at)
         self._emit(event)
-        return [event]
+        return [event, *self._updater.bmc_reset_started()]
 
     def _bmc_back(self) -> None:
         self._bmc_timer = None
+        self._updater.bmc_back()
         self._emit(BmcReady(device=self.name, at=self._now()))
 
     # -- sensors -------------------------------------------------------------------------------
@@ -611,6 +616,33 @@ class Node:
         if s.sensor_type is SensorType.ACPI_POWER_STATE:
             return Reading(s, None, 0x01 if on else 0x20)  # S0/G0 : S5/G2
         return Reading(s, None, 0)
+
+    # -- firmware updates ----------------------------------------------------------------------
+    def start_firmware_update(
+        self,
+        image: bytes,
+        *,
+        targets: list[str] | None = None,
+        apply_time: ApplyTime | str = ApplyTime.IMMEDIATE,
+    ) -> UpdateJob:
+        """Check ``image`` and start flashing it (see ``nodes.firmware`` for the rules).
+
+        Raises before changing anything; the job then moves on the clock, and its progress
+        arrives through the sink as ``FirmwareUpdateProgressed`` and ``FirmwareChanged``.
+        """
+        return self._updater.start(image, targets=targets, apply_time=apply_time)
+
+    def cancel_firmware_update(self, job_id: str) -> UpdateJob:
+        """Cancel a job that is new, transferring, verifying or awaiting activation."""
+        return self._updater.cancel(job_id)
+
+    def update_job(self, job_id: str) -> UpdateJob:
+        return self._updater.job(job_id)
+
+    @property
+    def update_jobs(self) -> list[UpdateJob]:
+        """Every update job still remembered, oldest first (finished ones are bounded)."""
+        return self._updater.jobs()
 
     # -- inventory -----------------------------------------------------------------------------
     def firmware_inventory(self) -> list[FirmwareComponent]:

@@ -43,6 +43,7 @@ class SensorType(IntEnum):
     ACPI_POWER_STATE = 0x22
     WATCHDOG_2 = 0x23
     LAN = 0x27
+    VERSION_CHANGE = 0x2B
     BATTERY = 0x29
     OEM = 0xC0
 

@@ -151,6 +151,7 @@ CRITICAL_INTERRUPT = 0x45
 MEMORY_ECC = 0x46
 DRIVE_BASE = 0x50
 BMC_HEALTH = 0x47
+FIRMWARE_VERSION = 0x48
 
 
 def build_sensors(
@@ -306,6 +307,7 @@ def build_sensors(
         (CRITICAL_INTERRUPT, "Critical Int", SensorType.CRITICAL_INTERRUPT),
         (MEMORY_ECC, "Memory ECC", SensorType.MEMORY),
         (BMC_HEALTH, "BMC Health", SensorType.MANAGEMENT_SUBSYSTEM_HEALTH),
+        (FIRMWARE_VERSION, "FW Version", SensorType.VERSION_CHANGE),
     ):
         sensors.append(
             SensorDef(

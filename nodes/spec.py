@@ -126,6 +126,18 @@ class FirmwareSpec(Spec):
     boot_drive: Version = "2.5.13.3024"
 
 
+class FirmwareMinimumSpec(Spec):
+    """An anti-rollback floor per component: updates to a lower version are refused (none by
+    default)."""
+
+    bios: Version | None = None
+    bmc: Version | None = None
+    nic: Version | None = None
+    disk: Version | None = None
+    cpld: Version | None = None
+    boot_drive: Version | None = None
+
+
 class BmcUserSpec(Spec):
     name: str = Field(min_length=1, max_length=MAX_BMC_USERNAME)
     password: str = Field(min_length=1, max_length=20)
@@ -146,6 +158,20 @@ class BmcSpec(Spec):
     _check_mac = field_validator("mac")(_mac)
 
 
+class FirmwareTimingSpec(Spec):
+    """How long a firmware update job takes, in emulated seconds (see ``nodes.firmware``)."""
+
+    job_start_s: float = Field(1.0, ge=0, le=600, description="a new job waits this long to run")
+    transfer_bytes_per_s: float = Field(4 * 1024 * 1024, gt=0, le=10 * 1024**3)
+    verify_s: float = Field(5.0, ge=0, le=3600)
+    flash_bios_s: float = Field(180.0, ge=0, le=7200)
+    flash_bmc_s: float = Field(240.0, ge=0, le=7200)
+    flash_nic_s: float = Field(120.0, ge=0, le=7200)
+    flash_disk_s: float = Field(90.0, ge=0, le=7200)
+    flash_cpld_s: float = Field(60.0, ge=0, le=7200)
+    flash_boot_drive_s: float = Field(90.0, ge=0, le=7200)
+
+
 class TimingSpec(Spec):
     """Durations in emulated seconds. Real servers take minutes; these are the lab defaults."""
 
@@ -158,6 +184,7 @@ class TimingSpec(Spec):
     bmc_cold_reset_s: float = Field(30.0, ge=0, le=3600)
     bmc_warm_reset_s: float = Field(10.0, ge=0, le=3600)
     identify_default_s: float = Field(15.0, ge=1, le=255)
+    firmware: FirmwareTimingSpec = FirmwareTimingSpec()
 
 
 class NodeSpec(Spec):
@@ -170,4 +197,5 @@ class NodeSpec(Spec):
     hardware: HardwareSpec = HardwareSpec()
     nics: list[NicSpec] = Field(min_length=2, max_length=2)
     firmware: FirmwareSpec = FirmwareSpec()
+    firmware_minimum: FirmwareMinimumSpec = FirmwareMinimumSpec()
     bmc: BmcSpec
