@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import signal
 import sys
 from pathlib import Path
@@ -15,6 +16,8 @@ from rich.table import Table
 from emulator import logs
 from emulator import topology as topo
 from emulator.endpoints import Endpoint, StartupError, plan_endpoints
+from nodes import firmware as fw
+from nodes.errors import InvalidArgument
 
 
 def _load(path: Path | None, nodes: int | None = None) -> topo.Topology:
@@ -199,6 +202,118 @@ def init(
     else:
         output.write_text(text, encoding="utf-8")
         click.echo(f"wrote {output}")
+
+
+# -- firmware images ------------------------------------------------------------------------------
+_SIZE_UNITS = {"": 1, "b": 1, "kib": 1024, "mib": 1024**2, "kb": 1000, "mb": 1000**2}
+_SIZE = re.compile(r"(\d+)\s*([a-z]*)")
+
+
+def _byte_size(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
+    """A byte count: 4096, 256KiB, 1MiB, 100kB, 2MB."""
+    if value is None:
+        return None
+    match = _SIZE.fullmatch(value.strip().lower())
+    if match is None or match.group(2) not in _SIZE_UNITS:
+        raise click.BadParameter(f"{value!r} is not a size like 4096, 256KiB or 1MiB")
+    size = int(match.group(1)) * _SIZE_UNITS[match.group(2)]
+    if size > fw.MAX_PAYLOAD:
+        raise click.BadParameter(f"{value} is more than the {fw.MAX_PAYLOAD // 1024**2} MiB limit")
+    return size
+
+
+@main.group()
+def firmware() -> None:
+    """Make and inspect firmware images for the BMCs' update service."""
+
+
+@firmware.command()
+@click.option("--component", type=click.Choice(fw.COMPONENTS), required=True)
+@click.option("--model", default="CS-2400", show_default=True, help="Hardware model it is for.")
+@click.option("--version", "version", required=True, help="Version string, e.g. 2.28.0.")
+@click.option(
+    "--size", callback=_byte_size, default=None, help="Filler payload size, e.g. 1MiB [256KiB]."
+)
+@click.option(
+    "--payload",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Use this file as the payload instead of filler.",
+)
+@click.option(
+    "--corrupt",
+    is_flag=True,
+    help="Test aid: flip a payload byte after hashing, so the image fails its checksum.",
+)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+def make(
+    component: str,
+    model: str,
+    version: str,
+    size: int | None,
+    payload: Path | None,
+    corrupt: bool,
+    output: Path,
+) -> None:
+    """Write a firmware image: a header naming component, model, version and SHA-256."""
+    if size is not None and payload is not None:
+        raise click.UsageError("give --size or --payload, not both")
+    try:
+        if payload is not None:
+            if payload.stat().st_size > fw.MAX_PAYLOAD:
+                raise click.BadParameter(
+                    f"{payload} is larger than {fw.MAX_PAYLOAD} bytes", param_hint="--payload"
+                )
+            data = fw.build_image(component, model, version, payload.read_bytes())
+        else:
+            data = fw.build_image(
+                component, model, version, size=256 * 1024 if size is None else size
+            )
+        if corrupt:
+            data = fw.corrupt_image(data)
+    except InvalidArgument as exc:
+        raise click.UsageError(str(exc)) from None
+    output.write_bytes(data)
+    note = " (deliberately corrupt)" if corrupt else ""
+    click.echo(f"wrote {output}: {component} {version} for {model}, {len(data)} bytes{note}")
+
+
+@firmware.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+def inspect(file: Path, fmt: str) -> None:
+    """Print FILE's header and whether its checksum holds (exit 1 if it is no good image)."""
+    data = file.read_bytes()
+    try:
+        header = fw.read_header(data)
+    except InvalidArgument as exc:
+        click.echo(f"error: {file}: {exc}", err=True)
+        raise SystemExit(1) from None
+    problem: str | None = None
+    try:
+        fw.verify_payload(header, data)
+    except InvalidArgument as exc:
+        problem = str(exc)
+    fields = {
+        "component": header.component,
+        "model": header.model,
+        "version": header.version,
+        "format_version": header.format_version,
+        "payload_bytes": header.payload_size,
+        "sha256": header.sha256.hex(),
+        "checksum_ok": problem is None,
+    }
+    if fmt == "json":
+        click.echo(json.dumps({"file": str(file), **fields, "error": problem}, indent=2))
+    else:
+        for key, value in fields.items():
+            shown = ("ok" if value else "MISMATCH") if key == "checksum_ok" else value
+            click.echo(f"{key.replace('_ok', ''):15} {shown}")
+    if problem is not None:
+        click.echo(f"error: {file}: {problem}", err=True)
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":
