@@ -745,7 +745,7 @@ class NodeIpmiBackend:
     def get_sdr(self, data: bytes) -> bytes:
         reservation, record_id, offset, count = _u16(data, 0), _u16(data, 2), data[4], data[5]
         # A reservation is needed for partial reads only (IPMI 2.0 section 33.12).
-        if offset and reservation != self._sdr_reservation:
+        if offset and (reservation == 0 or reservation != self._sdr_reservation):
             raise CompletionError(CC_RESERVATION_CANCELED)
         found = self._sdr.get(record_id)
         if found is None:
@@ -833,11 +833,17 @@ class NodeIpmiBackend:
             return last
         return record_id
 
+    def _check_sel_reservation(self, reservation: int) -> None:
+        # 0000h is never a reservation (Reserve SEL counts from 1), even before the first one.
+        if reservation == 0:
+            raise CompletionError(CC_RESERVATION_CANCELED)
+        self._node.sel.check_reservation(reservation)
+
     def get_sel_entry(self, data: bytes) -> bytes:
         sel = self._node.sel
         reservation, offset, count = _u16(data, 0), data[4], data[5]
         if offset:  # a reservation is needed for partial reads only
-            sel.check_reservation(reservation)
+            self._check_sel_reservation(reservation)
         record_id = self._sel_id(_u16(data, 2))
         record = sel.get(record_id)
         following = sel.next_id_after(record_id)
@@ -872,7 +878,7 @@ class NodeIpmiBackend:
 
     def delete_sel_entry(self, data: bytes) -> bytes:
         sel = self._node.sel
-        sel.check_reservation(_u16(data, 0))
+        self._check_sel_reservation(_u16(data, 0))
         record_id = self._sel_id(_u16(data, 2))
         sel.delete(record_id)
         return _le16(record_id)
@@ -882,7 +888,7 @@ class NodeIpmiBackend:
             raise CompletionError(CC_INVALID_DATA_FIELD)
         operation = data[5]
         if operation == _CLEAR_INITIATE:
-            self._node.sel.check_reservation(_u16(data, 0))
+            self._check_sel_reservation(_u16(data, 0))
             self._node.sel.clear(sn.EVENT_LOG)
         elif operation != _CLEAR_STATUS:
             raise CompletionError(CC_INVALID_DATA_FIELD)
