@@ -106,10 +106,12 @@ def up(topology_path: Path | None, nodes: int | None, speed: float, log_level: s
                     runtime.endpoints,
                 )
             )
-            console.print(
-                f"ready in {runtime.started_in:.2f} s. Try: ipmitool -I lanplus -H "
-                f"{runtime.endpoints[0].address} -p {runtime.endpoints[0].port} -U "
-                f"{runtime.endpoints[0].username} -P <password> chassis power on. Ctrl-C stops."
+            first = runtime.endpoints[0]
+            port = "" if first.port == 623 else f" -p {first.port}"
+            click.echo(
+                f"ready in {runtime.started_in * 1000:.0f} ms. Try: ipmitool -I lanplus "
+                f"-H {first.address}{port} -U {first.username} -P <password> chassis power on\n"
+                "Ctrl-C stops."
             )
             sys.stdout.flush()
             await stop.wait()
