@@ -250,7 +250,9 @@ def check(topo: Topology) -> list[tuple[Loc, str]]:
             else:
                 seen[value] = loc
 
-    devices = [(("nodes", i, "name"), nd.name) for i, nd in enumerate(topo.nodes)]
+    devices: list[tuple[Loc, object]] = [
+        (("nodes", i, "name"), nd.name) for i, nd in enumerate(topo.nodes)
+    ]
     devices += [(("switches", i, "name"), sw.name) for i, sw in enumerate(topo.switches)]
     devices += [(("external", i), name) for i, name in enumerate(topo.external)]
     dupes(devices, "device name")
