@@ -7,7 +7,9 @@ import json
 import re
 import signal
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -46,6 +48,17 @@ def _table(title: str, endpoints: list[Endpoint]) -> Table:
     for e in endpoints:
         table.add_row(e.device, e.protocol, f"{e.address}:{e.port}", _hint(e))
     return table
+
+
+def _run_loop(main: Coroutine[Any, Any, None]) -> None:
+    """Run on uvloop when it is installed (it comes with uvicorn[standard]): bench/ipmi.py
+    measured about 15% less server CPU per IPMI round trip than asyncio's default loop."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+    else:
+        uvloop.run(main)
 
 
 topology_option = click.option(
@@ -120,7 +133,7 @@ def up(topology_path: Path | None, nodes: int | None, speed: float, log_level: s
             console.print("stopped")
 
     try:
-        asyncio.run(run())
+        _run_loop(run())
     except StartupError as exc:
         click.echo(f"error: {exc}", err=True)
         raise SystemExit(1) from None
