@@ -8,10 +8,10 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import socket
 import time
 
 from bmc.ipmi.commands import NodeIpmiBackend
-
 from bmc.ipmi.session import IpmiEndpoint, serve_ipmi
 from emulator.clock import ScaledClock
 from emulator.endpoints import Endpoint, StartupError, plan_endpoints
@@ -66,11 +66,11 @@ class RackRuntime:
         node = rack.nodes[endpoint.device]
         name = endpoint.device
         backend = NodeIpmiBackend(node, reachable=lambda: rack.bmc_port_up(name))
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
-            transport, protocol = await serve_ipmi(
-                loop, endpoint.address, endpoint.port, backend, endpoint.device
-            )
+            sock.bind((endpoint.address, endpoint.port))
         except OSError as exc:
+            sock.close()
             hint = ""
             if exc.errno == errno.EADDRNOTAVAIL:
                 hint = " (the address is not on this machine; on macOS add a loopback alias)"
@@ -80,6 +80,10 @@ class RackRuntime:
                 f"{endpoint.device}: cannot bind IPMI on {endpoint.address}:{endpoint.port}/udp: "
                 f"{exc.strerror}{hint}"
             ) from None
+        sock.setblocking(False)
+        transport, protocol = await serve_ipmi(
+            loop, endpoint.address, endpoint.port, backend, endpoint.device, sock=sock
+        )
         self._ipmi[endpoint.device] = (transport, protocol)
         self.endpoints.append(endpoint)
         log.debug(

@@ -979,9 +979,17 @@ async def serve_ipmi(
     backend: IpmiBackend,
     device: str,
     options: EndpointOptions | None = None,
+    *,
+    sock: socket.socket | None = None,
 ) -> tuple[asyncio.DatagramTransport, IpmiEndpoint]:
-    """Bind ``host:port`` (UDP) and serve one BMC's IPMI LAN interface on it."""
-    transport, protocol = await loop.create_datagram_endpoint(
-        lambda: IpmiEndpoint(backend, device, options), local_addr=(host, port)
-    )
+    """Serve one BMC's IPMI LAN interface on ``host:port`` (UDP), or on ``sock`` when the
+    caller has bound it already (so that bind errors keep their errno on every loop)."""
+    if sock is None:
+        transport, protocol = await loop.create_datagram_endpoint(
+            lambda: IpmiEndpoint(backend, device, options), local_addr=(host, port)
+        )
+    else:
+        transport, protocol = await loop.create_datagram_endpoint(
+            lambda: IpmiEndpoint(backend, device, options), sock=sock
+        )
     return transport, protocol
