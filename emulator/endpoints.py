@@ -17,6 +17,7 @@ class Endpoint:
     port: int
     username: str
     password: str
+    scheme: str = ""
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -33,9 +34,9 @@ def _wanted_port(topology: Topology, spec: NodeSpec) -> tuple[int, bool]:
     return topology.bmc_network.ipmi_port, True
 
 
-def _may_bind(address: str, port: int) -> bool:
+def _may_bind(address: str, port: int, kind: int = socket.SOCK_DGRAM) -> bool:
     """Whether this process may bind ``port`` (a port in use still counts as allowed)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+    with socket.socket(socket.AF_INET, kind) as s:
         try:
             s.bind((address, port))
         except PermissionError:
@@ -56,4 +57,20 @@ def plan_endpoints(topology: Topology) -> list[Endpoint]:
             port = fallback
         username, password = topology.bmc_credentials(spec)
         out.append(Endpoint(spec.name, "ipmi", address, port, username, password))
+    return out + plan_redfish(topology)
+
+
+def plan_redfish(topology: Topology) -> list[Endpoint]:
+    """One Redfish endpoint per node: the rack's port (443) when this process may bind it,
+    else the fallback (8443), as for IPMI; ``scheme`` is https unless ``redfish_tls`` is off."""
+    net = topology.bmc_network
+    scheme = "https" if net.redfish_tls else "http"
+    out = []
+    for spec in topology.nodes:
+        address = str(spec.bmc.address)
+        port = net.redfish_port
+        if port < 1024 and not _may_bind(address, port, socket.SOCK_STREAM):
+            port = net.redfish_fallback_port
+        username, password = topology.bmc_credentials(spec)
+        out.append(Endpoint(spec.name, "redfish", address, port, username, password, scheme))
     return out

@@ -10,9 +10,13 @@ import errno
 import logging
 import socket
 import time
+from pathlib import Path
 
 from bmc.ipmi.commands import NodeIpmiBackend
 from bmc.ipmi.session import IpmiEndpoint, serve_ipmi
+from bmc.redfish.server import BindError, RedfishServer
+from bmc.redfish.service import BmcService
+from bmc.redfish.tls import ensure_certificate
 from emulator.clock import ScaledClock
 from emulator.endpoints import Endpoint, StartupError, plan_endpoints
 from emulator.logs import EventLogger, kv
@@ -23,12 +27,25 @@ from nodes.events import BmcResetStarted, Event
 log = logging.getLogger("emulator")
 
 
+def default_state_dir() -> Path:
+    """``scaleunit up``'s state directory when none is given (platformdirs' user data dir)."""
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("scaleunit"))
+
+
 class RackRuntime:
     """Builds the rack on the running loop and serves every BMC's protocols."""
 
-    def __init__(self, topology: Topology, *, speed: float = 1.0) -> None:
+    def __init__(
+        self, topology: Topology, *, speed: float = 1.0, state_dir: Path | None = None
+    ) -> None:
         self.topology = topology
         self.speed = speed
+        #: Where the rack keeps what outlives a run (the Redfish TLS certificate).
+        self.state_dir = state_dir or default_state_dir()
+        self._redfish: RedfishServer | None = None
+        self._redfish_bmcs: dict[str, BmcService] = {}
         self.rack: Rack | None = None
         self.endpoints: list[Endpoint] = []
         self._ipmi: dict[str, tuple[asyncio.DatagramTransport, IpmiEndpoint]] = {}
@@ -43,8 +60,11 @@ class RackRuntime:
         rack.bus.subscribe(EventLogger(logging.getLogger("model"), set(rack.switches)))
         rack.bus.subscribe(self._on_event)
         try:
-            for endpoint in plan_endpoints(self.topology):
-                await self._serve_node(loop, rack, endpoint)
+            planned = plan_endpoints(self.topology)
+            for endpoint in planned:
+                if endpoint.protocol == "ipmi":
+                    await self._serve_node(loop, rack, endpoint)
+            await self._serve_redfish(rack, [e for e in planned if e.protocol == "redfish"])
         except BaseException:
             await self.stop()
             raise
@@ -95,12 +115,62 @@ class RackRuntime:
             )
         )
 
+    async def _serve_redfish(self, rack: Rack, endpoints: list[Endpoint]) -> None:
+        """One server for every node's Redfish endpoint (see bmc.redfish.server)."""
+        if not endpoints:
+            return
+        ipmi_ports = {e.device: e.port for e in self.endpoints if e.protocol == "ipmi"}
+        services = []
+        for e in endpoints:
+            name = e.device
+            node = rack.nodes[name]
+
+            def reachable(node_name: str = name) -> bool:
+                return rack.nodes[node_name].bmc_answering() and rack.bmc_port_up(node_name)
+
+            services.append(
+                BmcService(
+                    node=node,
+                    address=e.address,
+                    port=e.port,
+                    scheme=e.scheme,
+                    reachable=reachable,
+                    ipmi_port=ipmi_ports.get(name),
+                    subscribe=rack.bus.subscribe,
+                )
+            )
+        tls = None
+        if self.topology.bmc_network.redfish_tls:
+            tls = ensure_certificate(self.state_dir, [e.address for e in endpoints])
+        server = RedfishServer(services, tls=tls)
+        try:
+            server.bind_all()
+        except BindError as exc:
+            hint = ""
+            if exc.errno == errno.EADDRNOTAVAIL:
+                hint = " (the address is not on this machine; on macOS add a loopback alias)"
+            elif exc.errno == errno.EADDRINUSE:
+                hint = " (another process uses it: is a rack already running?)"
+            raise StartupError(
+                f"{exc.bmc.name}: cannot bind Redfish on {exc.bmc.address}:{exc.bmc.port}/tcp: "
+                f"{exc.strerror}{hint}"
+            ) from None
+        await server.start()
+        self._redfish = server
+        self._redfish_bmcs = {s.name: s for s in services}
+        self.endpoints.extend(endpoints)
+
     def _on_event(self, event: Event) -> None:
+        if isinstance(event, BmcResetStarted) and event.device in self._redfish_bmcs:
+            self._redfish_bmcs[event.device].drop_sessions()
         if isinstance(event, BmcResetStarted) and event.device in self._ipmi:
             # A restarting BMC forgets its sessions, as real firmware does.
             self._ipmi[event.device][1].drop_sessions()
 
     async def stop(self) -> None:
+        if self._redfish is not None:
+            await self._redfish.stop()
+            self._redfish = None
         for transport, protocol in self._ipmi.values():
             protocol.close()
             transport.close()

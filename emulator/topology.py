@@ -50,6 +50,9 @@ class BmcNetwork(BaseModel):
 
     ipmi_port: int = Field(623, ge=1, le=65535)
     ipmi_fallback_port: int = Field(6230, ge=1024, le=65535)
+    redfish_port: int = Field(443, ge=1, le=65535, description="used when it may be bound")
+    redfish_fallback_port: int = Field(8443, ge=1024, le=65535, description="otherwise")
+    redfish_tls: bool = Field(True, description="HTTPS (one self-signed certificate); false: HTTP")
 
 
 class Cable(BaseModel):
@@ -381,6 +384,9 @@ def generate(
     base_address: str = "127.0.1.0",
     ipmi_port: int = 623,
     ipmi_fallback_port: int = 6230,
+    redfish_port: int = 443,
+    redfish_fallback_port: int = 8443,
+    redfish_tls: bool = True,
     username: str = DEFAULT_USERNAME,
     password: str = DEFAULT_PASSWORD,
 ) -> str:
@@ -401,6 +407,16 @@ def generate(
         "bmc_network:",
         f"  ipmi_port: {ipmi_port}          # used when the process may bind it",
         f"  ipmi_fallback_port: {ipmi_fallback_port}  # otherwise",
+    ]
+    # Redfish: HTTPS on 443 when the process may bind it, else 8443. Written only when not the
+    # default, so that the standard file (and the line numbers its users quote) stays the same.
+    if redfish_port != 443:
+        lines.append(f"  redfish_port: {redfish_port}")
+    if redfish_fallback_port != 8443:
+        lines.append(f"  redfish_fallback_port: {redfish_fallback_port}")
+    if not redfish_tls:
+        lines.append("  redfish_tls: false      # plain HTTP")
+    lines += [
         "bmc_attach: switch     # or 'tors': odd nodes' BMCs on tor-a, even on tor-b",
         "timings:               # emulated seconds; `scaleunit up --speed X` runs X times faster",
         "  power_on_s: 1.0",

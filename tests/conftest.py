@@ -24,6 +24,8 @@ _blocks = itertools.count(0)
 
 #: IPMI's standard port when we may bind it (root, as in CI), else an unprivileged one.
 TEST_IPMI_PORT = 623 if os.geteuid() == 0 else 16230
+#: Redfish's standard HTTPS port when we may bind it, else an unprivileged one.
+TEST_REDFISH_PORT = 443 if os.geteuid() == 0 else 18443
 
 
 def next_base_address() -> str:
@@ -37,8 +39,12 @@ def clock() -> VirtualClock:
 
 
 @pytest.fixture
-def rack_factory() -> Iterator[Callable[..., RackThread]]:
-    """``rack_factory(nodes=4, speed=50, ipmi_port=..., text=None)`` starts a rack in a thread."""
+def rack_factory(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Callable[..., RackThread]]:
+    """``rack_factory(nodes=4, speed=50, ipmi_port=..., redfish_port=..., redfish_tls=True,
+    text=None)`` starts a rack (IPMI and Redfish) in a thread; its state directory (the TLS
+    certificate) is a fresh temporary directory."""
     racks: list[RackThread] = []
 
     def make(
@@ -46,12 +52,21 @@ def rack_factory() -> Iterator[Callable[..., RackThread]]:
         speed: float = 50.0,
         ipmi_port: int = TEST_IPMI_PORT,
         text: str | None = None,
+        redfish_port: int = TEST_REDFISH_PORT,
+        redfish_tls: bool = True,
     ) -> RackThread:
         from emulator.harness import RackThread
 
         if text is None:
-            text = topology.generate(nodes, base_address=next_base_address(), ipmi_port=ipmi_port)
+            text = topology.generate(
+                nodes,
+                base_address=next_base_address(),
+                ipmi_port=ipmi_port,
+                redfish_port=redfish_port,
+                redfish_tls=redfish_tls,
+            )
         rack = RackThread(topology.load_text(text, "<test>"), speed=speed)
+        rack.runtime.state_dir = tmp_path_factory.mktemp("state")
         racks.append(rack)
         return rack.start()
 

@@ -1,0 +1,233 @@
+"""The Redfish application: one FastAPI app for every BMC, behind a small ASGI front.
+
+The front, per request:
+
+1. finds the BMC from ``scope["server"]`` (the local address and port the connection came to)
+   and puts it in ``request.state.bmc``;
+2. refuses bodies over the limit with 413 before the app reads them (chunked ones too);
+3. adds ``OData-Version: 4.0`` and the ``Allow`` header (every method any route offers for the
+   path) to every response, and logs one line per request (``node=n03 proto=redfish ...``).
+
+Errors leave through exactly one place: :data:`bmc.redfish.errors` messages rendered with the
+Base registry by the handlers installed here.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from bmc.redfish import errors
+from bmc.redfish.deps import JSON, encode
+from bmc.redfish.errors import Msg, RedfishError
+from bmc.redfish.registries import Registries
+from bmc.redfish.routers import accounts, chassis, managers, root, sessions, systems
+from bmc.redfish.service import Directory
+
+log = logging.getLogger("bmc.redfish")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+#: The largest request body accepted (Redfish PATCH/POST bodies are small JSON documents).
+MAX_BODY = 64 * 1024
+_BODY_METHODS = {"POST", "PATCH", "PUT", "DELETE"}
+
+
+def _error_response(regs: Registries, err: RedfishError) -> Response:
+    return Response(
+        encode(errors.body(regs.base, err.messages)),
+        status_code=err.status,
+        media_type=JSON,
+        headers=err.headers,
+    )
+
+
+def build_fastapi(registries: Registries) -> FastAPI:
+    app = FastAPI(
+        title="scaleunit Redfish BMC",
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.registries = registries
+    routes: list[tuple[re.Pattern[str], set[str]]] = []
+    for module in (root, systems, chassis, managers, sessions, accounts):
+        app.include_router(module.router)
+        routes += [
+            (r.path_regex, set(r.methods or ()))
+            for r in module.router.routes
+            if isinstance(r, APIRoute)
+        ]
+    #: (path regex, methods) of every route, for the Allow header.
+    app.state.route_table = routes
+
+    async def on_redfish_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RedfishError)
+        return _error_response(registries, exc)
+
+    async def on_http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 404:
+            err = errors.error(404, "ResourceNotFound", "Resource", request.url.path)
+        elif exc.status_code == 405:
+            err = errors.error(405, "OperationNotAllowed")
+        else:
+            err = RedfishError(exc.status_code, [Msg("GeneralError")])
+        return _error_response(registries, err)
+
+    async def on_validation_error(request: Request, exc: Exception) -> Response:
+        return _error_response(registries, errors.error(400, "UnrecognizedRequestBody"))
+
+    async def on_crash(request: Request, exc: Exception) -> Response:
+        bmc = getattr(request.state, "bmc", None)
+        log.exception(
+            "node=%s proto=redfish event=request.crashed path=%s",
+            getattr(bmc, "name", "?"),
+            request.url.path,
+        )
+        return _error_response(registries, errors.error(500, "InternalError"))
+
+    app.add_exception_handler(RedfishError, on_redfish_error)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(Exception, on_crash)
+    return app
+
+
+class RedfishFront:
+    """The ASGI layer in front of the app: BMC selection, body limit, headers, logs."""
+
+    def __init__(
+        self, app: FastAPI, directory: Directory, registries: Registries, max_body: int = MAX_BODY
+    ) -> None:
+        self.app = app
+        self.directory = directory
+        self.registries = registries
+        self.max_body = max_body
+        self._routes: list[tuple[re.Pattern[str], set[str]]] = app.state.route_table
+
+    def allowed(self, path: str) -> list[str]:
+        methods: set[str] = set()
+        for regex, route_methods in self._routes:
+            if regex.match(path):
+                methods |= route_methods
+        if "GET" in methods:
+            methods.add("HEAD")
+        order = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+        return [m for m in order if m in methods]
+
+    async def _refuse(self, send: Send, err: RedfishError) -> None:
+        data = encode(errors.body(self.registries.base, err.messages))
+        await send(
+            {
+                "type": "http.response.start",
+                "status": err.status,
+                "headers": [
+                    (b"content-type", JSON.encode()),
+                    (b"content-length", str(len(data)).encode()),
+                    (b"odata-version", b"4.0"),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": data})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        server = scope.get("server") or ("", 0)
+        bmc = self.directory.at(server[0], server[1])
+        if bmc is None:
+            await self._refuse(send, errors.error(404, "ResourceNotFound", "Manager", str(server)))
+            return
+        state = scope.setdefault("state", {})
+        state["bmc"] = bmc
+        method = scope["method"]
+        path = scope["path"]
+
+        if method in _BODY_METHODS:
+            length = _header(scope, b"content-length")
+            if length is not None and (not length.isdigit() or int(length) > self.max_body):
+                await self._refuse(send, errors.error(413, "PayloadTooLarge"))
+                return
+            chunks: list[bytes] = []
+            size = 0
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > self.max_body:
+                    await self._refuse(send, errors.error(413, "PayloadTooLarge"))
+                    return
+                chunks.append(chunk)
+                if not message.get("more_body", False):
+                    break
+            body = b"".join(chunks)
+            replayed = False
+
+            async def replay() -> Message:
+                nonlocal replayed
+                if not replayed:
+                    replayed = True
+                    return {"type": "http.request", "body": body, "more_body": False}
+                return await receive()
+
+            receive = replay
+
+        head = method == "HEAD"
+        if head:  # a GET whose body is not sent
+            scope = dict(scope, method="GET")
+        allow = ", ".join(self.allowed(path)).encode()
+        status = 0
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = [(k, v) for k, v in message.get("headers", []) if k != b"allow"]
+                headers.append((b"odata-version", b"4.0"))
+                if allow:
+                    headers.append((b"allow", allow))
+                message["headers"] = headers
+            elif head and message["type"] == "http.response.body":
+                message = dict(message, body=b"")
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "node=%s proto=redfish event=request method=%s path=%s status=%d user=%s",
+                bmc.name,
+                method,
+                path,
+                status,
+                state.get("user", "-"),
+            )
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def create_app(
+    directory: Directory, registries: Registries, max_body: int = MAX_BODY
+) -> RedfishFront:
+    return RedfishFront(build_fastapi(registries), directory, registries, max_body)

@@ -1,0 +1,256 @@
+"""Shared dependencies (``Annotated[..., Depends(...)]`` aliases) and response helpers.
+
+A request's BMC was chosen by the ASGI front (:mod:`bmc.redfish.app`) from the local address and
+put in ``request.state.bmc``; everything below reads it from there.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Depends, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, ValidationError
+
+from bmc.redfish.errors import Msg, RedfishError, error
+from bmc.redfish.registries import Registries
+from bmc.redfish.schemas.common import Wire
+from bmc.redfish.service import BmcService, LoginRefused, Principal
+
+JSON = "application/json; charset=utf-8"
+B = TypeVar("B", bound=BaseModel)
+
+
+# -- the BMC and the registries ----------------------------------------------------------------
+def current_bmc(request: Request) -> BmcService:
+    bmc: BmcService = request.state.bmc
+    return bmc
+
+
+def registries(request: Request) -> Registries:
+    regs: Registries = request.app.state.registries
+    return regs
+
+
+CurrentBmc = Annotated[BmcService, Depends(current_bmc)]
+CurrentRegistries = Annotated[Registries, Depends(registries)]
+
+
+# -- authentication and privileges ------------------------------------------------------------
+def _unauthorized() -> RedfishError:
+    err = error(401, "AccessUnauthorized")
+    err.headers["WWW-Authenticate"] = 'Basic realm="Redfish"'
+    return err
+
+
+def authenticate(request: Request, bmc: CurrentBmc) -> Principal:
+    token = request.headers.get("x-auth-token")
+    if token is not None:
+        session = bmc.session_for(token)
+        user = bmc.node.users.get(session.user_id) if session is not None else None
+        if session is None or user is None or not user.enabled:
+            raise _unauthorized()
+        principal = bmc.principal_for(user, session.id)
+    else:
+        header = request.headers.get("authorization", "")
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "basic" or not value:
+            raise _unauthorized()
+        try:
+            username, _, password = base64.b64decode(value, validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            raise _unauthorized() from None
+        try:
+            principal = bmc.login(username, password)
+        except LoginRefused:
+            raise _unauthorized() from None
+    request.state.user = principal.username
+    return principal
+
+
+CurrentUser = Annotated[Principal, Depends(authenticate)]
+
+
+def may(registries: Registries, who: Principal, entity: str, method: str) -> bool:
+    held = who.privileges
+    return any(alt <= held for alt in registries.required(entity, method))
+
+
+def privileged(entity: str) -> Any:
+    """A dependency: the caller, once the privilege registry lets them do this to ``entity``.
+
+    ``ConfigureSelf`` alone is never enough here: routes where it is (own account, own session)
+    check that themselves with :func:`may_self`.
+    """
+
+    def check(request: Request, who: CurrentUser, regs: CurrentRegistries) -> Principal:
+        method = "GET" if request.method == "HEAD" else request.method
+        alternatives = regs.required(entity, method)
+        held = who.privileges
+        if any(alt <= held and alt != frozenset({"ConfigureSelf"}) for alt in alternatives):
+            return who
+        if any(alt == frozenset({"ConfigureSelf"}) for alt in alternatives) and (
+            "ConfigureSelf" in held
+        ):
+            request.state.self_only = True
+            return who
+        raise error(403, "InsufficientPrivilege")
+
+    return Depends(check)
+
+
+def self_only(request: Request) -> bool:
+    return bool(getattr(request.state, "self_only", False))
+
+
+# -- responses -----------------------------------------------------------------------------------
+def etag_of(data: bytes) -> str:
+    return '"' + hashlib.blake2b(data, digest_size=8).hexdigest() + '"'
+
+
+def encode(payload: Wire | dict[str, Any]) -> bytes:
+    doc = payload.wire() if isinstance(payload, Wire) else payload
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def reply(
+    payload: Wire | dict[str, Any],
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    data = encode(payload)
+    out = {"ETag": etag_of(data)}
+    if headers:
+        out.update(headers)
+    return Response(data, status_code=status, media_type=JSON, headers=out)
+
+
+def no_content() -> Response:
+    return Response(status_code=204)
+
+
+def check_if_match(request: Request, current: Wire) -> None:
+    """412 unless If-Match (when sent) names the resource's current ETag."""
+    wanted = request.headers.get("if-match")
+    if wanted is None:
+        return
+    tag = etag_of(encode(current))
+    tags = [t.strip().removeprefix("W/") for t in wanted.split(",")]
+    if "*" not in tags and tag not in tags:
+        raise error(412, "PreconditionFailed")
+
+
+# -- request bodies -----------------------------------------------------------------------------
+def _aliases(model: type[BaseModel]) -> dict[str, Any]:
+    """Redfish name -> nested model (or None) for the fields a GET shows."""
+    from bmc.redfish.schemas.common import pascal
+
+    out: dict[str, Any] = {}
+    for name, f in model.model_fields.items():
+        alias = f.serialization_alias or pascal(name)
+        inner = f.annotation
+        nested = inner if isinstance(inner, type) and issubclass(inner, BaseModel) else None
+        out[alias] = nested
+    return out
+
+
+def _readable(shown: type[BaseModel] | None, path: Sequence[str]) -> bool:
+    model: Any = shown
+    for part in path:
+        if model is None:
+            return False
+        fields = _aliases(model)
+        if part not in fields:
+            return False
+        model = fields[part]
+    return True
+
+
+async def read_json(request: Request) -> Any:
+    raw = await request.body()
+    try:
+        doc = json.loads(raw) if raw else None
+    except (ValueError, UnicodeDecodeError):
+        raise error(400, "MalformedJSON") from None
+    if not isinstance(doc, dict):
+        raise error(400, "MalformedJSON") if doc is not None else error(400, "EmptyJSON")
+    return doc
+
+
+def validate_body(
+    doc: dict[str, Any],
+    model: type[B],
+    *,
+    shown: type[BaseModel] | None = None,
+    action: str = "",
+) -> B:
+    """Validate a whole body, turning every problem into its Base message (all at once)."""
+    if not doc and not action:
+        raise error(400, "EmptyJSON")
+    try:
+        return model.model_validate(doc)
+    except ValidationError as exc:
+        messages = [_message(e, doc, shown, action) for e in exc.errors()]
+        raise RedfishError(400, messages) from None
+
+
+def _value_at(doc: Any, path: Sequence[Any]) -> Any:
+    for part in path:
+        try:
+            doc = doc[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return doc
+
+
+def _message(e: Any, doc: dict[str, Any], shown: type[BaseModel] | None, action: str) -> Msg:
+    path = [str(p) for p in e["loc"]]
+    prop = "/".join(path)
+    kind = e["type"]
+    raw = _value_at(doc, e["loc"])
+    value = raw if isinstance(raw, str) else json.dumps(raw)
+    if any("password" in p.lower() for p in path):
+        value = "(hidden)"  # never echo a password, not even a wrong one
+    if action:
+        name = path[-1] if path else ""
+        if kind == "extra_forbidden":
+            return Msg("ActionParameterUnknown", (action, name), (prop,))
+        if kind == "missing":
+            return Msg("ActionParameterMissing", (action, name), (prop,))
+        if kind in ("literal_error", "enum") and isinstance(raw, str):
+            return Msg("ActionParameterValueNotInList", (value, name, action), (prop,))
+        if kind.endswith(("_type", "_parsing", "literal_error", "enum")):
+            return Msg("ActionParameterValueTypeError", (value, name, action), (prop,))
+        return Msg("ActionParameterValueError", (name, action), (prop,))
+    if kind == "extra_forbidden":
+        key = "PropertyNotWritable" if _readable(shown, path) else "PropertyUnknown"
+        return Msg(key, (prop,), (prop,))
+    if kind == "missing":
+        return Msg("PropertyMissing", (prop,), (prop,))
+    if kind in ("literal_error", "enum") and isinstance(raw, str):
+        return Msg("PropertyValueNotInList", (value, prop), (prop,))
+    if kind.endswith(("_type", "_parsing", "literal_error", "enum")):
+        return Msg("PropertyValueTypeError", (value, prop), (prop,))
+    if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
+        return Msg("PropertyValueOutOfRange", (value, prop), (prop,))
+    if kind in ("string_too_long",):
+        limit = str(e.get("ctx", {}).get("max_length", ""))
+        return Msg("StringValueTooLong", (value, limit), (prop,))
+    return Msg("PropertyValueIncorrect", (prop, value), (prop,))
+
+
+def body_of(
+    model: type[B], *, shown: type[BaseModel] | None = None, action: str = ""
+) -> Callable[..., Any]:
+    """A dependency that reads and validates the request body as ``model``."""
+
+    async def parse(request: Request) -> B:
+        doc = await read_json(request)
+        return validate_body(doc, model, shown=shown, action=action)
+
+    return parse

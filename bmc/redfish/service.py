@@ -1,0 +1,306 @@
+"""Per-BMC Redfish state that the node model does not hold: sessions, login failures, lockout.
+
+One :class:`BmcService` per node; a :class:`Directory` finds it from the local address a
+connection came to (``scope["server"]``). Time is the node's clock, so an idle session expires and
+a lockout ends in emulated time, like everything else the BMC does.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+from nodes.errors import ModelError, NotSupported
+from nodes.events import Event, EventSink, PowerChanged
+from nodes.node import Node
+from nodes.power import HostState
+from nodes.users import Privilege, User
+
+log = logging.getLogger("bmc.redfish")
+
+#: Redfish roles and the privileges each holds (Redfish spec, "Roles").
+ROLE_PRIVILEGES: dict[str, frozenset[str]] = {
+    "Administrator": frozenset(
+        {"Login", "ConfigureManager", "ConfigureUsers", "ConfigureSelf", "ConfigureComponents"}
+    ),
+    "Operator": frozenset({"Login", "ConfigureSelf", "ConfigureComponents"}),
+    "ReadOnly": frozenset({"Login", "ConfigureSelf"}),
+    "NoAccess": frozenset(),
+}
+
+#: IPMI privilege -> Redfish role.
+_ROLE_OF = {
+    Privilege.ADMINISTRATOR: "Administrator",
+    Privilege.OEM: "Administrator",
+    Privilege.OPERATOR: "Operator",
+    Privilege.USER: "ReadOnly",
+    Privilege.CALLBACK: "NoAccess",
+    Privilege.NO_ACCESS: "NoAccess",
+}
+_PRIVILEGE_OF = {
+    "Administrator": Privilege.ADMINISTRATOR,
+    "Operator": Privilege.OPERATOR,
+    "ReadOnly": Privilege.USER,
+    "NoAccess": Privilege.NO_ACCESS,
+}
+
+
+def role_of(privilege: Privilege) -> str:
+    return _ROLE_OF.get(privilege, "NoAccess")
+
+
+def privilege_of(role: str) -> Privilege:
+    return _PRIVILEGE_OF[role]
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who sent a request."""
+
+    user_id: int
+    username: str
+    role: str
+    session_id: str | None = None
+
+    @property
+    def privileges(self) -> frozenset[str]:
+        return ROLE_PRIVILEGES[self.role]
+
+
+@dataclass
+class Session:
+    id: str
+    token: str
+    user_id: int
+    username: str
+    created: float
+    last_used: float
+
+
+@dataclass
+class _Failures:
+    count: int = 0
+    last: float = 0.0
+    locked_until: float = 0.0
+
+
+@dataclass
+class AccountPolicy:
+    lockout_threshold: int = 5
+    lockout_duration_s: int = 300
+    lockout_counter_reset_s: int = 60
+    min_password_length: int = 8
+
+
+class LoginRefused(Exception):
+    """Wrong user or password, a disabled or locked account; never says which."""
+
+
+@dataclass
+class BmcService:
+    node: Node
+    address: str
+    port: int
+    scheme: str
+    #: Whether the BMC answers on the network at all (its firmware is up, its cable is live).
+    reachable: Callable[[], bool]
+    ipmi_port: int | None = None
+    session_timeout_s: int = 1800
+    max_sessions: int = 64
+    policy: AccountPolicy = field(default_factory=AccountPolicy)
+    sessions: dict[str, Session] = field(default_factory=dict)
+    _by_token: dict[str, str] = field(default_factory=dict)
+    _failures: dict[str, _Failures] = field(default_factory=dict)
+    _next_session: int = 1
+    #: Subscribes to the rack's events (for actions that wait for the host, e.g. a restart).
+    subscribe: Callable[[EventSink], Callable[[], None]] | None = None
+    _pending: Callable[[], None] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.node.name
+
+    def now(self) -> float:
+        return self.node.clock.now()
+
+    def log_action(self, event: str, who: Principal, **fields: object) -> None:
+        extra = " ".join(f"{k}={v}" for k, v in fields.items())
+        log.info("node=%s proto=redfish event=%s user=%s %s", self.name, event, who.username, extra)
+
+    # -- actions that wait for the host --------------------------------------------------------
+    def when_off(self, then: Callable[[], object]) -> None:
+        """Run ``then`` once the host has reached OFF (the second half of a restart)."""
+        if self.subscribe is None:
+            raise NotSupported("this BMC cannot follow the host's power state")
+        name = self.name
+
+        def follow(event: Event) -> None:
+            if (
+                isinstance(event, PowerChanged)
+                and event.device == name
+                and event.new is HostState.OFF
+            ):
+                self.cancel_pending()
+                # After the model has finished entering OFF, not from inside its event.
+                self.node.clock.call_later(0.0, run)
+
+        def run() -> None:
+            try:
+                then()
+            except ModelError as exc:
+                log.info("node=%s proto=redfish event=restart.failed error=%s", name, exc)
+
+        self.cancel_pending()
+        self._pending = self.subscribe(follow)
+
+    def cancel_pending(self) -> None:
+        if self._pending is not None:
+            self._pending()
+            self._pending = None
+
+    # -- accounts ------------------------------------------------------------------------------
+    def named_users(self) -> list[User]:
+        return [u for u in self.node.users.all() if u.name]
+
+    def locked(self, username: str) -> bool:
+        f = self._failures.get(username)
+        return f is not None and f.locked_until > self.now()
+
+    def unlock(self, username: str) -> None:
+        self._failures.pop(username, None)
+
+    def principal_for(self, user: User, session_id: str | None = None) -> Principal:
+        return Principal(user.user_id, user.name, role_of(user.privilege), session_id)
+
+    def login(self, username: str, password: str) -> Principal:
+        """Check a user name and password, counting failures towards the lockout."""
+        user = self.node.users.by_name(username)
+        now = self.now()
+        f = self._failures.get(username)
+        if f is not None and f.locked_until and f.locked_until <= now:
+            f = self._failures.pop(username)  # the lockout has run out
+            f = None
+        if f is not None and f.locked_until > now:
+            log.info(
+                "node=%s proto=redfish event=login.refused user=%s reason=locked",
+                self.name,
+                username,
+            )
+            raise LoginRefused
+        ok = (
+            user is not None
+            and user.enabled
+            and role_of(user.privilege) != "NoAccess"
+            and hmac.compare_digest(user.password.encode(), password.encode())
+        )
+        if user is None or not ok:
+            if user is not None:
+                self._count_failure(username, now)
+            log.info("node=%s proto=redfish event=login.failed user=%s", self.name, username)
+            raise LoginRefused
+        self._failures.pop(username, None)
+        return Principal(user.user_id, user.name, role_of(user.privilege))
+
+    def _count_failure(self, username: str, now: float) -> None:
+        f = self._failures.setdefault(username, _Failures())
+        if now - f.last > self.policy.lockout_counter_reset_s:
+            f.count = 0
+        f.count += 1
+        f.last = now
+        threshold = self.policy.lockout_threshold
+        if threshold and f.count >= threshold:
+            f.locked_until = now + self.policy.lockout_duration_s
+            log.warning(
+                "node=%s proto=redfish event=account.locked user=%s seconds=%d",
+                self.name,
+                username,
+                self.policy.lockout_duration_s,
+            )
+
+    # -- sessions ------------------------------------------------------------------------------
+    def open_session(self, principal: Principal) -> Session:
+        self.expire_sessions()
+        if len(self.sessions) >= self.max_sessions:
+            raise OverflowError
+        now = self.now()
+        sid = f"{self._next_session}"
+        self._next_session += 1
+        session = Session(
+            sid, secrets.token_urlsafe(24), principal.user_id, principal.username, now, now
+        )
+        self.sessions[sid] = session
+        self._by_token[session.token] = sid
+        log.info(
+            "node=%s proto=redfish event=session.opened user=%s session=%s",
+            self.name,
+            session.username,
+            sid,
+        )
+        return session
+
+    def session_for(self, token: str) -> Session | None:
+        sid = self._by_token.get(token)
+        session = self.sessions.get(sid) if sid is not None else None
+        if session is None:
+            return None
+        now = self.now()
+        if now - session.last_used > self.session_timeout_s:
+            self.close_session(session.id, reason="idle")
+            return None
+        session.last_used = now
+        return session
+
+    def close_session(self, sid: str, reason: str = "logout") -> None:
+        session = self.sessions.pop(sid, None)
+        if session is not None:
+            self._by_token.pop(session.token, None)
+            log.info(
+                "node=%s proto=redfish event=session.closed user=%s session=%s reason=%s",
+                self.name,
+                session.username,
+                sid,
+                reason,
+            )
+
+    def close_sessions_of(self, user_id: int) -> None:
+        for sid in [s.id for s in self.sessions.values() if s.user_id == user_id]:
+            self.close_session(sid, reason="account-changed")
+
+    def drop_sessions(self) -> None:
+        for sid in list(self.sessions):
+            self.close_session(sid, reason="bmc-reset")
+
+    def expire_sessions(self) -> None:
+        now = self.now()
+        for s in list(self.sessions.values()):
+            if now - s.last_used > self.session_timeout_s:
+                self.close_session(s.id, reason="idle")
+
+
+class Directory:
+    """Every BMC served by one server, found by the local address a connection came to."""
+
+    def __init__(self, services: Iterable[BmcService] = ()) -> None:
+        self._by_address: dict[tuple[str, int], BmcService] = {}
+        self._by_name: dict[str, BmcService] = {}
+        for s in services:
+            self.add(s)
+
+    def add(self, service: BmcService) -> None:
+        self._by_address[(service.address, service.port)] = service
+        self._by_name[service.name] = service
+
+    def at(self, address: str, port: int) -> BmcService | None:
+        return self._by_address.get((address, port))
+
+    def by_name(self, name: str) -> BmcService | None:
+        return self._by_name.get(name)
+
+    def __iter__(self) -> Iterator[BmcService]:
+        return iter(self._by_name.values())
+
+    def __len__(self) -> int:
+        return len(self._by_name)
