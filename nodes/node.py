@@ -378,7 +378,13 @@ class Node:
     def power_off(self, cause: str = "power-off") -> list[Event]:
         """Cut power at once (IPMI power down, Redfish ForceOff)."""
         new = self._check(Command.POWER_OFF)
-        return [] if new is None else self._enter(new, cause)
+        if new is None:
+            # Off already, but maybe between the two halves of a power cycle: stay off.
+            if self._transition is not None:
+                self._transition.cancel()
+                self._transition = None
+            return []
+        return self._enter(new, cause)
 
     def soft_off(self) -> list[Event]:
         """An ACPI power-button request: a running, responsive OS shuts down."""

@@ -133,6 +133,15 @@ def test_power_cycle_and_reset_need_power(clock: VirtualClock) -> None:
     assert node.sel.records()[-1].sensor_type == SensorType.CRITICAL_INTERRUPT
 
 
+def test_power_off_during_a_power_cycle_keeps_the_host_off(clock: VirtualClock) -> None:
+    node = make_node(clock)
+    boot(clock, node)
+    node.power_cycle()
+    node.power_off()
+    clock.advance(600)
+    assert node.state is HostState.OFF
+
+
 def test_one_time_boot_override_is_used_once_and_persistent_stays(clock: VirtualClock) -> None:
     node = make_node(clock)
     node.set_boot_override(BootTarget.PXE, persistent=False, uefi=True)
