@@ -34,6 +34,8 @@ class PowerMachine(RuleBasedStateMachine):
         self.seen = 0
         self.last_state = HostState.OFF
         self.links_up = False
+        #: Set by a power-off; only power on, a power cycle or returning AC may end it.
+        self.held_off = False
 
     def _command(self, command: Command, call) -> None:  # type: ignore[no-untyped-def]
         before = self.node.state
@@ -60,11 +62,13 @@ class PowerMachine(RuleBasedStateMachine):
 
     @rule()
     def power_on(self) -> None:
+        self.held_off = False
         self._command(Command.POWER_ON, self.node.power_on)
 
     @rule()
     def power_off(self) -> None:
         self._command(Command.POWER_OFF, self.node.power_off)
+        self.held_off = True
 
     @rule()
     def soft_off(self) -> None:
@@ -76,6 +80,8 @@ class PowerMachine(RuleBasedStateMachine):
 
     @rule()
     def cycle(self) -> None:
+        if self.node.chassis_on:
+            self.held_off = False
         self._command(Command.POWER_CYCLE, self.node.power_cycle)
 
     @rule()
@@ -88,6 +94,8 @@ class PowerMachine(RuleBasedStateMachine):
 
     @rule(psu=st.sampled_from(["PSU1", "PSU2"]), has_input=st.booleans())
     def psu(self, psu: str, has_input: bool) -> None:
+        if has_input:
+            self.held_off = False  # the power-restore policy may power on
         self.node.set_psu_input(psu, has_input)
 
     @rule(hung=st.booleans())
@@ -128,6 +136,11 @@ class PowerMachine(RuleBasedStateMachine):
         self.seen = len(self.events)
         assert self.last_state is self.node.state
         assert self.links_up == self.node.chassis_on
+
+    @invariant()
+    def stays_off_after_power_off(self) -> None:
+        if self.held_off:
+            assert self.node.state is HostState.OFF
 
     @invariant()
     def off_without_input(self) -> None:
