@@ -34,6 +34,20 @@ def default_state_dir() -> Path:
     return Path(platformdirs.user_data_dir("scaleunit"))
 
 
+def bind_failed(
+    device: str, proto: str, address: str, port: int, transport: str, exc: OSError
+) -> StartupError:
+    """A StartupError saying why ``address:port`` could not be bound, with a hint."""
+    hint = ""
+    if exc.errno == errno.EADDRNOTAVAIL:
+        hint = " (the address is not on this machine; on macOS add a loopback alias)"
+    elif exc.errno == errno.EADDRINUSE:
+        hint = " (another process uses it: is a rack already running?)"
+    return StartupError(
+        f"{device}: cannot bind {proto} on {address}:{port}/{transport}: {exc.strerror}{hint}"
+    )
+
+
 class RackRuntime:
     """Builds the rack on the running loop and serves every BMC's protocols."""
 
@@ -91,14 +105,8 @@ class RackRuntime:
             sock.bind((endpoint.address, endpoint.port))
         except OSError as exc:
             sock.close()
-            hint = ""
-            if exc.errno == errno.EADDRNOTAVAIL:
-                hint = " (the address is not on this machine; on macOS add a loopback alias)"
-            elif exc.errno == errno.EADDRINUSE:
-                hint = " (another process uses it: is a rack already running?)"
-            raise StartupError(
-                f"{endpoint.device}: cannot bind IPMI on {endpoint.address}:{endpoint.port}/udp: "
-                f"{exc.strerror}{hint}"
+            raise bind_failed(
+                endpoint.device, "IPMI", endpoint.address, endpoint.port, "udp", exc
             ) from None
         sock.setblocking(False)
         transport, protocol = await serve_ipmi(
@@ -146,14 +154,8 @@ class RackRuntime:
         try:
             server.bind_all()
         except BindError as exc:
-            hint = ""
-            if exc.errno == errno.EADDRNOTAVAIL:
-                hint = " (the address is not on this machine; on macOS add a loopback alias)"
-            elif exc.errno == errno.EADDRINUSE:
-                hint = " (another process uses it: is a rack already running?)"
-            raise StartupError(
-                f"{exc.bmc.name}: cannot bind Redfish on {exc.bmc.address}:{exc.bmc.port}/tcp: "
-                f"{exc.strerror}{hint}"
+            raise bind_failed(
+                exc.bmc.name, "Redfish", exc.bmc.address, exc.bmc.port, "tcp", exc
             ) from None
         await server.start()
         self._redfish = server
