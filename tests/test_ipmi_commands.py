@@ -33,8 +33,9 @@ from nodes.events import BmcResetStarted, Event, EventBus
 from nodes.node import BootTarget, Node
 from nodes.power import HostState
 from nodes.sel import SensorType
-from nodes.spec import BmcSpec, NicSpec, NodeSpec, PowerRestorePolicy, TimingSpec
+from nodes.spec import PowerRestorePolicy, TimingSpec
 from nodes.users import Privilege
+from tests import model_helpers
 
 T = TimingSpec()
 APP, CHASSIS, SE, STORAGE, TRANSPORT = 0x06, 0x00, 0x04, 0x0A, 0x0C
@@ -45,16 +46,7 @@ Call = Callable[..., tuple[int, bytes]]
 
 
 def make_node(clock: VirtualClock, bus: EventBus, **kwargs: object) -> Node:
-    spec = NodeSpec(
-        name="n01",
-        serial="SN1",
-        nics=[
-            NicSpec(name="nic1", mac="02:00:00:00:01:01"),
-            NicSpec(name="nic2", mac="02:00:00:00:01:02"),
-        ],
-        bmc=BmcSpec(address="127.0.1.3", mac="02:00:00:00:02:01"),
-    )
-    return Node(spec, clock, bus, username="admin", password="secret", **kwargs)  # type: ignore[arg-type]
+    return model_helpers.make_node(clock, bus, node_options=kwargs)
 
 
 @pytest.fixture

@@ -45,14 +45,12 @@ from nodes.node import BmcResetKind, Node
 from nodes.power import HostState
 from nodes.sel import SensorType
 from nodes.spec import (
-    BmcSpec,
     FirmwareMinimumSpec,
     FirmwareSpec,
     FirmwareTimingSpec,
-    NicSpec,
-    NodeSpec,
     TimingSpec,
 )
+from tests import model_helpers
 
 T = TimingSpec()
 F = T.firmware
@@ -73,18 +71,7 @@ def make_node(
     timings: TimingSpec | None = None,
     **spec_overrides: object,
 ) -> Node:
-    sink = events.append if events is not None else (lambda e: None)
-    spec = NodeSpec(
-        name="n01",
-        serial="SN0001",
-        nics=[
-            NicSpec(name="nic1", mac="02:00:00:00:01:01"),
-            NicSpec(name="nic2", mac="02:00:00:00:01:02"),
-        ],
-        bmc=BmcSpec(address="127.0.1.3", mac="02:00:00:00:02:01"),
-        **spec_overrides,
-    )
-    return Node(spec, clock, sink, timings or T, username="admin", password="secret")
+    return model_helpers.make_node(clock, events, timings=timings or T, **spec_overrides)
 
 
 def image(component: str = "nic", version: str = "14.32.30.00", size: int = 256 * KIB) -> bytes:
