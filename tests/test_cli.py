@@ -142,6 +142,7 @@ def test_up_serves_ipmi_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
     assert proc.returncode == 0, err
     assert "stopped" in out
     assert "node=n02 proto=model event=power.changed" in err
+    assert "node=n02 proto=ipmi event=command name=chassis_control user_id=2" in err
     assert topo.DEFAULT_PASSWORD not in err  # no secrets in logs
 
 

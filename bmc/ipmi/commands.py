@@ -362,6 +362,15 @@ class NodeIpmiBackend:
             return CC_INSUFFICIENT_PRIVILEGE, b""
         if len(request.data) not in lengths:
             return CC_REQUEST_DATA_LENGTH_INVALID, b""
+        if privilege >= OPERATOR:
+            # An audit line for every state-changing command: who, from where, what.
+            log.info(
+                "node=%s proto=ipmi event=command name=%s user_id=%d remote=%s:%d",
+                self._node.name,
+                handler.__name__,
+                request.user_id,
+                *request.remote,
+            )
         try:
             return CC_OK, handler(self, request.data)
         except CompletionError as e:
