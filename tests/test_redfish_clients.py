@@ -129,8 +129,12 @@ def _graceful_restart(rack: RackThread, system: Any) -> None:
     wait_model(rack, "n01", lambda n: n.state is HostState.RUNNING)
     system.reset_system(sushy.ResetType.GRACEFUL_RESTART)
     assert rack.call(lambda r: r.nodes["n01"].state) is HostState.SHUTTING_DOWN
-    wait_model(rack, "n01", lambda n: n.state is HostState.POWERING_ON or n.chassis_on)
     wait_model(rack, "n01", lambda n: n.state is HostState.RUNNING)
+    # The OS shut down (ACPI soft-off), then the host powered up again and booted.
+    messages = rack.call(lambda r: [rec.message for rec in r.nodes["n01"].sel.records()])
+    off = messages.index("ACPI S5/G2 soft-off")
+    assert "System Boot Initiated: power up" in messages[off:]
+    assert messages[-1].startswith("OS boot completed")
     system.reset_system(sushy.ResetType.FORCE_OFF)
     assert rack.call(lambda r: r.nodes["n01"].state) is HostState.OFF
 
