@@ -117,6 +117,30 @@ class FirmwareChanged(Event):
     job_id: str
 
 
+@dataclass(frozen=True, kw_only=True)
+class VirtualMediaChanged(Event):
+    """A virtual media slot got an image, lost it, or changed its inserted/write-protect state."""
+
+    slot: str
+    image: str
+    inserted: bool
+    write_protected: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class BiosSettingsStaged(Event):
+    """BIOS settings waiting for the next host reset changed (``names`` of those pending)."""
+
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class BiosSettingsApplied(Event):
+    """Pending BIOS settings took effect as the host entered POST: (name, old, new) each."""
+
+    changes: tuple[tuple[str, str, str], ...]
+
+
 _EVENT_NAMES = {
     "PowerChanged": "power.changed",
     "SelRecordAdded": "sel.added",
@@ -131,6 +155,9 @@ _EVENT_NAMES = {
     "LinkChanged": "link.changed",
     "FirmwareUpdateProgressed": "firmware.update",
     "FirmwareChanged": "firmware.changed",
+    "VirtualMediaChanged": "media.changed",
+    "BiosSettingsStaged": "bios.staged",
+    "BiosSettingsApplied": "bios.applied",
 }
 
 EventSink = Callable[[Event], None]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from nodes import sensors as sn
+from nodes.bios import Bios
 from nodes.clock import Clock, Timer
 from nodes.errors import InvalidArgument, InvalidState, NotFound, PowerUnavailable
 from nodes.events import (
@@ -29,6 +30,7 @@ from nodes.events import (
     PsuInputChanged,
 )
 from nodes.firmware import ApplyTime, FirmwareUpdater, UpdateJob
+from nodes.media import MediaKind, VirtualMedia
 from nodes.power import NEXT_STATE, TRANSITIONS, Command, HostState
 from nodes.sel import SensorType, SystemEventLog
 from nodes.sensors import Lag, Reading, SensorDef
@@ -140,6 +142,9 @@ _OS_BOOT_OFFSET = {
     "floppy": 0x00,
 }
 
+#: The virtual media a boot target boots from, when an image is inserted there.
+_MEDIA_OF = {BootTarget.CDROM: MediaKind.CD, BootTarget.USB: MediaKind.USB}
+
 _TARGETS = {
     HostState.POWERING_ON: 50.0,
     HostState.POST: 45.0,
@@ -186,6 +191,8 @@ class Node:
         self.in_setup = False
         self.os_responsive = True
         self.last_boot_device = ""
+        #: The virtual media image the host last booted from ("" when none).
+        self.last_boot_image = ""
 
         self.power_restore_policy = spec.power_restore_policy
         self.last_power_event = PowerEvent.NONE
@@ -233,6 +240,13 @@ class Node:
 
         self.firmware: dict[str, str] = spec.firmware.model_dump()
         self._updater = FirmwareUpdater(self, self._emit)
+        self.media = VirtualMedia(self.name, clock, self._emit)
+        self.bios = Bios(
+            self.name,
+            clock,
+            self._emit,
+            {"SystemServiceTag": spec.serial[:63], "AssetTag": spec.asset_tag[:63]},
+        )
         self.fru = FruInfo(
             chassis_type=0x17,  # rack mount chassis
             chassis_part=spec.model,
@@ -329,7 +343,9 @@ class Node:
     def _on_enter(self, old: HostState, new: HostState, cause: str) -> list[Event]:
         """SEL records and side effects of entering ``new``."""
         sel = self.sel
+        events: list[Event] = []
         if new is HostState.POST:
+            events += self.bios.host_reset()  # pending BIOS settings take effect as POST starts
             if self._boot_target() is BootTarget.BIOS:
                 self.in_setup = True
             offset = 0x01 if old.chassis_on else 0x00  # hard reset : power up
@@ -344,6 +360,9 @@ class Node:
         elif new is HostState.BOOTING:
             target = self._boot_target()
             self.last_boot_device = target.value
+            medium = _MEDIA_OF.get(target)
+            slot = self.media.visible(medium) if medium is not None else None
+            self.last_boot_image = slot.image if slot is not None else ""
             if self.boot_override.active and not self.boot_override.persistent:
                 self._set_override(BootOverride(uefi=self.boot_override.uefi))
         elif new is HostState.RUNNING:
@@ -352,7 +371,8 @@ class Node:
                 SensorType.OS_BOOT,
                 sn.OS_BOOT,
                 _OS_BOOT_OFFSET.get(device, 0x06),
-                f"OS boot completed ({device})",
+                f"OS boot completed ({device}"
+                + (f", virtual media {self.last_boot_image})" if self.last_boot_image else ")"),
             )
         elif new is HostState.OFF:
             if cause in ("soft-off", "timer"):
@@ -361,7 +381,7 @@ class Node:
                 pass  # logged by the PSU sensors
             else:
                 sel.log(SensorType.POWER_UNIT, sn.POWER_UNIT, 0x00, "Power off/down")
-        return self._updater.host_entered(new)
+        return events + self._updater.host_entered(new)
 
     def power_on(self, cause: RestartCause = RestartCause.CHASSIS_CONTROL) -> list[Event]:
         """Press the power button (or IPMI power up / Redfish On)."""
