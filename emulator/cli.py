@@ -43,10 +43,11 @@ def _hint(endpoint: Endpoint) -> str:
 
 def _table(title: str, endpoints: list[Endpoint]) -> Table:
     table = Table(title=title)
-    for column in ("device", "protocol", "address:port", "credentials"):
+    for column in ("device", "protocol", "address:port", "scheme", "credentials"):
         table.add_column(column)
     for e in endpoints:
-        table.add_row(e.device, e.protocol, f"{e.address}:{e.port}", _hint(e))
+        scheme = e.scheme or ("rmcp+" if e.protocol == "ipmi" else "")
+        table.add_row(e.device, e.protocol, f"{e.address}:{e.port}", scheme, _hint(e))
     return table
 
 
@@ -97,7 +98,20 @@ def main() -> None:
     default="info",
     show_default=True,
 )
-def up(topology_path: Path | None, nodes: int | None, speed: float, log_level: str) -> None:
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where the rack keeps its state (the Redfish TLS certificate, made on first start). "
+    "Default: the user data directory (platformdirs), e.g. ~/.local/share/scaleunit.",
+)
+def up(
+    topology_path: Path | None,
+    nodes: int | None,
+    speed: float,
+    log_level: str,
+    state_dir: Path | None,
+) -> None:
     """Start the rack and serve every endpoint until Ctrl-C."""
     logs.setup(log_level)
     topology = _load(topology_path, nodes)
@@ -106,7 +120,7 @@ def up(topology_path: Path | None, nodes: int | None, speed: float, log_level: s
     from emulator.runtime import RackRuntime  # the protocol stack, only when serving
 
     async def run() -> None:
-        runtime = RackRuntime(topology, speed=speed)
+        runtime = RackRuntime(topology, speed=speed, state_dir=state_dir)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
