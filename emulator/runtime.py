@@ -14,6 +14,7 @@ from pathlib import Path
 
 from bmc.ipmi.commands import NodeIpmiBackend
 from bmc.ipmi.session import IpmiEndpoint, serve_ipmi
+from bmc.redfish.events import EventHub
 from bmc.redfish.server import BindError, RedfishServer
 from bmc.redfish.service import BmcService
 from bmc.redfish.tls import ensure_certificate
@@ -60,6 +61,7 @@ class RackRuntime:
         self.state_dir = state_dir or default_state_dir()
         self._redfish: RedfishServer | None = None
         self._redfish_bmcs: dict[str, BmcService] = {}
+        self._events: EventHub | None = None
         self.rack: Rack | None = None
         self.endpoints: list[Endpoint] = []
         self._ipmi: dict[str, tuple[asyncio.DatagramTransport, IpmiEndpoint]] = {}
@@ -128,6 +130,8 @@ class RackRuntime:
         if not endpoints:
             return
         ipmi_ports = {e.device: e.port for e in self.endpoints if e.protocol == "ipmi"}
+        hub = self._events = EventHub()  # every BMC's EventService, fed by the rack's bus
+        rack.bus.subscribe(hub)
         services = []
         for e in endpoints:
             name = e.device
@@ -145,6 +149,7 @@ class RackRuntime:
                     reachable=reachable,
                     ipmi_port=ipmi_ports.get(name),
                     subscribe=rack.bus.subscribe,
+                    events=hub.channel(node, e.address, reachable),
                 )
             )
         tls = None
@@ -170,6 +175,9 @@ class RackRuntime:
             self._ipmi[event.device][1].drop_sessions()
 
     async def stop(self) -> None:
+        if self._events is not None:  # first: ends the SSE streams the server would wait for
+            await self._events.close()
+            self._events = None
         if self._redfish is not None:
             await self._redfish.stop()
             self._redfish = None

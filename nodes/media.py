@@ -3,8 +3,8 @@
 Rules it keeps:
 
 * A node has a fixed set of slots (``cd``: a CD/DVD drive, ``usb``: a removable disk); each
-  holds at most one image, named by a URI (``http``, ``https``, ``nfs``, ``cifs``, ``smb``
-  or ``file``).
+  holds at most one image, named by a URI (``http``, ``https``, ``nfs``, ``cifs`` or ``smb``,
+  which is CIFS).
 * ``insert`` into a slot that already holds an image is refused (eject first, as on real BMCs);
   ``eject`` of an empty slot does nothing.
 * ``set_inserted`` / ``set_write_protected`` change an attached image's flags (a slot without
@@ -26,7 +26,7 @@ from nodes.errors import InvalidArgument, InvalidState, NotFound
 from nodes.events import Event, EventSink, VirtualMediaChanged
 
 #: URI schemes an image may be fetched with.
-SCHEMES: Final = ("http", "https", "nfs", "cifs", "smb", "file")
+SCHEMES: Final = ("http", "https", "nfs", "cifs", "smb")
 MAX_URI: Final = 1024
 
 
@@ -68,11 +68,11 @@ def check_image_uri(uri: str) -> str:
     scheme = parts.scheme.lower()
     if scheme not in SCHEMES:
         raise InvalidArgument(f"image URI scheme {parts.scheme!r} is not one of {SCHEMES}")
-    if scheme != "file" and not parts.hostname:
+    if not parts.hostname:
         raise InvalidArgument(f"image URI {uri!r} names no host")
     if not parts.path or parts.path.endswith("/"):
         raise InvalidArgument(f"image URI {uri!r} names no file")
-    return scheme
+    return "cifs" if scheme == "smb" else scheme
 
 
 class VirtualMedia:
@@ -134,7 +134,7 @@ class VirtualMedia:
         if slot.attached:
             raise InvalidState(f"{slot_id} already holds {slot.image}: eject it first")
         protocol = (transfer_protocol or scheme).lower()
-        if protocol != scheme and not (protocol == "cifs" and scheme == "smb"):
+        if protocol != scheme:
             raise InvalidArgument(f"transfer protocol {protocol!r} does not match {image!r}")
         return self._set(
             MediaSlot(slot.id, slot.kind, image, inserted, write_protected, protocol.upper())

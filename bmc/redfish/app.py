@@ -29,10 +29,23 @@ from bmc.redfish import errors
 from bmc.redfish.deps import JSON, encode
 from bmc.redfish.errors import Msg, RedfishError
 from bmc.redfish.registries import Registries
-from bmc.redfish.routers import accounts, chassis, managers, root, sessions, systems
+from bmc.redfish.routers import (
+    accounts,
+    bios,
+    chassis,
+    events,
+    managers,
+    root,
+    sessions,
+    systems,
+    virtual_media,
+)
 from bmc.redfish.service import Directory
 
 log = logging.getLogger("bmc.redfish")
+
+#: EventService, VirtualMedia and Bios.
+_MORE = (events, virtual_media, bios)
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -63,7 +76,7 @@ def build_fastapi(registries: Registries) -> FastAPI:
     )
     app.state.registries = registries
     routes: list[tuple[re.Pattern[str], set[str]]] = []
-    for module in (root, systems, chassis, managers, sessions, accounts):
+    for module in (root, systems, chassis, managers, sessions, accounts, *_MORE):
         app.include_router(module.router)
         routes += [
             (r.path_regex, set(r.methods or ()))

@@ -12,12 +12,16 @@ import logging
 import secrets
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from nodes.errors import ModelError, NotSupported
 from nodes.events import Event, EventSink, PowerChanged
 from nodes.node import Node
 from nodes.power import HostState
 from nodes.users import Privilege, User
+
+if TYPE_CHECKING:
+    from bmc.redfish.events import EventChannel
 
 log = logging.getLogger("bmc.redfish")
 
@@ -118,6 +122,8 @@ class BmcService:
     #: Subscribes to the rack's events (for actions that wait for the host, e.g. a restart).
     subscribe: Callable[[EventSink], Callable[[], None]] | None = None
     _pending: Callable[[], None] | None = None
+    #: The BMC's EventService (subscriptions, SSE); None where nothing feeds it events.
+    events: EventChannel | None = None
 
     @property
     def name(self) -> str:

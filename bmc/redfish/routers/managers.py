@@ -80,6 +80,7 @@ def manager(manager_id: str, _: Reader, bmc: CurrentBmc) -> Response:
             network_protocol=Link(odata_id=f"{BASE}/NetworkProtocol"),
             ethernet_interfaces=Link(odata_id=f"{BASE}/EthernetInterfaces"),
             log_services=Link(odata_id=f"{BASE}/LogServices"),
+            virtual_media=Link(odata_id=f"{BASE}/VirtualMedia"),
             links=ManagerLinks(
                 manager_for_servers=[Link(odata_id=f"{V1}/Systems/{node.name}")],
                 manager_for_chassis=[Link(odata_id=f"{V1}/Chassis/{node.name}")],

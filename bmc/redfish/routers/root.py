@@ -54,6 +54,7 @@ def service_root(bmc: CurrentBmc) -> Response:
             session_service=Link(odata_id=f"{V1}/SessionService"),
             account_service=Link(odata_id=f"{V1}/AccountService"),
             registries=Link(odata_id=f"{V1}/Registries"),
+            event_service=Link(odata_id=f"{V1}/EventService"),
             links=RootLinks(sessions=Link(odata_id=f"{V1}/SessionService/Sessions")),
         )
     )

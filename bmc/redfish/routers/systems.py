@@ -110,6 +110,8 @@ def render_system(node: Node) -> ComputerSystem:
         memory=Link(odata_id=_uri(node, "Memory")),
         storage=Link(odata_id=_uri(node, "Storage")),
         ethernet_interfaces=Link(odata_id=_uri(node, "EthernetInterfaces")),
+        bios=Link(odata_id=_uri(node, "Bios")),
+        virtual_media=Link(odata_id=_uri(node, "VirtualMedia")),
         links=SystemLinks(
             chassis=[Link(odata_id=f"{V1}/Chassis/{node.name}")],
             managed_by=[Link(odata_id=f"{V1}/Managers/{mapping.MANAGER_ID}")],

@@ -44,6 +44,7 @@ class Manager(Resource):
     network_protocol: Link
     ethernet_interfaces: Link
     log_services: Link
+    virtual_media: Link | None = None
     links: ManagerLinks
     actions: ManagerActions
 

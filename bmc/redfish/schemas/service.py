@@ -40,6 +40,7 @@ class ServiceRoot(Resource):
     session_service: Link
     account_service: Link
     registries: Link
+    event_service: Link | None = None
     links: RootLinks
     protocol_features_supported: ProtocolFeatures = Field(default_factory=ProtocolFeatures)
 

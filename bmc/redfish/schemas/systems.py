@@ -77,6 +77,8 @@ class ComputerSystem(Resource):
     memory: Link
     storage: Link
     ethernet_interfaces: Link
+    bios: Link | None = None
+    virtual_media: Link | None = None
     links: SystemLinks
     actions: SystemActions
 
