@@ -38,6 +38,8 @@ from bmc.redfish.routers import (
     root,
     sessions,
     systems,
+    tasks,
+    update,
     virtual_media,
 )
 from bmc.redfish.service import Directory
@@ -76,8 +78,10 @@ def build_fastapi(registries: Registries) -> FastAPI:
     )
     app.state.registries = registries
     routes: list[tuple[re.Pattern[str], set[str]]] = []
-    for module in (root, systems, chassis, managers, sessions, accounts, *_MORE):
+    app.state.body_limits = {}  # path -> the largest body it takes, where not MAX_BODY
+    for module in (root, systems, chassis, managers, sessions, accounts, update, tasks, *_MORE):
         app.include_router(module.router)
+        app.state.body_limits.update(getattr(module, "BODY_LIMITS", {}))
         routes += [
             (r.path_regex, set(r.methods or ()))
             for r in module.router.routes
@@ -130,6 +134,7 @@ class RedfishFront:
         self.registries = registries
         self.max_body = max_body
         self._routes: list[tuple[re.Pattern[str], set[str]]] = app.state.route_table
+        self._body_limits: dict[str, int] = app.state.body_limits
 
     def allowed(self, path: str) -> list[str]:
         methods: set[str] = set()
@@ -172,8 +177,9 @@ class RedfishFront:
         path = scope["path"]
 
         if method in _BODY_METHODS:
+            limit = self._body_limits.get(path, self.max_body)
             length = _header(scope, b"content-length")
-            if length is not None and (not length.isdigit() or int(length) > self.max_body):
+            if length is not None and (not length.isdigit() or int(length) > limit):
                 await self._refuse(send, errors.error(413, "PayloadTooLarge"))
                 return
             chunks: list[bytes] = []
@@ -184,7 +190,7 @@ class RedfishFront:
                     return
                 chunk = message.get("body", b"")
                 size += len(chunk)
-                if size > self.max_body:
+                if size > limit:
                     await self._refuse(send, errors.error(413, "PayloadTooLarge"))
                     return
                 chunks.append(chunk)

@@ -55,6 +55,8 @@ def service_root(bmc: CurrentBmc) -> Response:
             account_service=Link(odata_id=f"{V1}/AccountService"),
             registries=Link(odata_id=f"{V1}/Registries"),
             event_service=Link(odata_id=f"{V1}/EventService"),
+            update_service=Link(odata_id=f"{V1}/UpdateService"),
+            tasks=Link(odata_id=f"{V1}/TaskService"),
             links=RootLinks(sessions=Link(odata_id=f"{V1}/SessionService/Sessions")),
         )
     )

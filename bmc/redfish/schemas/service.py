@@ -41,6 +41,8 @@ class ServiceRoot(Resource):
     account_service: Link
     registries: Link
     event_service: Link | None = None
+    update_service: Link | None = None
+    tasks: Link | None = None
     links: RootLinks
     protocol_features_supported: ProtocolFeatures = Field(default_factory=ProtocolFeatures)
 
