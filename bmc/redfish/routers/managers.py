@@ -229,8 +229,10 @@ def entries(manager_id: str, log_id: str, _: EntryReader, bmc: CurrentBmc) -> Re
     _manager(manager_id)
     _log(log_id)
     base = f"{BASE}/LogServices/SEL/Entries"
-    uris = [f"{base}/{r.record_id}" for r in bmc.node.sel.records()]
-    return reply(Collection.of(ENTRIES, base, "SEL Entries", uris))
+    records = bmc.node.sel.records()
+    doc = Collection.of(ENTRIES, base, "SEL Entries", [f"{base}/{r.record_id}" for r in records])
+    # LogEntryCollection's Members are AutoExpand: each member is the whole entry.
+    return reply({**doc.wire(), "Members": [render_entry(bmc, r).wire() for r in records]})
 
 
 @router.get("/{manager_id}/LogServices/{log_id}/Entries/{entry_id}")
