@@ -379,7 +379,7 @@ class Subscription:
     failures: int = 0
 
 
-@dataclass
+@dataclass(eq=False)
 class Listener:
     filters: Filters
     inbox: Inbox = field(default_factory=Inbox)
