@@ -15,6 +15,7 @@ import asyncio
 import concurrent.futures
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
 
@@ -27,9 +28,16 @@ T = TypeVar("T")
 
 
 class RackThread:
-    def __init__(self, topology: Topology, *, speed: float = 1.0, start_timeout: float = 30.0):
+    def __init__(
+        self,
+        topology: Topology,
+        *,
+        speed: float = 1.0,
+        state_dir: Path | None = None,
+        start_timeout: float = 30.0,
+    ):
         self.topology = topology
-        self.runtime = RackRuntime(topology, speed=speed)
+        self.runtime = RackRuntime(topology, speed=speed, state_dir=state_dir)
         self._loop = asyncio.new_event_loop()
         self._stop: asyncio.Event | None = None
         self._ready: concurrent.futures.Future[None] = concurrent.futures.Future()
