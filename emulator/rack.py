@@ -9,6 +9,8 @@ from emulator.topology import Topology
 from nodes.clock import Clock
 from nodes.events import Event, EventBus, LinkChanged
 from nodes.node import Node
+from switches.cabling import cable_switches
+from switches.events import PortAdminChanged, SwitchStateChanged
 from switches.model import Switch
 
 
@@ -31,10 +33,11 @@ class Rack:
         for cable in topology.cabling:
             self.links[cable.a] = cable.b
             self.links[cable.b] = cable.a
-            for end, other in ((cable.a, cable.b), (cable.b, cable.a)):
-                device, port = end.split(":", 1)
-                if device in self.switches:
-                    self.switches[device].cable(port, other, alias=other)
+        cable_switches(
+            self.switches,
+            {spec.name: spec for spec in topology.nodes},
+            [(cable.a, cable.b) for cable in topology.cabling],
+        )
         self._bring_up_static_links()
         self.bus.subscribe(self._follow_links)
 
@@ -47,7 +50,9 @@ class Rack:
                     continue
                 device, far_port = port.peer.split(":", 1)
                 host_nic = device in self.nodes and far_port != "bmc"
-                if not host_nic:
+                if device in self.switches:
+                    switch.set_peer_link(port.name, self.switches[device].driving(far_port))
+                elif not host_nic:
                     switch.set_peer_link(port.name, True)
 
     def _follow_links(self, event: Event) -> None:
@@ -58,6 +63,22 @@ class Rack:
             device, port = peer.split(":", 1)
             if device in self.switches:
                 self.switches[device].set_peer_link(port, event.up)
+        elif isinstance(event, SwitchStateChanged | PortAdminChanged):
+            # A switch end started or stopped transmitting: the far switch ends follow.
+            switch = self.switches[event.device]
+            for end in switch.ports.values():
+                far_device, _, far_port = end.peer.partition(":")
+                if far_device in self.switches:
+                    self.switches[far_device].set_peer_link(far_port, end.driving)
+
+    def nic_link_up(self, node: str, nic: str) -> bool:
+        """Whether a node's NIC has link: the host is on and the switch port is up."""
+        peer = self.links.get(f"{node}:{nic}")
+        if peer is None:
+            return False
+        device, port = peer.split(":", 1)
+        switch = self.switches.get(device)
+        return switch is not None and switch.ports[port].oper_up
 
     def bmc_port_up(self, node: str) -> bool:
         """Whether the node's BMC cable leads to a port that is up (the fabric's first rule)."""

@@ -1,0 +1,80 @@
+"""What happened to a switch: frozen, past-tense events on the rack's bus.
+
+Port link changes reuse :class:`nodes.events.LinkChanged` (``device`` is the switch, ``port`` the
+front-panel port), so that one subscriber sees node and switch links alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from nodes.events import Event
+
+
+class SwitchState(StrEnum):
+    OFF = "off"
+    BOOTING = "booting"
+    UP = "up"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SwitchEvent(Event):
+    _log_name = "switch.event"
+
+    @property
+    def name(self) -> str:
+        return self._log_name
+
+
+@dataclass(frozen=True, kw_only=True)
+class SwitchStateChanged(SwitchEvent):
+    """Power or boot state changed; ``cause`` says why (power-off, power-on, reboot, ...)."""
+
+    _log_name = "switch.state"
+    old: SwitchState
+    new: SwitchState
+    cause: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class SwitchBooted(SwitchEvent):
+    """The OS finished booting (the agent answers again and sends coldStart)."""
+
+    _log_name = "switch.booted"
+    os_version: str
+    boot_count: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class PortAdminChanged(SwitchEvent):
+    """A port was shut down (``up`` False) or enabled by configuration."""
+
+    _log_name = "port.admin"
+    port: str
+    up: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class PsuChanged(SwitchEvent):
+    """A PSU's health changed: ``ok`` False when it failed or lost its input."""
+
+    _log_name = "psu.changed"
+    psu: str
+    ok: bool
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class FanChanged(SwitchEvent):
+    _log_name = "fan.changed"
+    fan: str
+    ok: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConfigSaved(SwitchEvent):
+    """``write memory``: the running configuration became the saved one."""
+
+    _log_name = "config.saved"
+    build: str
