@@ -23,7 +23,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
 from nodes.spec import MAX_BMC_PASSWORD, MAX_BMC_USERNAME, NodeSpec, TimingSpec
-from switches.spec import SwitchRole, SwitchSpec, port_name
+from switches.spec import SnmpSettings, SnmpVersion, SwitchRole, SwitchSpec, port_name
 
 MIN_NODES = 4
 MAX_NODES = 16
@@ -76,12 +76,22 @@ class Topology(BaseModel):
         default_factory=list, description="devices outside the rack that cables reach (border)"
     )
     cabling: list[Cable]
+    snmp: SnmpSettings = SnmpSettings()
 
     def node(self, name: str) -> NodeSpec:
         return next(n for n in self.nodes if n.name == name)
 
     def switch_by_role(self, role: SwitchRole) -> list[SwitchSpec]:
         return [s for s in self.switches if s.role is role]
+
+    def switch_address(self, switch: SwitchSpec) -> IPv4Address:
+        """The switch's management address: its ``address``, else the n-th address of the /24
+        after the BMC network's (127.0.2.1, .2, .3 for a BMC network on 127.0.1.0)."""
+        if switch.address is not None:
+            return switch.address
+        first_bmc = int(self.nodes[0].bmc.address) if self.nodes else int(IPv4Address("127.0.1.0"))
+        index = next(i for i, s in enumerate(self.switches) if s.name == switch.name)
+        return IPv4Address((first_bmc & ~0xFF) + 256 + index + 1)
 
     def bmc_credentials(self, node: NodeSpec) -> tuple[str, str]:
         return (
@@ -275,6 +285,24 @@ def check(topo: Topology) -> list[tuple[Loc, str]]:
         ],
         "BMC address and port",
     )
+    if topo.nodes:
+        dupes(
+            [
+                (("switches", i, "address"), str(topo.switch_address(sw)))
+                for i, sw in enumerate(topo.switches)
+            ],
+            "switch address",
+        )
+    for i, receiver in enumerate(topo.snmp.receivers):
+        if receiver.version is SnmpVersion.V3:
+            for sw in topo.switches:
+                if receiver.user not in {u.name for u in sw.snmp.users}:
+                    out.append(
+                        (
+                            ("snmp", "receivers", i, "user"),
+                            f"switch {sw.name} has no SNMPv3 user {receiver.user!r} to send as",
+                        )
+                    )
 
     tors = topo.switch_by_role(SwitchRole.TOR)
     bmcs = topo.switch_by_role(SwitchRole.BMC)
@@ -389,9 +417,15 @@ def generate(
     redfish_tls: bool = True,
     username: str = DEFAULT_USERNAME,
     password: str = DEFAULT_PASSWORD,
+    switch_base_address: str | None = None,
+    snmp_port: int = 161,
+    snmp_fallback_port: int = 1161,
+    snmp_receivers: Sequence[str] = (),
 ) -> str:
     """YAML text of a standard rack of ``nodes`` nodes (the BMC network: gateway .1, HLH .2,
-    nodes from .3, as PROCEDURES.md describes)."""
+    nodes from .3, as PROCEDURES.md describes; the switches' management addresses .1, .2, .3 of
+    ``switch_base_address``, by default the /24 after the BMC network's). ``snmp_receivers`` are
+    YAML flow mappings, e.g. ``{address: 127.0.0.1, port: 16200, version: v2c}``."""
     if not MIN_NODES <= nodes <= MAX_NODES:
         raise ValueError(f"a scale unit has {MIN_NODES} to {MAX_NODES} nodes, not {nodes}")
     base = IPv4Address(base_address)
@@ -471,12 +505,38 @@ def generate(
         ]
     lines += [
         "switches:",
-        "  - {name: tor-a, role: tor, model: S5248F-ON, serial: TORA0001, os_version: 10.6.1.1, "
-        "ports: 56}",
-        "  - {name: tor-b, role: tor, model: S5248F-ON, serial: TORB0001, os_version: 10.6.1.1, "
-        "ports: 56}",
-        "  - {name: bmc-switch, role: bmc, model: N3248TE-ON, serial: BMCS0001, "
-        "os_version: 10.6.1.1, ports: 52, port_speed_gbps: 1}",
+    ]
+    switch_base = IPv4Address(switch_base_address) if switch_base_address else base + 256
+    for k, (sw, role, model, serial, ports, speed) in enumerate(
+        (
+            ("tor-a", "tor", "S5248F-ON", "TORA0001", 56, 25),
+            ("tor-b", "tor", "S5248F-ON", "TORB0001", 56, 25),
+            ("bmc-switch", "bmc", "N3248TE-ON", "BMCS0001", 52, 1),
+        ),
+        start=1,
+    ):
+        lines += [
+            f"  - name: {sw}",
+            f"    role: {role}",
+            f"    model: {model}",
+            f"    serial: {serial}",
+            "    os_version: 10.6.1.1",
+            f"    ports: {ports}",
+        ]
+        if speed != 25:
+            lines.append(f"    port_speed_gbps: {speed}")
+        lines += [
+            f"    address: {switch_base + k}  # management address (SNMP)",
+            "    snmp:                 # per switch, never shared",
+            "      ro_community: public",
+            "      rw_community: private",
+            "      users:              # SNMPv3 USM: SHA-256 or SHA, with AES-128",
+            f"        - {{name: ops, auth: sha256, auth_key: {sw}-ops-auth, priv: aes128, "
+            f"priv_key: {sw}-ops-priv, access: rw}}",
+            f"        - {{name: monitor, auth: sha, auth_key: {sw}-mon-auth, priv: aes128, "
+            f"priv_key: {sw}-mon-priv, access: ro}}",
+        ]
+    lines += [
         "external: [border-1, border-2]",
         "cabling:",
     ]
@@ -500,6 +560,19 @@ def generate(
         f"  - {{a: 'bmc-switch:{port_name(51)}', b: 'tor-a:{port_name(53)}'}}",
         f"  - {{a: 'bmc-switch:{port_name(52)}', b: 'tor-b:{port_name(53)}'}}",
     ]
+    lines += [
+        f"snmp:                  # the switches' agents: UDP {snmp_port} when the process may "
+        f"bind it, else {snmp_fallback_port}",
+        f"  port: {snmp_port}",
+        f"  fallback_port: {snmp_fallback_port}",
+    ]
+    if snmp_receivers:
+        lines += ["  receivers:"] + [f"    - {r}" for r in snmp_receivers]
+    else:
+        lines += [
+            "  receivers: []        # traps and informs, e.g. "
+            "- {address: 127.0.0.1, port: 162, version: v2c, community: public}"
+        ]
     return "\n".join(lines) + "\n"
 
 
