@@ -20,7 +20,6 @@ class SseFilterProperties(Wire):
     registry_prefix: bool = True
     resource_type: bool = True
     subordinate_resources: bool = False
-    event_type: bool = True
 
 
 class EventServiceActions(Wire):
@@ -34,7 +33,6 @@ class EventService(Resource):
     delivery_retry_attempts: int
     delivery_retry_interval_seconds: int
     event_format_types: list[str] = Field(default_factory=lambda: ["Event"])
-    event_types_for_subscription: list[str] = Field(default_factory=lambda: ["Other"])
     registry_prefixes: list[str]
     resource_types: list[str]
     include_origin_of_condition_supported: bool = True
