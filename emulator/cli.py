@@ -36,6 +36,10 @@ def _load(path: Path | None, nodes: int | None = None) -> topo.Topology:
 
 
 def _hint(endpoint: Endpoint) -> str:
+    if endpoint.protocol == "snmp":
+        rw = f", {endpoint.password} (rw)" if endpoint.password else ""
+        note = f"; {endpoint.note}" if endpoint.note else ""
+        return f"v2c {endpoint.username} (ro){rw}{note}"
     if endpoint.password == topo.DEFAULT_PASSWORD:
         return f"{endpoint.username} / {endpoint.password}"
     return f"{endpoint.username} / (see: scaleunit endpoints --format json)"

@@ -18,6 +18,8 @@ class Endpoint:
     username: str
     password: str
     scheme: str = ""
+    #: Anything else a client needs (SNMP: the v3 user names).
+    note: str = ""
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -57,7 +59,7 @@ def plan_endpoints(topology: Topology) -> list[Endpoint]:
             port = fallback
         username, password = topology.bmc_credentials(spec)
         out.append(Endpoint(spec.name, "ipmi", address, port, username, password))
-    return out + plan_redfish(topology)
+    return out + plan_redfish(topology) + plan_snmp(topology)
 
 
 def plan_redfish(topology: Topology) -> list[Endpoint]:
@@ -73,4 +75,31 @@ def plan_redfish(topology: Topology) -> list[Endpoint]:
             port = net.redfish_fallback_port
         username, password = topology.bmc_credentials(spec)
         out.append(Endpoint(spec.name, "redfish", address, port, username, password, scheme))
+    return out
+
+
+def plan_snmp(topology: Topology) -> list[Endpoint]:
+    """One SNMP agent per switch on its management address: the rack's port (161) when this
+    process may bind it, else the fallback (1161). ``username`` is the read-only community,
+    ``password`` the read-write one ("" when there is none), ``note`` the SNMPv3 users."""
+    settings = topology.snmp
+    out = []
+    for spec in topology.switches:
+        address = str(topology.switch_address(spec))
+        port = settings.port
+        if port < 1024 and not _may_bind(address, port):
+            port = settings.fallback_port
+        snmp = spec.snmp
+        users = ", ".join(f"{u.name} ({u.access.value})" for u in snmp.users)
+        out.append(
+            Endpoint(
+                spec.name,
+                "snmp",
+                address,
+                port,
+                snmp.ro_community,
+                snmp.rw_community or "",
+                note=f"v3 users: {users}" if users else "",
+            )
+        )
     return out

@@ -24,6 +24,7 @@ from emulator.logs import EventLogger, kv
 from emulator.rack import Rack
 from emulator.topology import Topology
 from nodes.events import BmcResetStarted, Event
+from switches.snmp.agent import SwitchAgent, bind_udp
 
 log = logging.getLogger("emulator")
 
@@ -65,6 +66,8 @@ class RackRuntime:
         self.rack: Rack | None = None
         self.endpoints: list[Endpoint] = []
         self._ipmi: dict[str, tuple[asyncio.DatagramTransport, IpmiEndpoint]] = {}
+        #: One SNMP agent per switch, by switch name.
+        self.snmp: dict[str, SwitchAgent] = {}
         self.started_in: float = 0.0
 
     async def start(self) -> None:
@@ -81,6 +84,7 @@ class RackRuntime:
                 if endpoint.protocol == "ipmi":
                     await self._serve_node(loop, rack, endpoint)
             await self._serve_redfish(rack, [e for e in planned if e.protocol == "redfish"])
+            await self._serve_snmp(rack, [e for e in planned if e.protocol == "snmp"])
         except BaseException:
             await self.stop()
             raise
@@ -167,6 +171,33 @@ class RackRuntime:
         self._redfish_bmcs = {s.name: s for s in services}
         self.endpoints.extend(endpoints)
 
+    async def _serve_snmp(self, rack: Rack, endpoints: list[Endpoint]) -> None:
+        """One SNMP agent, with its own pysnmp engine, per switch on its own address."""
+        for e in endpoints:
+            try:
+                sock = bind_udp(e.address, e.port)
+            except OSError as exc:
+                hint = ""
+                if exc.errno == errno.EADDRNOTAVAIL:
+                    hint = " (the address is not on this machine; on macOS add a loopback alias)"
+                elif exc.errno == errno.EADDRINUSE:
+                    hint = " (another process uses it: is a rack already running?)"
+                raise StartupError(
+                    f"{e.device}: cannot bind SNMP on {e.address}:{e.port}/udp: "
+                    f"{exc.strerror}{hint}"
+                ) from None
+            agent = SwitchAgent(
+                rack.switches[e.device],
+                rack=self.topology.name,
+                address=e.address,
+                port=e.port,
+                receivers=list(self.topology.snmp.receivers),
+            )
+            self.snmp[e.device] = agent  # first, so that stop() closes it if start fails
+            await agent.start(sock)
+            rack.bus.subscribe(agent.on_event)
+            self.endpoints.append(e)
+
     def _on_event(self, event: Event) -> None:
         if isinstance(event, BmcResetStarted) and event.device in self._redfish_bmcs:
             self._redfish_bmcs[event.device].drop_sessions()
@@ -185,6 +216,9 @@ class RackRuntime:
             protocol.close()
             transport.close()
         self._ipmi.clear()
+        for agent in self.snmp.values():
+            agent.close()
+        self.snmp.clear()
 
     async def serve_forever(self, stop: asyncio.Event) -> None:
         await self.start()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 import pytest
@@ -26,6 +26,8 @@ _blocks = itertools.count(0)
 TEST_IPMI_PORT = 623 if os.geteuid() == 0 else 16230
 #: Redfish's standard HTTPS port when we may bind it, else an unprivileged one.
 TEST_REDFISH_PORT = 443 if os.geteuid() == 0 else 18443
+#: SNMP's standard port when we may bind it, else an unprivileged one.
+TEST_SNMP_PORT = 161 if os.geteuid() == 0 else 16161
 
 
 def next_base_address() -> str:
@@ -43,7 +45,8 @@ def rack_factory(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Callable[..., RackThread]]:
     """``rack_factory(nodes=4, speed=50, ipmi_port=..., redfish_port=..., redfish_tls=True,
-    text=None)`` starts a rack (IPMI and Redfish) in a thread; its state directory (the TLS
+    text=None, snmp_port=..., snmp_receivers=())`` starts a rack (IPMI, Redfish, and an SNMP
+    agent per switch on .241-.243 of the rack's block) in a thread; its state directory (the TLS
     certificate) is a fresh temporary directory."""
     racks: list[RackThread] = []
 
@@ -54,16 +57,22 @@ def rack_factory(
         text: str | None = None,
         redfish_port: int = TEST_REDFISH_PORT,
         redfish_tls: bool = True,
+        snmp_port: int = TEST_SNMP_PORT,
+        snmp_receivers: Sequence[str] = (),
     ) -> RackThread:
         from emulator.harness import RackThread
 
         if text is None:
+            base = next_base_address()
             text = topology.generate(
                 nodes,
-                base_address=next_base_address(),
+                base_address=base,
                 ipmi_port=ipmi_port,
                 redfish_port=redfish_port,
                 redfish_tls=redfish_tls,
+                switch_base_address=base.rsplit(".", 1)[0] + ".240",
+                snmp_port=snmp_port,
+                snmp_receivers=snmp_receivers,
             )
         rack = RackThread(topology.load_text(text, "<test>"), speed=speed)
         rack.runtime.state_dir = tmp_path_factory.mktemp("state")

@@ -1,0 +1,1 @@
+"""SNMP for the switches: pysnmp 7 agents serving the live model (see ``agent`` and ``mib``)."""
