@@ -353,6 +353,9 @@ def test_multipart_push_bios_waits_for_the_host_reset(
         )
         assert r.status_code == 202  # still under way: the new BIOS is not running yet
         assert percents == sorted(percents) and percents[-1] == 99
+        # A pushed image's task has its model job's Id, the one the EventService's events name.
+        jobs = rack.call(lambda r: [j.id for j in r.nodes["n01"].update_jobs])
+        assert jobs == [task["Id"]]
         pending = r.json()
         ids = message_ids(pending)
         assert ids[-2:] == ["AwaitToActivate", "ResetRequired"], ids
@@ -405,6 +408,10 @@ def test_simple_update_pull_with_credentials_and_failed_transfers(
         assert done.json()["TaskState"] == "Completed", done.json()
         assert "fw-s3cret" not in done.text
         assert firmware(rack, "n04")["nic"] == "14.40.10.00"
+        # A pulled image's task got its Id before the job existed; it answers to the job's too.
+        (job,) = rack.call(lambda r: [j.id for j in r.nodes["n04"].update_jobs])
+        alias = c.get(f"{V1}/TaskService/Tasks/{job}")
+        assert alias.status_code == 200 and alias.json()["Id"] == done.json()["Id"] != job
         assert server.requests[-1][1] is not None  # it sent the credentials
 
         failing = {
@@ -585,7 +592,7 @@ def test_validator_with_update_tasks(
     assert result["fail"] == 0 and result["failures"] == [], result
     assert result["returncode"] == 0, result
     log = "\n".join(p.read_text() for p in (tmp_path / "n02").rglob("*Debug_*.log"))
-    for uri in ("UpdateService", "UpdateService/FirmwareInventory/bios",
-                "UpdateService/SimpleUpdateActionInfo", "TaskService/Tasks/1",
-                "TaskService/Tasks/2"):  # fmt: skip
-        assert f"Validating {V1}/{uri}..." in log, uri
+    info = f"{V1}/UpdateService/SimpleUpdateActionInfo"
+    for uri in (f"{V1}/UpdateService", f"{INVENTORY}/bios", info,
+                ok.headers["Location"], refused.headers["Location"]):  # fmt: skip
+        assert f"Validating {uri}..." in log, uri

@@ -6,9 +6,12 @@ A :class:`UpdateTask` is the adapter's record of one update request. While the B
 are computed from the job's snapshot on every read. A request the model refuses gets a task that
 ends at once in Exception; the model is unchanged (it raises before changing anything).
 
-Tasks are kept per BMC in a :class:`TaskBook`, at most ``MAX_TASKS``, finished ones forgotten
-first (fewer than the model's own job history, so a task always finds its job). They survive a BMC
-restart because the jobs they follow do (a BMC update must still be seen to complete).
+A pushed image's task takes its job's Id (``fw-3``), the Id the EventService's task events
+carry; a pulled image's task gets a number when the request is accepted, before its job exists,
+and answers to its job's Id as well. Tasks are kept per BMC in a :class:`TaskBook`, at most
+``MAX_TASKS``, finished ones forgotten first (fewer than the model's own job history, so a task
+always finds its job). They survive a BMC restart because the jobs they follow do (a BMC update
+must still be seen to complete).
 
 The tables, model -> Redfish::
 
@@ -256,7 +259,12 @@ class TaskBook:
 
     # -- queries -------------------------------------------------------------------------------
     def get(self, task_id: str) -> UpdateTask | None:
-        return self.tasks.get(task_id)
+        """A task by its Id, or by the Id of the model job it follows (the EventService names
+        update tasks by job: a pulled image's task has an Id before its job exists)."""
+        task = self.tasks.get(task_id)
+        if task is None:
+            task = next((t for t in self.tasks.values() if t.job_id == task_id), None)
+        return task
 
     def component_names(self) -> dict[str, str]:
         return {c.id: c.name for c in self.node.firmware_inventory()}
@@ -386,6 +394,10 @@ class TaskBook:
         task.phase = Phase.JOB
         task.job_id = job.id
         task.last_job = job
+        if not task.pulled:  # nobody has seen its Id yet: take the job's, as events use it
+            del self.tasks[task.id]
+            task.id = job.id
+            self.tasks[task.id] = task
         log.info(
             "node=%s proto=redfish event=update.accepted task=%s job=%s component=%s version=%s"
             " apply_time=%s",
