@@ -142,7 +142,12 @@ def up(
             click.echo(
                 f"ready in {runtime.started_in * 1000:.0f} ms. Try: ipmitool -I lanplus "
                 f"-H {first.address}{port} -U {first.username} -P <password> chassis power on\n"
-                "Ctrl-C stops."
+                + "".join(
+                    f"     snmpwalk -v2c -c {e.username} {e.address}:{e.port} 1.3.6.1.2.1.1\n"
+                    for e in runtime.endpoints
+                    if e.protocol == "snmp" and e.device == topology.switches[0].name
+                )
+                + "Ctrl-C stops."
             )
             sys.stdout.flush()
             await stop.wait()
