@@ -1,0 +1,53 @@
+"""The operator's view of the scale unit (Azure Stack Hub's fabric), protocol-free.
+
+``Fabric(rack)`` watches a :class:`~emulator.rack.Rack` and offers the documented node actions
+(drain, resume, stop, shutdown, start, repair, add), enforces the rules (one node out at a time,
+one repair at a time, nothing else while an add runs), keeps a workload set, storage jobs and
+alerts, and puts every change on the rack's bus as a frozen event. See ``fabric`` for the rules,
+``states`` for the state tables, ``alerts`` for the catalogue and ``baseline`` for the firmware
+baseline that Repair needs.
+"""
+
+from emulator.operator.alerts import CATALOGUE, Alert, AlertKind, AlertSpec, Severity
+from emulator.operator.baseline import Baseline, BaselineError, Drift
+from emulator.operator.fabric import (
+    BMC_NO_ANSWER,
+    Fabric,
+    FabricSettings,
+    NodeView,
+    StorageJob,
+    Verification,
+    Workload,
+)
+from emulator.operator.states import (
+    ACCEPTED_FROM,
+    Action,
+    NodeStatus,
+    PowerState,
+    ScaleUnitStatus,
+    VmState,
+)
+
+__all__ = [
+    "ACCEPTED_FROM",
+    "BMC_NO_ANSWER",
+    "CATALOGUE",
+    "Action",
+    "Alert",
+    "AlertKind",
+    "AlertSpec",
+    "Baseline",
+    "BaselineError",
+    "Drift",
+    "Fabric",
+    "FabricSettings",
+    "NodeStatus",
+    "NodeView",
+    "PowerState",
+    "ScaleUnitStatus",
+    "Severity",
+    "StorageJob",
+    "Verification",
+    "VmState",
+    "Workload",
+]

@@ -1,0 +1,1181 @@
+"""The scale unit as the cloud operator sees it: node and scale-unit states, actions, rules,
+workloads, storage jobs and alerts, over one :class:`~emulator.rack.Rack`. Synchronous, no I/O,
+on the rack's clock.
+
+The rules it keeps (``../shared/PROCEDURES.md`` gives the sources):
+
+* A node *in service* is Running, its host runs with a responsive OS, and at least one NIC has
+  link. VMs run only on nodes in service; each node starts with ``vms_per_node`` of them.
+* A node *out* is a node of the storage pool that is not in service: drained, stopped, booting,
+  crashed, cut off, being repaired. One node out is tolerated (N-1). A second one puts storage at
+  risk: the scale unit Requires Remediation and every VM fails. When at most one is out again,
+  the failed VMs restart on the nodes in service.
+* Drain moves VMs live to the least-loaded nodes in service; a node that goes down without a
+  drain has its VMs restarted elsewhere (interrupted). Resume does not move them back.
+* A node that left the pool (powered off or cut off) and comes back into service starts a storage
+  repair job (longer after a Repair, which may bring new data drives).
+* Stop, Start, Repair and Add go through the node's BMC: it must have power, be up, have its
+  switch port up, sit at the address the fabric knows and accept the rack's credentials; else
+  "The BMC IP address ... did not respond to a general query in the expected time".
+  Shutdown goes through the OS, not the BMC.
+* One repair at a time; no repair or add while an add runs; a failed add counts as running for
+  another add until its node is repaired. Repair needs the firmware baseline.
+* A refused action (:class:`ActionRefused`) or a failed one (:class:`ActionFailed`) changes
+  nothing. Every action returns the events it caused at once; later ones (a repair ending, a
+  storage job, alerts) arrive on the rack's bus, as every event does.
+* Health is evaluated every ``health_interval_s`` (alerts open and close then), and at once for a
+  hardware trap (a PSU losing or regaining input, sent while the BMC can send). Nothing is
+  evaluated while the whole scale unit is Stopped: its health service runs on it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from typing import Final
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from emulator.operator.alerts import CATALOGUE, Alert, AlertKind
+from emulator.operator.baseline import Baseline
+from emulator.operator.events import (
+    ActionFailed,
+    ActionRefused,
+    AddCompleted,
+    AddFailed,
+    AddStarted,
+    AlertClosed,
+    AlertRaised,
+    FabricEvent,
+    NodeDrained,
+    NodePowerStateChanged,
+    NodeResumed,
+    NodeShutDown,
+    NodeStarted,
+    NodeStatusChanged,
+    NodeStopped,
+    RepairCompleted,
+    RepairFailed,
+    RepairStarted,
+    ScaleUnitStatusChanged,
+    ShutdownFailed,
+    ShutdownStarted,
+    StorageExpansionCompleted,
+    StorageExpansionStarted,
+    StorageRepairCompleted,
+    StorageRepairStarted,
+    WorkloadFailed,
+    WorkloadMoved,
+    WorkloadStarted,
+)
+from emulator.operator.states import (
+    ACCEPTED_FROM,
+    POWER_STATE,
+    Action,
+    NodeStatus,
+    PowerState,
+    ScaleUnitStatus,
+    VmState,
+)
+from emulator.rack import Rack
+from emulator.topology import MAX_NODES
+from nodes.clock import Timer
+from nodes.events import (
+    BmcReady,
+    BmcResetStarted,
+    Event,
+    FirmwareChanged,
+    LinkChanged,
+    PowerChanged,
+    PsuInputChanged,
+    UserChanged,
+)
+from nodes.node import BootTarget, Node
+from nodes.power import HostState
+from nodes.users import Privilege
+from switches.events import PortAdminChanged, SwitchStateChanged
+from switches.model import PortRole
+from switches.spec import SwitchRole
+
+#: The documented error of Add and Repair (and here Start and Stop) when the BMC does not answer
+#: or refuses the rack's credentials.
+BMC_NO_ANSWER: Final = (
+    "The BMC IP address {address} did not respond to a general query in the expected time"
+)
+
+_SHUTDOWN_FALLBACK: Final = (
+    "Drain the node, then Stop it (power off through its BMC); if Stop fails twice, power it "
+    "off through the BMC's own interface."
+)
+
+#: Events from the rack that can change what the fabric sees.
+_WATCHED: Final = (
+    PowerChanged,
+    LinkChanged,
+    PsuInputChanged,
+    BmcResetStarted,
+    BmcReady,
+    FirmwareChanged,
+    UserChanged,
+    SwitchStateChanged,
+    PortAdminChanged,
+)
+
+
+class FabricSettings(BaseModel):
+    """Durations in emulated seconds, and the workload set."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    health_interval_s: float = Field(30.0, gt=0, le=3600)
+    repair_s: float = Field(3 * 3600.0, gt=0, description="Repairing -> Running (about 3 h)")
+    add_compute_s: float = Field(4 * 3600.0, gt=0, description="Expanding")
+    add_storage_s: float = Field(8 * 3600.0, gt=0, description="Configuring Storage")
+    storage_repair_s: float = Field(1800.0, gt=0, description="after a node returns")
+    storage_repair_after_repair_s: float = Field(
+        2 * 3600.0, gt=0, description="after a Repair (new data drives take hours)"
+    )
+    shutdown_timeout_s: float = Field(600.0, gt=0, description="the OS must be off by then")
+    bmc_alert_after_s: float = Field(60.0, ge=0, description="a BMC silent this long is alerted")
+    vms_per_node: int = Field(3, ge=0, le=1000)
+
+
+# -- snapshots ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    node: str | None
+    state: VmState
+
+
+@dataclass(frozen=True)
+class StorageJob:
+    id: str
+    node: str
+    reason: str
+    started_at: float
+    expected_end: float
+    completed_at: float | None
+
+    @property
+    def running(self) -> bool:
+        return self.completed_at is None
+
+
+@dataclass(frozen=True)
+class NodeView:
+    """One row of the operator's node list."""
+
+    name: str
+    status: NodeStatus
+    power_state: PowerState
+    bmc_address: str
+    model: str
+    serial: str
+    cores: int
+    memory_gb: int
+    in_storage_pool: bool
+    vms: tuple[str, ...]
+    operation: str | None
+
+
+@dataclass(frozen=True)
+class Verification:
+    """After a repair: the storage repair finished and the node's alerts are closed."""
+
+    node: str
+    ok: bool
+    problems: tuple[str, ...]
+
+
+# -- internal state -----------------------------------------------------------------------------
+class _Refused(Exception):
+    pass
+
+
+class _Failed(Exception):
+    pass
+
+
+@dataclass
+class _Record:
+    name: str
+    status: NodeStatus
+    bmc_address: str
+    in_pool: bool
+    available: bool = False
+    storage_away: bool = False
+    after_repair: bool = False
+    start_pending: bool = False
+    shutdown_timer: Timer | None = None
+    shown_status: NodeStatus = NodeStatus.RUNNING
+    shown_power: PowerState = PowerState.STOPPED
+
+
+@dataclass
+class _Vm:
+    name: str
+    #: Where it is first placed (spread evenly); elsewhere if that node is out at a health tick.
+    home: str
+    node: str | None = None
+    state: VmState = VmState.PENDING
+
+
+@dataclass
+class _Operation:
+    action: Action
+    node: str
+    started_at: float
+    ends_at: float
+    timer: Timer | None
+    #: For an add: "compute", "storage" or "failed".
+    phase: str = "compute"
+
+
+@dataclass
+class _StorageJob:
+    id: str
+    node: str
+    reason: str
+    started_at: float
+    ends_at: float
+    timer: Timer | None = None
+    completed_at: float | None = None
+
+
+_AlertKey = tuple[AlertKind, str, str]  # kind, component, hardware id
+
+
+@dataclass
+class _Conditions:
+    """What one health evaluation found: True (alert), False (clear), None (cannot tell)."""
+
+    found: dict[tuple[AlertKind, str], tuple[bool | None, str]] = field(default_factory=dict)
+
+    def set(self, kind: AlertKind, component: str, value: bool | None, hw: str = "") -> None:
+        self.found[(kind, component)] = (value, hw)
+
+
+class Fabric:
+    """The fabric of one scale unit: ``Fabric(rack)``; ``members`` are the nodes already in the
+    scale unit (default: all of the rack's), the others can be added."""
+
+    def __init__(
+        self,
+        rack: Rack,
+        *,
+        settings: FabricSettings | None = None,
+        baseline: Baseline | None = None,
+        members: Iterable[str] | None = None,
+        credentials: tuple[str, str] | None = None,
+    ) -> None:
+        self.rack = rack
+        self.clock = rack.clock
+        self.name = rack.topology.name
+        self.settings = settings or FabricSettings()
+        self.baseline = baseline or Baseline.from_topology(rack.topology)
+        creds = rack.topology.credentials
+        self._credentials = credentials or (creds.username, creds.password)
+
+        names = list(rack.nodes) if members is None else list(members)
+        for name in names:
+            if name not in rack.nodes:
+                raise ValueError(f"no node named {name!r} in the rack")
+        self._records: dict[str, _Record] = {}
+        for name in names:
+            spec = rack.nodes[name].spec
+            rec = _Record(name, NodeStatus.RUNNING, str(spec.bmc.address), in_pool=True)
+            rec.available = self._available(name)
+            rec.shown_status = self._shown_status(rec)
+            rec.shown_power = self._power_state(name)
+            self._records[name] = rec
+        self._vms: dict[str, _Vm] = {}
+        for i in range(self.settings.vms_per_node * len(names)):
+            vm = _Vm(f"vm-{i + 1:03d}", home=names[i % len(names)])
+            self._vms[vm.name] = vm
+        self._ticking = False
+        self._repair_op: _Operation | None = None
+        self._add_op: _Operation | None = None
+        self._jobs: dict[str, _StorageJob] = {}
+        self._job_ids = 0
+        self._alerts: dict[str, Alert] = {}
+        self._open: dict[_AlertKey, str] = {}
+        self._seen: dict[_AlertKey, float] = {}
+        self._alert_ids = 0
+
+        self._capture: list[Event] | None = None
+        self._cause = "health"
+        self._reconciling = False
+        self._dirty = False
+        self._closed = False
+        self._status = self._scale_unit_status()
+        self._unsubscribe = rack.bus.subscribe(self._on_event)
+        self._tick_timer: Timer | None = self.clock.call_later(
+            self.settings.health_interval_s, self._tick
+        )
+        self._reconcile()
+
+    def close(self) -> None:
+        """Stop watching the rack and cancel every timer."""
+        self._closed = True
+        self._unsubscribe()
+        timers = [self._tick_timer]
+        timers += [op.timer for op in (self._repair_op, self._add_op) if op is not None]
+        timers += [job.timer for job in self._jobs.values()]
+        timers += [rec.shutdown_timer for rec in self._records.values()]
+        for timer in timers:
+            if timer is not None:
+                timer.cancel()
+
+    # -- queries -------------------------------------------------------------------------------
+    @property
+    def status(self) -> ScaleUnitStatus:
+        return self._status
+
+    def members(self) -> list[str]:
+        return list(self._records)
+
+    def node_status(self, name: str) -> NodeStatus:
+        return self._shown_status(self._record(name))
+
+    def power_state(self, name: str) -> PowerState:
+        return self._power_state(name)
+
+    def nodes(self) -> list[NodeView]:
+        return [self.node(name) for name in self._records]
+
+    def node(self, name: str) -> NodeView:
+        rec = self._record(name)
+        node = self._node(name)
+        hw = node.spec.hardware
+        op = next(
+            (o for o in (self._repair_op, self._add_op) if o is not None and o.node == name), None
+        )
+        return NodeView(
+            name=name,
+            status=self._shown_status(rec),
+            power_state=self._power_state(name),
+            bmc_address=rec.bmc_address,
+            model=node.spec.model,
+            serial=node.spec.serial,
+            cores=hw.cpu.count * hw.cpu.cores,
+            memory_gb=sum(d.size_gb for d in hw.dimms),
+            in_storage_pool=rec.in_pool,
+            vms=tuple(v.name for v in self._vms.values() if v.node == name),
+            operation=None if op is None else op.action.value,
+        )
+
+    def workloads(self) -> list[Workload]:
+        return [Workload(v.name, v.node, v.state) for v in self._vms.values()]
+
+    def storage_jobs(self) -> list[StorageJob]:
+        return [
+            StorageJob(j.id, j.node, j.reason, j.started_at, j.ends_at, j.completed_at)
+            for j in self._jobs.values()
+        ]
+
+    def alerts(self, *, open_only: bool = False) -> list[Alert]:
+        return [a for a in self._alerts.values() if a.open or not open_only]
+
+    def alert(self, alert_id: str) -> Alert:
+        return self._alerts[alert_id]
+
+    def storage_at_risk(self) -> bool:
+        return len(self._out()) >= 2
+
+    def verify(self, name: str) -> Verification:
+        """The procedure's last step: the node is back, storage repair finished, alerts closed."""
+        rec = self._record(name)
+        problems = []
+        shown = self._shown_status(rec)
+        if shown is not NodeStatus.RUNNING:
+            problems.append(f"{name} is {shown.label}, not Running")
+        for job in self._jobs.values():
+            if job.completed_at is None:
+                problems.append(f"storage repair job {job.id} ({job.node}) is still running")
+        for alert in self._alerts.values():
+            if alert.open and alert.component == name:
+                problems.append(f"alert {alert.id} is open: {alert.title}")
+        return Verification(name, not problems, tuple(problems))
+
+    # -- actions -------------------------------------------------------------------------------
+    def drain(self, name: str) -> list[Event]:
+        """Running -> Maintenance: the node's VMs move, live, to the other nodes."""
+        return self._run(Action.DRAIN, name, lambda: self._drain(name))
+
+    def resume(self, name: str) -> list[Event]:
+        """Back to Running (placement); VMs that moved away stay where they are."""
+        return self._run(Action.RESUME, name, lambda: self._resume(name))
+
+    def stop(self, name: str) -> list[Event]:
+        """Power off through the BMC, like the power button: the OS gets no signal."""
+        return self._run(Action.STOP, name, lambda: self._stop(name))
+
+    def shutdown(self, name: str) -> list[Event]:
+        """Drain, then ask the OS to shut down; :class:`ShutdownFailed` if it is not off in time."""
+        return self._run(Action.SHUTDOWN, name, lambda: self._shutdown(name))
+
+    def start(self, name: str) -> list[Event]:
+        """Power on through the BMC; the node is not used for placement until resumed."""
+        return self._run(Action.START, name, lambda: self._start(name))
+
+    def repair(self, name: str, bmc_address: str | None = None) -> list[Event]:
+        """Redeploy the node (Repairing -> Running after ``repair_s``) through its BMC at
+        ``bmc_address`` (default: the address the fabric knows)."""
+        return self._run(Action.REPAIR, name, lambda: self._repair(name, bmc_address))
+
+    def add(self, name: str, bmc_address: str | None = None) -> list[Event]:
+        """Add a node of the rack that is not in the scale unit (a new or newly cabled one)."""
+        return self._run(Action.ADD, name, lambda: self._add(name, bmc_address))
+
+    def close_alert(self, alert_id: str) -> list[Event]:
+        """Close an alert by hand (hardware alerts after a swap need this)."""
+        return self._run(Action.CLOSE_ALERT, self.name, lambda: self._close_by_hand(alert_id))
+
+    def set_bmc_credentials(self, username: str, password: str) -> None:
+        """The credentials the fabric uses with every BMC (after rotating them on the BMCs)."""
+        self._credentials = (username, password)
+
+    def evaluate_health(self) -> list[Event]:
+        """Run the health evaluation now (it also runs every ``health_interval_s``)."""
+        with self._recording() as events:
+            self._ticking = True
+            try:
+                self._reconcile()
+            finally:
+                self._ticking = False
+            self._evaluate()
+        return events
+
+    # -- action bodies -------------------------------------------------------------------------
+    def _drain(self, name: str) -> None:
+        rec = self._accept(Action.DRAIN, name)
+        rec.status = NodeStatus.MAINTENANCE
+        moved = () if self.storage_at_risk() else self._evacuate(name, live=True)
+        self._emit(NodeDrained(device=name, at=self._now(), moved=moved))
+
+    def _resume(self, name: str) -> None:
+        rec = self._accept(Action.RESUME, name)
+        node = self._node(name)
+        if node.state is not HostState.RUNNING:
+            raise _Refused(
+                f"{name} is powered {self._power_state(name).label.lower()}: Start it and wait "
+                "for its OS before Resume"
+            )
+        if not self._available(name):
+            raise _Refused(f"{name}'s operating system does not answer on the network")
+        rec.status = NodeStatus.RUNNING
+        self._emit(NodeResumed(device=name, at=self._now()))
+
+    def _stop(self, name: str) -> None:
+        rec = self._accept(Action.STOP, name)
+        if self._node(name).state is HostState.OFF:
+            raise _Refused(f"{name} is already powered off")
+        self._check_bmc(name, rec.bmc_address)
+        if rec.status is not NodeStatus.REQUIRES_REMEDIATION:
+            rec.status = NodeStatus.STOPPED
+        rec.start_pending = False
+        self._cancel_shutdown(rec)
+        self._node(name).power_off("fabric-stop")
+        self._emit(NodeStopped(device=name, at=self._now()))
+
+    def _shutdown(self, name: str) -> None:
+        rec = self._accept(Action.SHUTDOWN, name)
+        node = self._node(name)
+        if node.state is not HostState.RUNNING:
+            raise _Refused(
+                f"{name}'s operating system is not running (power state "
+                f"{self._power_state(name).label}): use Stop"
+            )
+        if rec.shutdown_timer is not None:
+            raise _Refused(f"a shutdown of {name} is already under way")
+        moved: tuple[str, ...] = ()
+        if rec.status is NodeStatus.RUNNING:
+            rec.status = NodeStatus.MAINTENANCE
+            if not self.storage_at_risk():
+                moved = self._evacuate(name, live=True)
+        rec.start_pending = False
+        rec.shutdown_timer = self.clock.call_later(
+            self.settings.shutdown_timeout_s, lambda: self._shutdown_timed_out(name)
+        )
+        self._emit(ShutdownStarted(device=name, at=self._now(), moved=moved))
+        if self._connected(name):  # the request reaches the OS over the network
+            node.soft_off()  # a hung OS ignores it
+
+    def _start(self, name: str) -> None:
+        rec = self._accept(Action.START, name)
+        if self._node(name).state is not HostState.OFF:
+            raise _Refused(
+                f"{name} is already powered on (power state {self._power_state(name).label})"
+            )
+        self._check_bmc(name, rec.bmc_address)
+        if rec.status is NodeStatus.RUNNING:
+            rec.status = NodeStatus.STOPPED  # it was down: it comes back paused
+        rec.start_pending = True
+        self._emit(NodeStarted(device=name, at=self._now()))
+        self._node(name).power_on()
+
+    def _repair(self, name: str, bmc_address: str | None) -> None:
+        rec = self._accept(Action.REPAIR, name)
+        if self._repair_op is not None:
+            raise _Refused(f"a repair of {self._repair_op.node} is running: one repair at a time")
+        add = self._add_op
+        if add is not None and add.phase != "failed":
+            raise _Refused(f"an add of {add.node} is in progress: no repair until it ends")
+        node = self._node(name)
+        self._check_hardware(name)
+        self._check_bmc(name, bmc_address or rec.bmc_address)
+        self._check_baseline(node)
+        # Everything is checked: from here on the repair runs.
+        now = self._now()
+        ends = now + self.settings.repair_s
+        rec.status = NodeStatus.REPAIRING
+        rec.start_pending = False
+        self._cancel_shutdown(rec)
+        timer = self.clock.call_at(ends, self._repair_ended)
+        self._repair_op = _Operation(Action.REPAIR, name, now, ends, timer)
+        self._emit(
+            RepairStarted(
+                device=name, at=now, bmc_address=bmc_address or rec.bmc_address, expected_end=ends
+            )
+        )
+        self._deploy(node)
+
+    def _add(self, name: str, bmc_address: str | None) -> None:
+        if name not in self.rack.nodes:
+            raise _Refused(f"no node named {name!r} in the rack")
+        if name in self._records:
+            shown = self._shown_status(self._records[name]).label
+            raise _Refused(f"{name} is already in the scale unit ({shown})")
+        add = self._add_op
+        if add is not None:
+            if add.phase == "failed":
+                raise _Refused(
+                    f"the failed add of {add.node} counts as in progress: Repair {add.node} first"
+                )
+            raise _Refused(f"an add of {add.node} is in progress: one add at a time")
+        if self._repair_op is not None:
+            raise _Refused(f"a repair of {self._repair_op.node} is running: wait for it to end")
+        if len(self._records) >= MAX_NODES:
+            raise _Refused(f"a scale unit has at most {MAX_NODES} nodes")
+        self._check_hardware(name)
+        node = self._node(name)
+        address = bmc_address or str(node.spec.bmc.address)
+        self._check_bmc(name, address)
+        now = self._now()
+        ends = now + self.settings.add_compute_s
+        rec = _Record(name, NodeStatus.ADDING, address, in_pool=False)
+        rec.shown_status = NodeStatus.ADDING
+        rec.shown_power = self._power_state(name)
+        self._records[name] = rec
+        timer = self.clock.call_at(ends, self._add_compute_ended)
+        self._add_op = _Operation(Action.ADD, name, now, ends, timer)
+        self._emit(AddStarted(device=name, at=now, bmc_address=address, expected_end=ends))
+        self._emit(
+            NodeStatusChanged(
+                device=name, at=now, old=NodeStatus.STOPPED, new=NodeStatus.ADDING, cause="add"
+            )
+        )
+        self._deploy(node)
+
+    def _close_by_hand(self, alert_id: str) -> None:
+        alert = self._alerts.get(alert_id)
+        if alert is None:
+            raise _Refused(f"no alert {alert_id!r}")
+        if not alert.open:
+            raise _Refused(f"alert {alert_id} is already closed")
+        self._close_alert(alert, "operator")
+
+    # -- checks --------------------------------------------------------------------------------
+    def _accept(self, action: Action, name: str) -> _Record:
+        if name not in self._records:
+            if name in self.rack.nodes:
+                raise _Refused(f"{name} is not in the scale unit: Add it first")
+            raise _Refused(f"no node named {name!r} in the scale unit")
+        rec = self._records[name]
+        shown = self._shown_status(rec)
+        if shown not in ACCEPTED_FROM[action]:
+            if shown in (NodeStatus.REPAIRING, NodeStatus.ADDING):
+                raise _Refused(f"{name} is {shown.label}: wait for that operation to end")
+            allowed = " or ".join(s.label for s in NodeStatus if s in ACCEPTED_FROM[action])
+            raise _Refused(f"{name} is {shown.label}: {action.value} needs {allowed}")
+        return rec
+
+    def _bmc_problem(self, name: str, address: str) -> str | None:
+        """Why the BMC at ``address`` does not answer the fabric, or None when it does."""
+        node = self._node(name)
+        reachable = (
+            node.has_input_power()
+            and node.bmc_answering()
+            and self.rack.bmc_port_up(name)
+            and node.lan.address == address
+        )
+        if reachable:
+            username, password = self._credentials
+            user = node.users.by_name(username)
+            reachable = (
+                user is not None
+                and user.enabled
+                and user.password == password
+                and user.privilege in (Privilege.OPERATOR, Privilege.ADMINISTRATOR, Privilege.OEM)
+            )
+        return None if reachable else BMC_NO_ANSWER.format(address=address)
+
+    def _check_bmc(self, name: str, address: str) -> None:
+        problem = self._bmc_problem(name, address)
+        if problem is not None:
+            raise _Failed(problem)
+
+    def _check_baseline(self, node: Node) -> None:
+        base = self.baseline
+        if base.model is not None and node.spec.model != base.model:
+            raise _Refused(
+                f"{node.name} is a {node.spec.model}; the firmware baseline {base.name} is for "
+                f"{base.model}"
+            )
+        drift = base.drift(node.firmware)
+        if drift:
+            raise _Refused(
+                f"the firmware of {node.name} is not at the baseline {base.name}: "
+                + ", ".join(str(d) for d in drift)
+                + "; level it with the OEM's tools before Repair"
+            )
+
+    def _check_hardware(self, name: str) -> None:
+        """A node must match the scale unit's: same CPU model, memory, data disks."""
+        others = [n for n, r in self._records.items() if r.in_pool and n != name]
+        if not others:
+            return
+
+        def shape(node_name: str) -> tuple[str, int, int, tuple[int, ...]]:
+            hw = self._node(node_name).spec.hardware
+            return (
+                hw.cpu.model,
+                hw.cpu.count,
+                sum(d.size_gb for d in hw.dimms),
+                tuple(sorted(d.capacity_gb for d in hw.data_disks)),
+            )
+
+        usual = Counter(shape(n) for n in others).most_common(1)[0][0]
+        mine = shape(name)
+        if mine[0] != usual[0]:
+            raise _Refused(
+                f"{name} has CPU {mine[0]!r}, the scale unit {usual[0]!r}: a different CPU model "
+                "is not supported (that means redeploying)"
+            )
+        if mine != usual:
+            raise _Refused(
+                f"{name}'s memory or data disks differ from the scale unit's nodes "
+                f"({mine[2]} GB, disks {list(mine[3])} against {usual[2]} GB, "
+                f"disks {list(usual[3])})"
+            )
+
+    # -- operations on the clock ---------------------------------------------------------------
+    def _deploy(self, node: Node) -> None:
+        """Through the BMC: power off if on, boot from the network once, power on."""
+        if node.state is not HostState.OFF:
+            node.power_off("fabric-deploy")
+        node.set_boot_override(BootTarget.PXE)
+        node.power_on()
+
+    def _repair_ended(self) -> None:
+        op = self._repair_op
+        if op is None or self._closed:
+            return
+        self._repair_op = None
+        name = op.node
+        rec = self._records[name]
+        with self._because("repair"):
+            reason = self._deployment_problem(name)
+            if reason is None:
+                rec.status = NodeStatus.RUNNING
+                add = self._add_op
+                if add is not None and add.phase == "failed" and add.node == name:
+                    # The repaired node was a failed add: storage expands onto it now.
+                    self._add_op = None
+                    rec.in_pool = True
+                    self._emit(RepairCompleted(device=name, at=self._now()))
+                    self._start_expansion(name)
+                else:
+                    rec.in_pool = True
+                    rec.storage_away = True
+                    rec.after_repair = True
+                    self._emit(RepairCompleted(device=name, at=self._now()))
+            else:
+                rec.status = NodeStatus.REQUIRES_REMEDIATION
+                self._emit(RepairFailed(device=name, at=self._now(), reason=reason))
+            self._reconcile()
+
+    def _add_compute_ended(self) -> None:
+        op = self._add_op
+        if op is None or op.phase != "compute" or self._closed:
+            return
+        name = op.node
+        rec = self._records[name]
+        with self._because("add"):
+            reason = self._deployment_problem(name)
+            if reason is None:
+                rec.status = NodeStatus.RUNNING
+                rec.in_pool = True
+                self._emit(AddCompleted(device=name, at=self._now()))
+                self._start_expansion(name)
+            else:
+                op.phase = "failed"
+                op.timer = None
+                rec.status = NodeStatus.STOPPED
+                self._emit(AddFailed(device=name, at=self._now(), reason=reason))
+                node = self._node(name)
+                if (
+                    node.state is not HostState.OFF
+                    and self._bmc_problem(name, rec.bmc_address) is None
+                ):
+                    node.power_off("fabric-add-failed")
+            self._reconcile()
+
+    def _deployment_problem(self, name: str) -> str | None:
+        node = self._node(name)
+        drift = self.baseline.drift(node.firmware)
+        if drift:
+            return (
+                "the operating system could not be deployed: firmware not at the baseline "
+                f"{self.baseline.name} (" + ", ".join(str(d) for d in drift) + ")"
+            )
+        if not self._available(name):
+            return (
+                f"{name} did not come up in the expected time (power state "
+                f"{self._power_state(name).label}"
+                + (", no network link" if not self._connected(name) else "")
+                + ")"
+            )
+        return None
+
+    def _start_expansion(self, name: str) -> None:
+        now = self._now()
+        ends = now + self.settings.add_storage_s
+        timer = self.clock.call_at(ends, self._expansion_ended)
+        self._add_op = _Operation(Action.ADD, name, now, ends, timer, phase="storage")
+        self._emit(StorageExpansionStarted(device=self.name, at=now, node=name, expected_end=ends))
+
+    def _expansion_ended(self) -> None:
+        op = self._add_op
+        if op is None or op.phase != "storage" or self._closed:
+            return
+        self._add_op = None
+        with self._because("add"):
+            self._emit(StorageExpansionCompleted(device=self.name, at=self._now(), node=op.node))
+            self._reconcile()
+
+    def _shutdown_timed_out(self, name: str) -> None:
+        rec = self._records.get(name)
+        if rec is None or self._closed:
+            return
+        rec.shutdown_timer = None
+        if self._node(name).state is HostState.OFF:
+            return
+        with self._because("shutdown"):
+            self._emit(
+                ShutdownFailed(
+                    device=name,
+                    at=self._now(),
+                    reason=f"the operating system of {name} did not shut down in the expected time",
+                    remediation=_SHUTDOWN_FALLBACK,
+                )
+            )
+            self._reconcile()
+
+    def _cancel_shutdown(self, rec: _Record) -> None:
+        if rec.shutdown_timer is not None:
+            rec.shutdown_timer.cancel()
+            rec.shutdown_timer = None
+
+    def _start_storage_repair(self, rec: _Record) -> None:
+        self._job_ids += 1
+        job_id = f"storage-repair-{self._job_ids}"
+        now = self._now()
+        if rec.after_repair:
+            length, reason = self.settings.storage_repair_after_repair_s, "node repaired"
+        else:
+            length, reason = self.settings.storage_repair_s, "node returned"
+        job = _StorageJob(job_id, rec.name, reason, now, now + length)
+        job.timer = self.clock.call_at(job.ends_at, lambda: self._storage_repair_ended(job_id))
+        self._jobs[job_id] = job
+        rec.storage_away = False
+        rec.after_repair = False
+        self._emit(
+            StorageRepairStarted(
+                device=rec.name, at=now, job_id=job_id, reason=reason, expected_end=job.ends_at
+            )
+        )
+
+    def _storage_repair_ended(self, job_id: str) -> None:
+        job = self._jobs[job_id]
+        if self._closed:
+            return
+        job.timer = None
+        job.completed_at = self._now()
+        with self._because("storage"):
+            self._emit(StorageRepairCompleted(device=job.node, at=self._now(), job_id=job_id))
+
+    # -- what the rack tells us ----------------------------------------------------------------
+    def _on_event(self, event: Event) -> None:
+        if self._capture is not None:
+            self._capture.append(event)
+        if isinstance(event, FabricEvent) or not isinstance(event, _WATCHED):
+            return
+        if event.device not in self.rack.nodes and event.device not in self.rack.switches:
+            return
+        if (
+            isinstance(event, PsuInputChanged)
+            and event.device in self._records
+            and self._status is not ScaleUnitStatus.STOPPED
+        ):
+            # The BMC sends a trap for the PSU at once, if it can.
+            conditions = _Conditions()
+            self._hardware_conditions(event.device, conditions)
+            self._apply(conditions)
+        self._reconcile()
+
+    def _tick(self) -> None:
+        if self._closed:
+            return
+        self._tick_timer = self.clock.call_later(self.settings.health_interval_s, self._tick)
+        self._ticking = True
+        try:
+            self._reconcile()
+        finally:
+            self._ticking = False
+        self._evaluate()
+
+    def _reconcile(self) -> None:
+        """Bring states, workloads and storage in line with the rack (idempotent)."""
+        if self._reconciling:
+            self._dirty = True
+            return
+        self._reconciling = True
+        try:
+            for _ in range(10):
+                self._dirty = False
+                self._reconcile_once()
+                if not self._dirty:
+                    break
+        finally:
+            self._reconciling = False
+
+    def _reconcile_once(self) -> None:
+        for rec in self._records.values():
+            node = self._node(rec.name)
+            available = self._available(rec.name)
+            if rec.available and not available and rec.in_pool:
+                rec.storage_away = True  # its copy of the data is going stale
+            rec.available = available
+            if rec.shutdown_timer is not None and node.state is HostState.OFF:
+                self._cancel_shutdown(rec)
+                if rec.status is NodeStatus.MAINTENANCE:
+                    rec.status = NodeStatus.STOPPED
+                self._emit(NodeShutDown(device=rec.name, at=self._now()))
+            if rec.start_pending and node.state is HostState.RUNNING:
+                rec.start_pending = False
+                if rec.status is NodeStatus.STOPPED:
+                    rec.status = NodeStatus.MAINTENANCE
+            if rec.storage_away and rec.in_pool and self._in_service(rec):
+                self._start_storage_repair(rec)
+        self._reconcile_workloads()
+        for rec in self._records.values():
+            shown = self._shown_status(rec)
+            if shown is not rec.shown_status:
+                old, rec.shown_status = rec.shown_status, shown
+                self._emit(
+                    NodeStatusChanged(
+                        device=rec.name, at=self._now(), old=old, new=shown, cause=self._cause
+                    )
+                )
+            power = self._power_state(rec.name)
+            if power is not rec.shown_power:
+                old_power, rec.shown_power = rec.shown_power, power
+                self._emit(
+                    NodePowerStateChanged(device=rec.name, at=self._now(), old=old_power, new=power)
+                )
+        status = self._scale_unit_status()
+        if status is not self._status:
+            old_status, self._status = self._status, status
+            self._emit(
+                ScaleUnitStatusChanged(
+                    device=self.name, at=self._now(), old=old_status, new=status, cause=self._cause
+                )
+            )
+
+    def _reconcile_workloads(self) -> None:
+        now = self._now()
+        if self.storage_at_risk():
+            out = ", ".join(sorted(r.name for r in self._out()))
+            for vm in self._vms.values():
+                if vm.state is VmState.RUNNING:
+                    device = vm.node or self.name
+                    vm.state, vm.node = VmState.FAILED, None
+                    self._emit(
+                        WorkloadFailed(
+                            device=device,
+                            at=now,
+                            vm=vm.name,
+                            reason=f"storage at risk: {out} are out of the scale unit at once",
+                        )
+                    )
+            return
+        for vm in self._vms.values():
+            if vm.state is VmState.RUNNING and vm.node is not None and not self._available(vm.node):
+                self._move(vm, live=False)
+        for vm in self._vms.values():
+            if vm.state is not VmState.RUNNING:
+                home = self._records.get(vm.home)
+                if vm.state is VmState.PENDING and home is not None and self._in_service(home):
+                    target: str | None = vm.home
+                elif vm.state is VmState.PENDING and not self._ticking:
+                    continue  # its home may come up in a moment (a cold start)
+                else:
+                    target = self._least_loaded(exclude=None)
+                if target is None:
+                    break
+                restarted = vm.state is VmState.FAILED
+                vm.state, vm.node = VmState.RUNNING, target
+                self._emit(WorkloadStarted(device=target, at=now, vm=vm.name, restarted=restarted))
+
+    def _evacuate(self, name: str, *, live: bool) -> tuple[str, ...]:
+        moved = []
+        for vm in self._vms.values():
+            if vm.state is VmState.RUNNING and vm.node == name and self._move(vm, live=live):
+                moved.append(vm.name)
+        return tuple(moved)
+
+    def _move(self, vm: _Vm, *, live: bool) -> bool:
+        source = vm.node or self.name
+        target = self._least_loaded(exclude=source)
+        if target is None:
+            vm.state, vm.node = VmState.FAILED, None
+            self._emit(
+                WorkloadFailed(
+                    device=source, at=self._now(), vm=vm.name, reason="no node can take it"
+                )
+            )
+            return False
+        vm.node = target
+        self._emit(
+            WorkloadMoved(device=source, at=self._now(), vm=vm.name, target=target, live=live)
+        )
+        return True
+
+    def _least_loaded(self, exclude: str | None) -> str | None:
+        load = Counter(v.node for v in self._vms.values() if v.state is VmState.RUNNING)
+        candidates = [
+            r.name for r in self._records.values() if r.name != exclude and self._in_service(r)
+        ]
+        if not candidates:
+            return None
+        return min(candidates, key=lambda n: (load[n], n))
+
+    # -- health and alerts ---------------------------------------------------------------------
+    def _evaluate(self) -> None:
+        if self._status is ScaleUnitStatus.STOPPED:
+            return  # the health service runs on the scale unit
+        c = _Conditions()
+        for rec in self._records.values():
+            name = rec.name
+            if rec.status is NodeStatus.ADDING:
+                continue
+            node = self._node(name)
+            host_up = node.state is HostState.RUNNING and node.os_responsive
+            reachable = host_up and self._connected(name)
+            c.set(AlertKind.NODE_OFFLINE, name, not host_up)
+            c.set(AlertKind.NODE_NOT_CONNECTED, name, not reachable)
+            c.set(
+                AlertKind.NODE_NO_PLACEMENT,
+                name,
+                not reachable or rec.status is NodeStatus.REQUIRES_REMEDIATION,
+            )
+            c.set(
+                AlertKind.BMC_NOT_RESPONDING,
+                name,
+                self._bmc_problem(name, rec.bmc_address) is not None,
+            )
+            self._hardware_conditions(name, c)
+        uplink = False
+        for switch in self.rack.switches.values():
+            up = bool(getattr(switch, "up", True))
+            if switch.spec.role is SwitchRole.TOR:
+                c.set(AlertKind.TOR_SWITCH_DOWN, switch.name, not up)
+                uplink = uplink or any(
+                    p.role is PortRole.UPLINK and p.oper_up for p in switch.ports.values()
+                )
+            else:
+                c.set(AlertKind.BMC_SWITCH_DOWN, switch.name, not up)
+        c.set(AlertKind.ROUTE_PUBLICATION_FAILURE, self.name, not uplink)
+        self._apply(c)
+
+    def _hardware_conditions(self, name: str, c: _Conditions) -> None:
+        """What the node's BMC reports (traps or polls): unknown while the BMC cannot send."""
+        node = self._node(name)
+        can_send = node.has_input_power() and node.bmc_answering() and self.rack.bmc_port_up(name)
+        lost = not all(node.psu_input.values())
+        c.set(AlertKind.PSU_REDUNDANCY_LOST, name, lost if can_send else None, self._hw_id(node))
+
+    @staticmethod
+    def _hw_id(node: Node) -> str:
+        return f"{node.spec.serial}/{node.fru.board_serial}"
+
+    def _apply(self, c: _Conditions) -> None:
+        now = self._now()
+        for (kind, component), (value, hw) in c.found.items():
+            for key, alert_id in list(self._open.items()):
+                if key[0] is kind and key[1] == component and key[2] == hw and value is False:
+                    self._close_alert(self._alerts[alert_id], "system")
+            key = (kind, component, hw)
+            if value is not True:
+                self._seen.pop(key, None)
+                continue
+            if key in self._open:
+                continue
+            first = self._seen.setdefault(key, now)
+            grace = self.settings.bmc_alert_after_s if kind is AlertKind.BMC_NOT_RESPONDING else 0
+            if now - first >= grace:
+                self._open_alert(kind, component, hw)
+
+    def _open_alert(self, kind: AlertKind, component: str, hw: str) -> None:
+        spec = CATALOGUE[kind]
+        self._alert_ids += 1
+        alert = Alert(
+            id=f"alert-{self._alert_ids:04d}",
+            kind=kind,
+            title=spec.title,
+            severity=spec.severity,
+            component=component,
+            description=spec.description.format(component=component),
+            remediation=spec.remediation,
+            opened_at=self._now(),
+            hardware_id=hw,
+        )
+        self._alerts[alert.id] = alert
+        self._open[(kind, component, hw)] = alert.id
+        self._seen.pop((kind, component, hw), None)
+        self._emit(
+            AlertRaised(
+                device=component,
+                at=alert.opened_at,
+                alert_id=alert.id,
+                kind=kind,
+                title=alert.title,
+                severity=alert.severity,
+                description=alert.description,
+                remediation=alert.remediation,
+            )
+        )
+
+    def _close_alert(self, alert: Alert, by: str) -> None:
+        closed = replace(alert, closed_at=self._now(), closed_by=by)
+        self._alerts[alert.id] = closed
+        self._open.pop((alert.kind, alert.component, alert.hardware_id), None)
+        self._emit(
+            AlertClosed(
+                device=alert.component,
+                at=self._now(),
+                alert_id=alert.id,
+                kind=alert.kind,
+                title=alert.title,
+                by=by,
+            )
+        )
+
+    # -- derived state -------------------------------------------------------------------------
+    def _node(self, name: str) -> Node:
+        return self.rack.nodes[name]  # looked up each time: a swapped node is a new object
+
+    def _record(self, name: str) -> _Record:
+        try:
+            return self._records[name]
+        except KeyError:
+            raise KeyError(f"{name} is not in the scale unit") from None
+
+    def _connected(self, name: str) -> bool:
+        return any(self.rack.nic_link_up(name, nic.name) for nic in self._node(name).spec.nics)
+
+    def _available(self, name: str) -> bool:
+        """The host runs a responsive OS that the cluster reaches over at least one NIC."""
+        node = self._node(name)
+        return node.state is HostState.RUNNING and node.os_responsive and self._connected(name)
+
+    def _in_service(self, rec: _Record) -> bool:
+        return rec.status is NodeStatus.RUNNING and self._available(rec.name)
+
+    def _out(self) -> list[_Record]:
+        return [r for r in self._records.values() if r.in_pool and not self._in_service(r)]
+
+    def _shown_status(self, rec: _Record) -> NodeStatus:
+        if rec.status is NodeStatus.RUNNING and not self._available(rec.name):
+            return NodeStatus.STOPPED
+        return rec.status
+
+    def _power_state(self, name: str) -> PowerState:
+        return POWER_STATE[self._node(name).state]
+
+    def _scale_unit_status(self) -> ScaleUnitStatus:
+        pool = [r for r in self._records.values() if r.in_pool]
+        if not any(self._node(r.name).state is HostState.RUNNING for r in pool):
+            return ScaleUnitStatus.STOPPED
+        add = self._add_op
+        if (
+            self.storage_at_risk()
+            or any(r.status is NodeStatus.REQUIRES_REMEDIATION for r in self._records.values())
+            or (add is not None and add.phase == "failed")
+        ):
+            return ScaleUnitStatus.REQUIRES_REMEDIATION
+        if add is not None:
+            return (
+                ScaleUnitStatus.EXPANDING
+                if add.phase == "compute"
+                else ScaleUnitStatus.CONFIGURING_STORAGE
+            )
+        return ScaleUnitStatus.RUNNING
+
+    # -- plumbing ------------------------------------------------------------------------------
+    def _now(self) -> float:
+        return self.clock.now()
+
+    def _emit(self, event: FabricEvent) -> None:
+        self.rack.bus(event)
+
+    @contextmanager
+    def _recording(self) -> Iterator[list[Event]]:
+        outer = self._capture
+        events: list[Event] = []
+        self._capture = events
+        try:
+            yield events
+        finally:
+            self._capture = outer
+            if outer is not None:
+                outer.extend(events)
+
+    @contextmanager
+    def _because(self, cause: str) -> Iterator[None]:
+        outer = self._cause
+        self._cause = cause
+        try:
+            yield
+        finally:
+            self._cause = outer
+
+    def _run(self, action: Action, device: str, body: Callable[[], None]) -> list[Event]:
+        with self._recording() as events, self._because(action.value):
+            try:
+                body()
+            except _Refused as refused:
+                self._emit(
+                    ActionRefused(device=device, at=self._now(), action=action, reason=str(refused))
+                )
+            except _Failed as failed:
+                self._emit(
+                    ActionFailed(device=device, at=self._now(), action=action, reason=str(failed))
+                )
+            else:
+                self._reconcile()
+        return events
