@@ -14,6 +14,7 @@ Only the components it names are checked; a version matches only when it is the 
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +52,18 @@ class Baseline(BaseModel):
     name: str = Field("baseline", min_length=1, max_length=64)
     model: str | None = Field(None, description="the hardware model it is for (any when absent)")
     firmware: dict[str, Version] = Field(min_length=1)
+
+    @field_validator("firmware", mode="before")
+    @classmethod
+    def _versions_are_text(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            for component, version in value.items():
+                if isinstance(version, int | float):
+                    raise ValueError(
+                        f"the version of '{component}' reads as a number: quote it "
+                        f"({component}: '{version}')"
+                    )
+        return value
 
     @field_validator("firmware")
     @classmethod
@@ -99,6 +112,9 @@ def load_text(text: str, file: str = "<baseline>") -> Baseline:
         problems = []
         for err in exc.errors():
             loc = tuple(err["loc"])
+            named = re.search(r"'([a-z_]+)'", str(err["msg"]))
+            if loc == ("firmware",) and named:  # point at the component's own line
+                loc = ("firmware", named.group(1))
             key = ".".join(str(p) for p in loc)
             message = (
                 f"unknown key '{loc[-1]}'"

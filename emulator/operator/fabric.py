@@ -330,8 +330,7 @@ class Fabric:
                 timer.cancel()
 
     # -- queries -------------------------------------------------------------------------------
-    @property
-    def status(self) -> ScaleUnitStatus:
+    def scale_unit_status(self) -> ScaleUnitStatus:
         return self._status
 
     def members(self) -> list[str]:
@@ -453,7 +452,7 @@ class Fabric:
     def _drain(self, name: str) -> None:
         rec = self._accept(Action.DRAIN, name)
         rec.status = NodeStatus.MAINTENANCE
-        moved = () if self.storage_at_risk() else self._evacuate(name, live=True)
+        moved = () if self.storage_at_risk() else self._evacuate(name, live=self._available(name))
         self._emit(NodeDrained(device=name, at=self._now(), moved=moved))
 
     def _resume(self, name: str) -> None:
@@ -495,7 +494,7 @@ class Fabric:
         if rec.status is NodeStatus.RUNNING:
             rec.status = NodeStatus.MAINTENANCE
             if not self.storage_at_risk():
-                moved = self._evacuate(name, live=True)
+                moved = self._evacuate(name, live=self._available(name))
         rec.start_pending = False
         rec.shutdown_timer = self.clock.call_later(
             self.settings.shutdown_timeout_s, lambda: self._shutdown_timed_out(name)
