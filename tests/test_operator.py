@@ -3,6 +3,7 @@ alerts and the firmware baseline, over a rack built from the default topology.""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import pytest
@@ -823,3 +824,30 @@ def test_a_separate_baseline_decides_what_repair_accepts(clock: VirtualClock) ->
     assert "baseline oem-2410: bios 2.27.0 (baseline 2.28.0)" in reason
     unit.node("n01").firmware["bios"] = "2.28.0"
     assert of(unit.fabric.repair("n01"), RepairStarted)
+
+
+# -- what blocks an update ----------------------------------------------------------------------
+def test_the_update_precheck_lists_what_blocks_an_update(clock: VirtualClock) -> None:
+    unit = Unit(clock, nodes=5, members=4)
+    f = unit.fabric
+    assert f.update_precheck() == []
+    f.add("n05")
+    assert f.update_precheck() == ["an add of n05 is in progress", "the scale unit is Expanding"]
+    clock.advance(f.settings.add_compute_s + f.settings.add_storage_s)
+    assert f.update_precheck() == []
+    unit.node("n02").bmc_reset(BmcResetKind.COLD)
+    assert f.update_precheck() == ["the BMC of n02 does not answer (127.0.1.4)"]
+
+
+def test_a_repair_through_a_new_bmc_address_keeps_that_address(unit: Unit) -> None:
+    f = unit.fabric
+    f.stop("n04")
+    node = unit.node("n04")
+    node.lan = replace(node.lan, address="127.0.1.40")  # set from the HLH on the replacement
+    assert of(f.repair("n04"), ActionFailed)  # the fabric still knows the old address
+    started = only(f.repair("n04", bmc_address="127.0.1.40"), RepairStarted)
+    assert started.bmc_address == "127.0.1.40" == f.node("n04").bmc_address
+    clock_end = started.expected_end
+    unit.clock.run_until(clock_end)
+    assert f.node_status("n04") is NodeStatus.RUNNING
+    assert of(f.stop("n04"), NodeStopped)  # later actions use the new address

@@ -346,6 +346,7 @@ class Fabric:
         return [self.node(name) for name in self._records]
 
     def node(self, name: str) -> NodeView:
+        """The node's row; KeyError for a node that is not in the scale unit."""
         rec = self._record(name)
         node = self._node(name)
         hw = node.spec.hardware
@@ -383,6 +384,30 @@ class Fabric:
 
     def storage_at_risk(self) -> bool:
         return len(self._out()) >= 2
+
+    def update_precheck(self) -> list[str]:
+        """What blocks an update (firmware or OS) now; empty when it may start. Nothing runs
+        while an add runs or has failed, or while a repair runs; the health check of the BMCs
+        must pass; the scale unit must be Running with its storage repaired."""
+        blockers = []
+        add = self._add_op
+        if add is not None:
+            blockers.append(
+                f"the failed add of {add.node} counts as in progress"
+                if add.phase == "failed"
+                else f"an add of {add.node} is in progress"
+            )
+        if self._repair_op is not None:
+            blockers.append(f"a repair of {self._repair_op.node} is running")
+        if self._status is not ScaleUnitStatus.RUNNING:
+            blockers.append(f"the scale unit is {self._status.label}")
+        for name, rec in self._records.items():
+            if rec.status is not NodeStatus.ADDING and self._bmc_problem(name, rec.bmc_address):
+                blockers.append(f"the BMC of {name} does not answer ({rec.bmc_address})")
+        for job in self._jobs.values():
+            if job.completed_at is None:
+                blockers.append(f"storage repair job {job.id} ({job.node}) is still running")
+        return blockers
 
     def verify(self, name: str) -> Verification:
         """The procedure's last step: the node is back, storage repair finished, alerts closed."""
@@ -531,14 +556,13 @@ class Fabric:
         now = self._now()
         ends = now + self.settings.repair_s
         rec.status = NodeStatus.REPAIRING
+        rec.bmc_address = bmc_address or rec.bmc_address  # a replacement's BMC may have moved
         rec.start_pending = False
         self._cancel_shutdown(rec)
         timer = self.clock.call_at(ends, self._repair_ended)
         self._repair_op = _Operation(Action.REPAIR, name, now, ends, timer)
         self._emit(
-            RepairStarted(
-                device=name, at=now, bmc_address=bmc_address or rec.bmc_address, expected_end=ends
-            )
+            RepairStarted(device=name, at=now, bmc_address=rec.bmc_address, expected_end=ends)
         )
         self._deploy(node)
 
