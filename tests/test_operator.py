@@ -7,6 +7,8 @@ from dataclasses import replace
 from typing import Any, TypeVar
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from emulator import topology
 from emulator.operator import (
@@ -851,3 +853,77 @@ def test_a_repair_through_a_new_bmc_address_keeps_that_address(unit: Unit) -> No
     unit.clock.run_until(clock_end)
     assert f.node_status("n04") is NodeStatus.RUNNING
     assert of(f.stop("n04"), NodeStopped)  # later actions use the new address
+
+
+# -- invariants under random operation ---------------------------------------------------------
+_ACTIONS = ("drain", "resume", "stop", "shutdown", "start", "repair")
+_FAULTS = ("psu-both", "psu-restore", "bmc-reset", "power-cycle", "hang", "unhang")
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(_ACTIONS + _FAULTS),
+            st.sampled_from(("n01", "n02", "n03", "n04")),
+            st.sampled_from((0.0, 5.0, 30.0, 130.0, 700.0, 3 * HOUR)),
+        ),
+        max_size=25,
+    )
+)
+def test_invariants_hold_whatever_the_operator_and_the_rack_do(
+    steps: list[tuple[str, str, float]],
+) -> None:
+    unit = Unit(VirtualClock(), repair_s=1200.0)
+    f = unit.fabric
+    for what, name, wait in steps:
+        node = unit.node(name)
+        if what in _ACTIONS:
+            before = unit.snapshot()
+            events = getattr(f, what)(name)
+            if any(isinstance(e, ActionRefused | ActionFailed) for e in events):
+                assert len(events) == 1 and unit.snapshot() == before
+        elif what == "psu-both":
+            node.set_psu_input("PSU1", False)
+            node.set_psu_input("PSU2", False)
+        elif what == "psu-restore":
+            node.set_psu_input("PSU1", True)
+            node.set_psu_input("PSU2", True)
+        elif what == "bmc-reset":
+            node.bmc_reset(BmcResetKind.WARM)
+        elif what == "power-cycle" and node.state not in (HostState.OFF, HostState.POWERING_ON):
+            node.power_cycle()
+        elif what in ("hang", "unhang"):
+            node.os_responsive = what == "unhang"
+        unit.clock.advance(wait)
+        f.evaluate_health()
+
+        views = {v.name: v for v in f.nodes()}
+        in_service = {
+            n
+            for n, v in views.items()
+            if v.status is NodeStatus.RUNNING and v.power_state is PowerState.RUNNING
+        }
+        for w in f.workloads():
+            if w.state is VmState.RUNNING:
+                assert w.node in in_service, (w, views[w.node or "n01"])
+            else:
+                assert w.node is None
+        out = [n for n, v in views.items() if v.in_storage_pool and n not in in_service]
+        if len(out) >= 2:
+            assert f.storage_at_risk()
+            assert all(w.state is not VmState.RUNNING for w in f.workloads())
+            assert f.scale_unit_status() in (
+                ScaleUnitStatus.REQUIRES_REMEDIATION,
+                ScaleUnitStatus.STOPPED,
+            )
+        assert sum(v.status is NodeStatus.REPAIRING for v in views.values()) <= 1
+        for v in views.values():
+            assert v.power_state is {
+                HostState.OFF: PowerState.STOPPED,
+                HostState.RUNNING: PowerState.RUNNING,
+                HostState.SHUTTING_DOWN: PowerState.STOPPING,
+            }.get(unit.node(v.name).state, PowerState.STARTING)
+        for alert in f.alerts():
+            assert alert.title == CATALOGUE[alert.kind].title
+            assert alert.open == (alert.closed_at is None)
