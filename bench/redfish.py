@@ -48,7 +48,6 @@ import ipaddress
 import json
 import os
 import re
-import resource
 import shutil
 import signal
 import socket
@@ -129,6 +128,7 @@ class Peer(ABC):
     scheme = "http"
     auth_modes: tuple[str, ...] = ("none",)
     probe_path = "/redfish/v1/"
+    stop_grace_s = 3.0  # between SIGTERM and SIGKILL
 
     def __init__(self, nodes: int, port: int, workdir: Path) -> None:
         self.nodes = nodes
@@ -164,13 +164,26 @@ class OursPeer(Peer):
 
     auth_modes = ("basic", "session")
 
-    def __init__(self, nodes: int, port: int, workdir: Path, tls: bool) -> None:
+    def __init__(
+        self,
+        nodes: int,
+        port: int,
+        workdir: Path,
+        tls: bool,
+        variants: Sequence[str] = (),
+        pstats: Path | None = None,
+    ) -> None:
         super().__init__(nodes, port, workdir)
         self.name = "ours-https" if tls else "ours-http"
         self.scheme = "https" if tls else "http"
         self.stack = "uvicorn httptools+uvloop" + (", TLS" if tls else "")
         self.tls = tls
         self.endpoints: list[dict[str, Any]] = []
+        #: Run through peers/redfish/profile_ours.py: what-if patches, cProfile (--profile).
+        self.variants = list(variants)
+        self.pstats = pstats
+        if pstats is not None:
+            self.stop_grace_s = 30.0  # it writes the profile on its way out
 
     def _scaleunit(self, *args: str) -> str:
         exe = shutil.which("scaleunit")
@@ -178,8 +191,9 @@ class OursPeer(Peer):
             raise BenchError("`scaleunit` is not on PATH (pip install -e '.[test,bench]')")
         proc = subprocess.run([exe, *args], capture_output=True, text=True, timeout=60)
         if proc.returncode != 0:
-            raise BenchError(f"`scaleunit {' '.join(args)}` exited {proc.returncode}:\n"
-                             f"{_tail(proc.stderr)}")  # fmt: skip
+            raise BenchError(
+                f"`scaleunit {' '.join(args)}` exited {proc.returncode}:\n{_tail(proc.stderr)}"
+            )
         return proc.stdout
 
     def prepare(self) -> None:
@@ -190,13 +204,19 @@ class OursPeer(Peer):
         """
         self.topology = self.workdir / f"topology-{self.nodes}.yaml"
         self._scaleunit(
-            "topology", "init",
-            "--nodes", str(self.nodes),
-            "--base-address", f"{self.subnet}.0",  # nodes' BMCs from .3; switches: next /24
-            "--ipmi-port", str(self.port + 1),
-            "--ipmi-fallback-port", str(self.port + 1),
-            "-o", str(self.topology),
-        )  # fmt: skip
+            "topology",
+            "init",
+            "--nodes",
+            str(self.nodes),
+            "--base-address",
+            f"{self.subnet}.0",  # nodes' BMCs from .3; switches: next /24
+            "--ipmi-port",
+            str(self.port + 1),
+            "--ipmi-fallback-port",
+            str(self.port + 1),
+            "-o",
+            str(self.topology),
+        )
         text = self.topology.read_text()
         text, n = re.subn(
             r"^(bmc_network:\n)",
@@ -224,17 +244,32 @@ class OursPeer(Peer):
             raise BenchError(f"expected {self.nodes} Redfish endpoints, topology lists {listed}")
         for e in self.endpoints:
             if (e["port"], e["scheme"]) != (self.port, self.scheme):
-                raise BenchError(f"{e['device']}: Redfish at {e['scheme']}://{e['address']}:"
-                                 f"{e['port']}, wanted {self.scheme} on port {self.port}")  # fmt: skip
+                raise BenchError(
+                    f"{e['device']}: Redfish at {e['scheme']}://{e['address']}:"
+                    f"{e['port']}, wanted {self.scheme} on port {self.port}"
+                )
 
     def addresses(self) -> list[str]:
         return [e["address"] for e in self.endpoints]
 
     def commands(self) -> list[list[str]]:
         # warning: no per-request log lines (the other peers' are off too, except werkzeug's).
-        exe = str(shutil.which("scaleunit"))
-        return [[exe, "up", "--topology", str(self.topology), "--state-dir",
-                 str(self.workdir / "state"), "--log-level", "warning"]]  # fmt: skip
+        args = [
+            "up",
+            "--topology",
+            str(self.topology),
+            "--state-dir",
+            str(self.workdir / "state"),
+            "--log-level",
+            "warning",
+        ]
+        if not self.variants and self.pstats is None:
+            return [[str(shutil.which("scaleunit")), *args]]
+        harness = [sys.executable, str(PEERS_DIR / "profile_ours.py")]
+        harness += [arg for v in self.variants for arg in ("--variant", v)]
+        if self.pstats is not None:
+            harness += ["--pstats", str(self.pstats)]
+        return [[*harness, "--", *args]]
 
     def targets(self, client: httpx.Client) -> list[Target]:
         return [
@@ -264,9 +299,19 @@ class BareFastApiPeer(Peer):
 
     def commands(self) -> list[list[str]]:
         binds = [arg for a in self.addresses() for arg in ("--bind", f"{a}:{self.port}")]
-        return [[sys.executable, str(PEERS_DIR / "bare_fastapi.py"),
-                 "--body", str(self.workdir / "system.json"),
-                 "--http", self.http, "--loop", self.loop, *binds]]  # fmt: skip
+        return [
+            [
+                sys.executable,
+                str(PEERS_DIR / "bare_fastapi.py"),
+                "--body",
+                str(self.workdir / "system.json"),
+                "--http",
+                self.http,
+                "--loop",
+                self.loop,
+                *binds,
+            ]
+        ]
 
     def targets(self, client: httpx.Client) -> list[Target]:
         return [
@@ -437,13 +482,13 @@ def _check_addresses(peer: Peer) -> None:
                 ) from None
 
 
-def _kill(spawned: Sequence[Spawned]) -> None:
+def _kill(spawned: Sequence[Spawned], grace: float = 3.0) -> None:
     for sig in (signal.SIGTERM, signal.SIGKILL):
         for s in spawned:
             if s.popen.poll() is None:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(s.popen.pid, sig)  # start_new_session: pgid == pid
-        deadline = time.monotonic() + 3.0
+        deadline = time.monotonic() + grace
         for s in spawned:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 s.popen.wait(timeout=max(0.0, deadline - time.monotonic()))
@@ -481,7 +526,7 @@ def running(peer: Peer, startup_timeout: float) -> Iterator[RunningPeer]:
         run.startup_s = time.perf_counter() - t0
         yield run
     finally:
-        _kill(spawned)
+        _kill(spawned, peer.stop_grace_s)
 
 
 def wait_until_answering(run: RunningPeer, timeout: float, interval: float = 0.02) -> None:
@@ -546,23 +591,28 @@ def auth_headers(
             r = client.post(
                 peer.url(t.address, "/redfish/v1/SessionService/Sessions"),
                 json={"UserName": user, "Password": password},
-                auth=None,
+                auth=httpx.Auth(),  # no Basic on the login itself
             )
             token = r.headers.get("x-auth-token")
             if r.status_code != 201 or not token:
-                raise BenchError(f"{peer.name}: POST Sessions on {t.address}: {r.status_code} "
-                                 f"{r.text[:200]}")  # fmt: skip
+                raise BenchError(
+                    f"{peer.name}: POST Sessions on {t.address}: {r.status_code} {r.text[:200]}"
+                )
             tokens[t.address] = token
         headers = [AuthHeader("X-Auth-Token", tokens[t.address]) for t in targets]
     else:
         raise ValueError(mode)
     for t, h in zip(targets, headers, strict=True):
         r = client.get(
-            peer.url(t.address, t.path), headers={h.name: h.value} if h.name else {}, auth=None
+            peer.url(t.address, t.path),
+            headers={h.name: h.value} if h.name else {},
+            auth=httpx.Auth(),  # only the header under test
         )
         if r.status_code != 200 or not r.content:
-            raise BenchError(f"{peer.name}: GET {t.path} on {t.address} with {mode} auth: "
-                             f"{r.status_code} {r.text[:200]}")  # fmt: skip
+            raise BenchError(
+                f"{peer.name}: GET {t.path} on {t.address} with {mode} auth: "
+                f"{r.status_code} {r.text[:200]}"
+            )
     return headers
 
 
@@ -598,10 +648,19 @@ def run_wrk(
     out.unlink(missing_ok=True)
     log = workdir / "wrk.log"
     cmd = [
-        wrk, "-t", str(connections), "-c", str(connections), "-d", f"{seconds}s",
-        "--timeout", f"{WRK_TIMEOUT_S}s", "-s", str(WRK_SCRIPT),
+        wrk,
+        "-t",
+        str(connections),
+        "-c",
+        str(connections),
+        "-d",
+        f"{seconds}s",
+        "--timeout",
+        f"{WRK_TIMEOUT_S}s",
+        "-s",
+        str(WRK_SCRIPT),
         peer.url(targets[0].address, targets[0].path),
-    ]  # fmt: skip
+    ]
     env = dict(os.environ, SCALEUNIT_WRK_TARGETS=str(tsv), SCALEUNIT_WRK_OUT=str(out))
     run.check_alive()
     cpu0 = run.cpu_seconds()
@@ -609,9 +668,13 @@ def run_wrk(
     samples = [(0.0, run.rss(), run.threads())]
     with log.open("wb") as logf:
         popen = subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT, env=env,
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=logf,
+            stderr=subprocess.STDOUT,
+            env=env,
             start_new_session=True,
-        )  # fmt: skip
+        )
     rusage = None
     try:
         deadline = t0 + seconds + OVERRUN_S
@@ -621,8 +684,9 @@ def run_wrk(
                 popen.returncode = os.waitstatus_to_exitcode(status)
                 break
             if time.perf_counter() > deadline:
-                raise BenchError(f"{peer.name}: wrk still running {OVERRUN_S}s after its "
-                                 f"{seconds}s")  # fmt: skip
+                raise BenchError(
+                    f"{peer.name}: wrk still running {OVERRUN_S}s after its {seconds}s"
+                )
             time.sleep(SAMPLE_S)
             samples.append((time.perf_counter() - t0, run.rss(), run.threads()))
     finally:
@@ -634,8 +698,10 @@ def run_wrk(
     samples.append((time.perf_counter() - t0, run.rss(), run.threads()))
     run.check_alive()
     if popen.returncode != 0 or not out.exists():
-        raise BenchError(f"{peer.name}: `{' '.join(cmd)}` exited {popen.returncode}:\n"
-                         f"{_tail(log.read_text(errors='replace'))}")  # fmt: skip
+        raise BenchError(
+            f"{peer.name}: `{' '.join(cmd)}` exited {popen.returncode}:\n"
+            f"{_tail(log.read_text(errors='replace'))}"
+        )
     assert rusage is not None
     return WrkRun(
         summary=json.loads(out.read_text()),
@@ -793,9 +859,14 @@ def bench_peer(peer: Peer, opts: Options) -> tuple[list[PhaseResult], ServerResu
                 for chosen, conns in scenarios(targets, opts.connections):
                     phases.append(
                         load_phase(
-                            run, mode, chosen, [by_target[t] for t in chosen], conns, opts,
+                            run,
+                            mode,
+                            chosen,
+                            [by_target[t] for t in chosen],
+                            conns,
+                            opts,
                             peer.workdir,
-                        )  # fmt: skip
+                        )
                     )
         server.rss_load_start = phases[0].rss_start
         server.rss_peak = max(p.rss_peak for p in phases)
@@ -808,13 +879,12 @@ def reference_body(opts: Options, tmp: Path) -> bytes:
     """Our n01 ComputerSystem, as served: the body the bare FastAPI app returns."""
     peer = OursPeer(opts.nodes, opts.port, tmp / "reference", tls=False)
     peer.workdir.mkdir()
-    with running(peer, opts.startup_timeout):
-        with http_client(peer.basic_auth()) as client:
-            t = peer.targets(client)[0]
-            r = client.get(peer.url(t.address, t.path))
-            if r.status_code != 200:
-                raise BenchError(f"reference body: GET {t.path}: {r.status_code}")
-            return r.content
+    with running(peer, opts.startup_timeout), http_client(peer.basic_auth()) as client:
+        t = peer.targets(client)[0]
+        r = client.get(peer.url(t.address, t.path))
+        if r.status_code != 200:
+            raise BenchError(f"reference body: GET {t.path}: {r.status_code}")
+        return r.content
 
 
 def run_all(
@@ -839,6 +909,134 @@ def run_all(
             phases.extend(ph)
             servers.append(server)
     return phases, servers, errors, len(body)
+
+
+# --------------------------------------------------------------------------- profile
+
+#: What-if runs of ours (HTTP, Basic, every BMC at once): each adds one patch, applied in the
+#: server process by peers/redfish/profile_ours.py, to price a change before anyone makes it.
+WHAT_IF: list[tuple[str, tuple[str, ...]]] = [
+    ("as is", ()),
+    ("sync deps + endpoints inline (= async def)", ("inline-sync",)),
+    ("+ pydantic model_dump_json", ("inline-sync", "fast-json")),
+    ("+ Health without reading 35 sensors", ("inline-sync", "fast-json", "no-health")),
+    ("+ no reachability gate", ("inline-sync", "fast-json", "no-health", "no-gate")),
+]
+
+#: Where a request's time goes, as a share of uvicorn's run_asgi: (file suffix, function).
+BREAKDOWN = [
+    ("uvicorn/protocols/http/httptools_impl.py", "run_asgi", "the whole request (ASGI)"),
+    ("bmc/redfish/app.py", "__call__", "RedfishFront: BMC lookup, headers, Allow"),
+    ("bmc/redfish/app.py", "allowed", "  Allow: regex scan of every route"),
+    ("starlette/routing.py", "__call__", "  FastAPI app below its middleware"),
+    ("fastapi/routing.py", "_match", "    route matching (3 per request)"),
+    ("fastapi/routing.py", "app", "    route handler: dependencies, endpoint, response"),
+    ("fastapi/dependencies/utils.py", "solve_dependencies", "      solve_dependencies (nested)"),
+    ("bmc/redfish/deps.py", "authenticate", "        authenticate (Basic)"),
+    ("bmc/redfish/routers/systems.py", "system", "      endpoint system()"),
+    ("bmc/redfish/routers/systems.py", "render_system", "        render_system (pydantic)"),
+    ("bmc/redfish/mapping.py", "health", "          mapping.health: every sensor read"),
+    ("bmc/redfish/deps.py", "reply", "        reply: dump, json.dumps, ETag"),
+    ("uvicorn/protocols/http/httptools_impl.py", "send", "  uvicorn send (headers, write)"),
+]
+
+
+@dataclass
+class ProfileReport:
+    what_if: list[PhaseResult]
+    breakdown: list[tuple[str, float, float]]  # (label, % of run_asgi, calls per request)
+    top: str  # pstats' own listing, by internal time
+
+
+def _one_phase(peer: OursPeer, opts: Options) -> PhaseResult:
+    """Basic auth, every BMC with one connection each: the issue's headline case."""
+    with running(peer, opts.startup_timeout) as run:
+        with http_client(peer.basic_auth()) as client:
+            targets = peer.targets(client)
+            headers = auth_headers(run, "basic", targets, client)
+        return load_phase(run, "basic", targets, headers, opts.connections, opts, peer.workdir)
+
+
+def profile_ours(opts: Options, tmp: Path) -> ProfileReport:
+    results = []
+    for i, (label, variants) in enumerate(WHAT_IF):
+        workdir = tmp / f"what-if-{i}"
+        workdir.mkdir()
+        r = _one_phase(OursPeer(opts.nodes, opts.port, workdir, tls=False, variants=variants), opts)
+        r.stack = label
+        results.append(r)
+    # cProfile with the thread pool out of the way, so that the loop thread does everything
+    # and cumulative times add up (cProfile counts wall time; pool threads mostly wait).
+    workdir = tmp / "cprofile"
+    workdir.mkdir()
+    out = workdir / "ours.pstats"
+    peer = OursPeer(
+        opts.nodes, opts.port, workdir, tls=False, variants=("inline-sync",), pstats=out
+    )
+    _one_phase(peer, opts)
+    if not out.exists():
+        raise BenchError(f"the profiled server wrote no {out}")
+    import io
+    import pstats
+
+    stats = pstats.Stats(str(out))
+    table: Any = stats.stats  # type: ignore[attr-defined]
+    found: dict[tuple[str, str], tuple[float, int]] = {}
+    for (file, _line, func), (_cc, ncalls, _tt, cumtime, _callers) in table.items():
+        for suffix, name, _label in BREAKDOWN:
+            # Several functions may share a name in one file (fastapi's `app`): the
+            # outermost, with the largest cumulative time, is the one meant.
+            if (
+                func == name
+                and file.endswith(suffix)
+                and cumtime > found.get((suffix, name), (0.0, 0))[0]
+            ):
+                found[(suffix, name)] = (cumtime, ncalls)
+    whole, requests = found.get(BREAKDOWN[0][:2], (0.0, 0))
+    breakdown = [
+        (label, found[(suffix, name)][0] / whole * 100, found[(suffix, name)][1] / requests)
+        for suffix, name, label in BREAKDOWN
+        if (suffix, name) in found and whole and requests
+    ]
+    buf = io.StringIO()
+    pstats.Stats(str(out), stream=buf).strip_dirs().sort_stats("tottime").print_stats(20)
+    top = buf.getvalue()
+    top = top[top.index("   ncalls") :] if "   ncalls" in top else top
+    return ProfileReport(results, breakdown, top)
+
+
+def print_profile(console: Console, report: ProfileReport) -> None:
+    t = Table(
+        title="ours-http, Basic, every BMC at once: what each change would buy "
+        "(patched in the server process only)"
+    )
+    t.add_column("variant")
+    for col in ("req/s", "x as is", "p50 ms", "p99 ms", "server CPU\nus/req", "errors"):
+        t.add_column(col, justify="right")
+    base = report.what_if[0].rate if report.what_if else float("nan")
+    for r in report.what_if:
+        t.add_row(
+            r.stack,
+            _num(r.rate),
+            _num(r.rate / base, ".2f"),
+            _ms(r.p50_us),
+            _ms(r.p99_us),
+            _num(r.server_cpu_us),
+            str(r.errors),
+        )
+    console.print(t)
+    b = Table(title="cProfile (inline-sync variant): share of a request's time")
+    b.add_column("where")
+    b.add_column("% of request", justify="right")
+    b.add_column("calls/request", justify="right")
+    for label, pct, calls in report.breakdown:
+        b.add_row(label, f"{pct:.1f}", f"{calls:.1f}")
+    console.print(b)
+    console.print(
+        "[dim]top 20 by internal time (cProfile wall time; the loop's idle time is "
+        "in runners.run)[/dim]"
+    )
+    console.print(report.top, markup=False, highlight=False)
 
 
 # --------------------------------------------------------------------------- report
@@ -891,20 +1089,44 @@ def verdicts(
                 tag = f"{ours} {auth}, {scen}"
                 if sushy is not None and sushy.rate > 0:
                     x = p.rate / sushy.rate
-                    out.append(Verdict(f"{tag}: x sushy (no auth)", f"{x:.1f}x",
-                                       f">= {TARGET_SPEEDUP:g}x", x >= TARGET_SPEEDUP))  # fmt: skip
+                    out.append(
+                        Verdict(
+                            f"{tag}: x sushy (no auth)",
+                            f"{x:.1f}x",
+                            f">= {TARGET_SPEEDUP:g}x",
+                            x >= TARGET_SPEEDUP,
+                        )
+                    )
                 if ceiling is not None and ceiling.rate > 0:
-                    out.append(Verdict(f"{tag}: of bare FastAPI httptools",
-                                       f"{p.rate / ceiling.rate * 100:.0f}%", "-", None))  # fmt: skip
+                    out.append(
+                        Verdict(
+                            f"{tag}: of bare FastAPI httptools",
+                            f"{p.rate / ceiling.rate * 100:.0f}%",
+                            "-",
+                            None,
+                        )
+                    )
     for p in phases:
         if p.peer.startswith("ours-"):
             ok = p.p99_us / 1000 < TARGET_P99_MS and p.errors == 0
-            out.append(Verdict(f"{p.peer} {p.auth}, {p.scenario}: p99", f"{_ms(p.p99_us)} ms",
-                               f"< {TARGET_P99_MS:g} ms", ok))  # fmt: skip
+            out.append(
+                Verdict(
+                    f"{p.peer} {p.auth}, {p.scenario}: p99",
+                    f"{_ms(p.p99_us)} ms",
+                    f"< {TARGET_P99_MS:g} ms",
+                    ok,
+                )
+            )
     for s in servers:
         if s.peer.startswith("ours-"):
-            out.append(Verdict(f"{s.peer}: RSS growth under load", f"{s.growth / 2**20:+.1f} MiB",
-                               f"< {FLAT_MIB:g} MiB", s.flat))  # fmt: skip
+            out.append(
+                Verdict(
+                    f"{s.peer}: RSS growth under load",
+                    f"{s.growth / 2**20:+.1f} MiB",
+                    f"< {FLAT_MIB:g} MiB",
+                    s.flat,
+                )
+            )
     return out
 
 
@@ -916,13 +1138,25 @@ def print_report(
     opts: Options,
     body_size: int,
 ) -> None:
-    t = Table(title=f"GET /redfish/v1/Systems/{{id}} with wrk ({opts.seconds} s per row, after "
-                    f"{opts.warmup} s warm-up; threads = connections)")  # fmt: skip
+    t = Table(
+        title=f"GET /redfish/v1/Systems/{{id}} with wrk ({opts.seconds} s per row, after "
+        f"{opts.warmup} s warm-up; threads = connections)"
+    )
     for col in ("peer", "stack", "auth", "scenario"):
         t.add_column(col)
-    for col in ("requests", "errors", "req/s", "p50\nms", "p99\nms", "max\nms",
-                "bytes\n/resp", "server\nCPU us/req", "server\ncores", "wrk\ncores",
-                "RSS MiB\nstart>peak>end"):  # fmt: skip
+    for col in (
+        "requests",
+        "errors",
+        "req/s",
+        "p50\nms",
+        "p99\nms",
+        "max\nms",
+        "bytes\n/resp",
+        "server\nCPU us/req",
+        "server\ncores",
+        "wrk\ncores",
+        "RSS MiB\nstart>peak>end",
+    ):
         t.add_column(col, justify="right")
     last = ""
     for r in phases:
@@ -930,29 +1164,56 @@ def print_report(
             t.add_section()
         last = r.peer
         t.add_row(
-            r.peer, r.stack, r.auth, r.scenario, str(r.requests),
+            r.peer,
+            r.stack,
+            r.auth,
+            r.scenario,
+            str(r.requests),
             f"[red]{r.errors}[/red]" if r.errors else "0",
-            _num(r.rate), _ms(r.p50_us), _ms(r.p99_us), _ms(r.max_us),
-            _num(r.bytes_per_response), _num(r.server_cpu_us), _num(r.server_cores, ".2f"),
+            _num(r.rate),
+            _ms(r.p50_us),
+            _ms(r.p99_us),
+            _ms(r.max_us),
+            _num(r.bytes_per_response),
+            _num(r.server_cpu_us),
+            _num(r.server_cores, ".2f"),
             _num(r.wrk_cores, ".2f"),
             f"{_mib(r.rss_start)}>{_mib(r.rss_peak)}>{_mib(r.rss_end)}",
-        )  # fmt: skip
+        )
     if phases:
         console.print(t)
 
     m = Table(title="Servers: start-up and memory (RSS summed over the server's processes)")
     for col in ("peer", "stack"):
         m.add_column(col)
-    for col in ("procs", "threads\nready/load", "start s", "idle CPU %", "RSS ready", "RSS load start",
-                "RSS peak", "RSS end", "growth", "flat"):  # fmt: skip
+    for col in (
+        "procs",
+        "threads\nready/load",
+        "start s",
+        "idle CPU %",
+        "RSS ready",
+        "RSS load start",
+        "RSS peak",
+        "RSS end",
+        "growth",
+        "flat",
+    ):
         m.add_column(col, justify="right")
     for s in servers:
         m.add_row(
-            s.peer, s.stack, str(s.processes), f"{s.threads}/{s.threads_peak}", f"{s.startup_s:.2f}",
-            f"{s.idle_cpu_pct:.1f}", _mib(s.rss_ready), _mib(s.rss_load_start),
-            _mib(s.rss_peak), _mib(s.rss_end), f"{s.growth / 2**20:+.1f}",
+            s.peer,
+            s.stack,
+            str(s.processes),
+            f"{s.threads}/{s.threads_peak}",
+            f"{s.startup_s:.2f}",
+            f"{s.idle_cpu_pct:.1f}",
+            _mib(s.rss_ready),
+            _mib(s.rss_load_start),
+            _mib(s.rss_peak),
+            _mib(s.rss_end),
+            f"{s.growth / 2**20:+.1f}",
             "yes" if s.flat else "[red]no[/red]",
-        )  # fmt: skip
+        )
     if servers:
         console.print(m)
 
@@ -973,7 +1234,11 @@ def print_report(
         "requests; cores = CPU seconds per second (wrk's from its rusage): on this "
         f"{os.cpu_count()}-CPU machine server + wrk cores near {os.cpu_count()} means the "
         "machine, not the server alone, set the rate. "
-        + (f"Bare FastAPI returns {body_size} bytes (our n01 ComputerSystem). " if body_size else "")
+        + (
+            f"Bare FastAPI returns {body_size} bytes (our n01 ComputerSystem). "
+            if body_size
+            else ""
+        )
         + "bytes/resp includes headers. RSS sampled every "
         f"{SAMPLE_S:g} s; flat = end of last phase - start of first < {FLAT_MIB:g} MiB.[/dim]"
     )
@@ -1005,9 +1270,20 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
     p.add_argument("--nodes", type=int, default=16, help="BMCs (systems) per server, 4..16")
     p.add_argument("--connections", type=int, default=16, help="connections in the wide phases")
-    p.add_argument("--port", type=int, default=18443, help="TCP port on every 127.0.x.y "
-                   "(ours also binds UDP PORT+1 for IPMI and PORT+2 for SNMP)")  # fmt: skip
+    p.add_argument(
+        "--port",
+        type=int,
+        default=18443,
+        help="TCP port on every 127.0.x.y "
+        "(ours also binds UDP PORT+1 for IPMI and PORT+2 for SNMP)",
+    )
     p.add_argument("--startup-timeout", type=float, default=30.0)
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="instead of the comparison: what-if runs of ours-http and a cProfile of it "
+        "(peers/redfish/profile_ours.py)",
+    )
     args = p.parse_args(argv)
     if not 4 <= args.nodes <= 16:
         p.error("--nodes must be 4..16 (scaleunit's racks)")
@@ -1018,6 +1294,33 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def _raise_system_exit(signum: int, _frame: object) -> None:
     raise SystemExit(128 + signum)  # so that every `finally` kills what it started
+
+
+def run_profile(opts: Options, as_json: bool) -> int:
+    try:
+        with tempfile.TemporaryDirectory(prefix="redfish-profile-") as tmp:
+            report = profile_ours(opts, Path(tmp))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BenchError as exc:
+        print(f"profile FAILED: {exc}", file=sys.stderr)
+        return 1
+    if as_json:
+        json.dump(
+            {
+                "options": asdict(opts),
+                "what_if": [_finite(asdict(r)) for r in report.what_if],
+                "breakdown": report.breakdown,
+                "top": report.top,
+            },
+            sys.stdout,
+            indent=2,
+        )
+        print()
+    else:
+        print_profile(Console(width=None if sys.stdout.isatty() else 200), report)
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -1037,6 +1340,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     signal.signal(signal.SIGTERM, _raise_system_exit)
     signal.signal(signal.SIGHUP, _raise_system_exit)
+    if args.profile:
+        return run_profile(opts, args.json)
     try:
         phases, servers, errors, body_size = run_all(names, opts)
     except KeyboardInterrupt:  # servers are already killed by then
@@ -1047,8 +1352,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             {
                 "options": asdict(opts),
                 "cpus": os.cpu_count(),
-                "load_tool": subprocess.run(["wrk", "--version"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                            text=True).stdout.splitlines()[0:1],  # fmt: skip
+                "load_tool": subprocess.run(
+                    ["wrk", "--version"],
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    text=True,
+                ).stdout.splitlines()[0:1],
                 "bare_body_bytes": body_size,
                 "phases": [_finite(asdict(r)) for r in phases],
                 "servers": [dict(asdict(s), growth=s.growth, flat=s.flat) for s in servers],

@@ -35,7 +35,11 @@ def build_app(body: bytes) -> FastAPI:
 
 def bind(spec: str) -> socket.socket:
     host, _, port = spec.rpartition(":")
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # proto=IPPROTO_TCP, not the default 0: asyncio's transports set TCP_NODELAY only on
+    # sockets whose proto says TCP (base_events._set_nodelay), and accepted sockets inherit
+    # it; with 0, Nagle + delayed ACK add ~40 ms to every response written in two parts
+    # (uvicorn writes headers and body separately). uvloop sets TCP_NODELAY regardless.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, int(port)))
     sock.listen(128)
