@@ -14,6 +14,7 @@ Base registry by the handlers installed here.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -25,8 +26,8 @@ from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from bmc.redfish import errors
-from bmc.redfish.deps import JSON, encode
+from bmc.redfish import errors, query
+from bmc.redfish.deps import JSON, encode, etag_of, schema_uri
 from bmc.redfish.errors import Msg, RedfishError
 from bmc.redfish.registries import Registries
 from bmc.redfish.routers import (
@@ -55,6 +56,11 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
+#: ``$`` query parameters a route takes itself (the front passes them through untouched).
+QUERY_PARAMS: dict[str, frozenset[str]] = {
+    "/redfish/v1/EventService/SSE": frozenset({"$filter"}),
+}
+
 #: The largest request body accepted (Redfish PATCH/POST bodies are small JSON documents).
 MAX_BODY = 64 * 1024
 _BODY_METHODS = {"POST", "PATCH", "PUT", "DELETE"}
@@ -79,9 +85,11 @@ def build_fastapi(registries: Registries) -> FastAPI:
     app.state.registries = registries
     routes: list[tuple[re.Pattern[str], set[str]]] = []
     app.state.body_limits = {}  # path -> the largest body it takes, where not MAX_BODY
+    app.state.query_params = dict(QUERY_PARAMS)  # path -> the $ parameters it takes itself
     for module in (root, systems, chassis, managers, sessions, accounts, update, tasks, *_MORE):
         app.include_router(module.router)
         app.state.body_limits.update(getattr(module, "BODY_LIMITS", {}))
+        app.state.query_params.update(getattr(module, "QUERY_PARAMS", {}))
         routes += [
             (r.path_regex, set(r.methods or ()))
             for r in module.router.routes
@@ -135,6 +143,7 @@ class RedfishFront:
         self.max_body = max_body
         self._routes: list[tuple[re.Pattern[str], set[str]]] = app.state.route_table
         self._body_limits: dict[str, int] = app.state.body_limits
+        self._query_params: dict[str, frozenset[str]] = app.state.query_params
 
     def allowed(self, path: str) -> list[str]:
         methods: set[str] = set()
@@ -146,21 +155,77 @@ class RedfishFront:
         order = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
         return [m for m in order if m in methods]
 
-    async def _refuse(self, send: Send, err: RedfishError) -> None:
+    async def _refuse(self, send: Send, err: RedfishError, close: bool = True) -> None:
+        """Answer with ``err`` before the app sees the request (closing: its body is unread)."""
         data = encode(errors.body(self.registries.base, err.messages))
-        await send(
-            {
-                "type": "http.response.start",
-                "status": err.status,
-                "headers": [
-                    (b"content-type", JSON.encode()),
-                    (b"content-length", str(len(data)).encode()),
-                    (b"odata-version", b"4.0"),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
+        headers = [
+            (b"content-type", JSON.encode()),
+            (b"content-length", str(len(data)).encode()),
+            (b"odata-version", b"4.0"),
+            (b"cache-control", b"no-cache"),
+        ]
+        headers += [(k.lower().encode(), v.encode()) for k, v in err.headers.items()]
+        if close:
+            headers.append((b"connection", b"close"))
+        await send({"type": "http.response.start", "status": err.status, "headers": headers})
         await send({"type": "http.response.body", "body": data})
+
+    async def _get(self, scope: Scope, path: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        """GET ``path`` from the app as the caller of ``scope`` (same BMC, same credentials)."""
+        sub = dict(
+            scope,
+            method="GET",
+            path=path,
+            raw_path=path.encode(),
+            query_string=b"",
+            state={"bmc": scope["state"]["bmc"]},
+        )
+        status = 0
+        headers: list[tuple[bytes, bytes]] = []
+        chunks: list[bytes] = []
+
+        async def nothing() -> Message:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def capture(message: Message) -> None:
+            nonlocal status, headers
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", []))
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+
+        await self.app(sub, nothing, capture)
+        return status, headers, b"".join(chunks)
+
+    async def _shaped(self, scope: Scope, send: Send, q: query.Query) -> None:
+        """Answer a GET with $select, $expand or only: the plain resource, reshaped."""
+        status, headers, body = await self._get(scope, scope["path"])
+        kind = next((v for k, v in headers if k == b"content-type"), b"")
+        if status == 200 and kind.startswith(b"application/json"):
+
+            async def fetch(uri: str) -> dict[str, Any] | None:
+                uri = uri.split("#", 1)[0].split("?", 1)[0]
+                if not uri.startswith("/redfish/v1"):
+                    return None
+                code, _, data = await self._get(scope, uri)
+                doc = json.loads(data) if code == 200 and data.startswith(b"{") else None
+                return doc if isinstance(doc, dict) else None
+
+            try:
+                doc = await query.shape(json.loads(body), q, fetch)
+            except RedfishError as err:
+                await self._refuse(send, err, close=False)
+                return
+            body = encode(doc)
+            headers = [(k, v) for k, v in headers if k not in (b"content-length", b"etag", b"link")]
+            headers += [(b"content-length", str(len(body)).encode())]
+            headers += [(b"etag", etag_of(body).encode())]
+            odata_type = doc.get("@odata.type")
+            if isinstance(odata_type, str):
+                headers += [(b"link", f"<{schema_uri(odata_type)}>; rel=describedby".encode())]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -175,6 +240,17 @@ class RedfishFront:
         state["bmc"] = bmc
         method = scope["method"]
         path = scope["path"]
+        version = _header(scope, b"odata-version")
+        if version is not None and version.strip() != "4.0":
+            err = errors.error(412, "HeaderInvalid", f"OData-Version: {version}")
+            await self._refuse(send, err)
+            return
+        if method == "POST" and path.endswith("/Members"):
+            # POST to a collection's Members is the same as POST to the collection.
+            collection = path.removesuffix("/Members")
+            if "POST" in self.allowed(collection):
+                path = collection
+                scope = dict(scope, path=path, raw_path=path.encode())
 
         if method in _BODY_METHODS:
             limit = self._body_limits.get(path, self.max_body)
@@ -213,21 +289,51 @@ class RedfishFront:
             scope = dict(scope, method="GET")
         allow = ", ".join(self.allowed(path)).encode()
         status = 0
+        if_none_match = _header(scope, b"if-none-match") if scope["method"] == "GET" else None
+        empty = head
 
         async def send_with_headers(message: Message) -> None:
-            nonlocal status
+            nonlocal status, empty
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers = [(k, v) for k, v in message.get("headers", []) if k != b"allow"]
+                headers = [
+                    (k, v)
+                    for k, v in message.get("headers", [])
+                    if k not in (b"allow", b"odata-version")
+                ]
                 headers.append((b"odata-version", b"4.0"))
+                if not any(k == b"cache-control" for k, _ in headers):
+                    headers.append((b"cache-control", b"no-cache"))
                 if allow:
                     headers.append((b"allow", allow))
-                message["headers"] = headers
-            elif head and message["type"] == "http.response.body":
+                if if_none_match is not None and status == 200:
+                    etag = next((v.decode() for k, v in headers if k == b"etag"), None)
+                    if etag is not None and _etag_in(etag, if_none_match):
+                        status, empty = 304, True  # the client's copy is current
+                        headers = [
+                            (k, v)
+                            for k, v in headers
+                            if k not in (b"content-length", b"content-type")
+                        ]
+                message = dict(message, status=status, headers=headers)
+            elif empty and message["type"] == "http.response.body":
                 message = dict(message, body=b"")
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        raw_query = scope.get("query_string", b"")
+        shaped: query.Query | None = None
+        if raw_query and scope["method"] == "GET":
+            try:
+                shaped = query.parse(
+                    raw_query.decode("latin-1"), self._query_params.get(path, frozenset())
+                )
+            except RedfishError as err:
+                await self._refuse(send_with_headers, err, close=False)
+                return
+        if shaped is not None and shaped.shapes:
+            await self._shaped(scope, send_with_headers, shaped)
+        else:
+            await self.app(scope, receive, send_with_headers)
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
                 "node=%s proto=redfish event=request method=%s path=%s status=%d user=%s",
@@ -237,6 +343,12 @@ class RedfishFront:
                 status,
                 state.get("user", "-"),
             )
+
+
+def _etag_in(etag: str, header: str) -> bool:
+    """Whether an If-None-Match (or If-Match) header value names ``etag`` (weakly)."""
+    tags = [t.strip().removeprefix("W/") for t in header.split(",")]
+    return "*" in tags or etag.removeprefix("W/") in tags
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

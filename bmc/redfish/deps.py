@@ -123,11 +123,26 @@ def reply(
     status: int = 200,
     headers: dict[str, str] | None = None,
 ) -> Response:
-    data = encode(payload)
-    out = {"ETag": etag_of(data)}
+    doc = payload.wire() if isinstance(payload, Wire) else payload
+    data = encode(doc)
+    tag = etag_of(data)
+    out = {"ETag": tag}
+    odata_type = doc.get("@odata.type")
+    if isinstance(odata_type, str) and "@odata.id" in doc:
+        # The payload carries its ETag too, and the Link header names the schema that
+        # describes it (the version in @odata.type); the ETag is of the payload without it.
+        data = b'{"@odata.etag":' + json.dumps(tag).encode() + b"," + data[1:]
+        out["Link"] = f"<{schema_uri(odata_type)}>; rel=describedby"
     if headers:
         out.update(headers)
     return Response(data, status_code=status, media_type=JSON, headers=out)
+
+
+def schema_uri(odata_type: str) -> str:
+    """``#ComputerSystem.v1_20_0.ComputerSystem`` -> the DMTF JSON schema it is an instance of."""
+    parts = odata_type.lstrip("#").split(".")
+    name = ".".join(parts[:-1]) if len(parts) > 2 else parts[0]
+    return f"https://redfish.dmtf.org/schemas/v1/{name}.json"
 
 
 def no_content() -> Response:
@@ -251,6 +266,11 @@ def body_of(
 
     async def parse(request: Request) -> B:
         doc = await read_json(request)
-        return validate_body(doc, model, shown=shown, action=action)
+        # OData annotations (@odata.id, @odata.etag...) in a request are ignored; a PATCH of
+        # nothing else asks for no change at all (Redfish spec, "PATCH (update)").
+        data = {k: v for k, v in doc.items() if not k.startswith("@odata.")}
+        if doc and not data and request.method == "PATCH":
+            raise error(400, "NoOperation")
+        return validate_body(data, model, shown=shown, action=action)
 
     return parse

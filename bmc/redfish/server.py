@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import socket
 from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
@@ -20,8 +21,11 @@ from typing import Any
 
 import uvicorn
 
+from bmc.redfish import errors
 from bmc.redfish import registries as reg
 from bmc.redfish.app import create_app
+from bmc.redfish.deps import encode
+from bmc.redfish.errors import Msg
 from bmc.redfish.service import BmcService, Directory
 
 try:
@@ -30,12 +34,24 @@ except ImportError:  # pragma: no cover - uvicorn without httptools
     from uvicorn.protocols.http.h11_impl import H11Protocol as _Http  # type: ignore[assignment]
 
 
+#: A request line whose method is a valid token: when the parser still refuses the request,
+#: it is because it does not know the method.
+_REQUEST_LINE = re.compile(rb"^[!#$%&'*+.^_`|~0-9A-Za-z-]+ \S+ HTTP/1\.[01]\r?\n")
+
+
 def gated_protocol(
     answering: Callable[[tuple[str, int | None] | None], bool],
+    not_implemented: bytes = b"",
 ) -> type[asyncio.Protocol]:
-    """uvicorn's HTTP protocol, dropping connections to a BMC that is not answering."""
+    """uvicorn's HTTP protocol, dropping connections to a BMC that is not answering.
+
+    A method the HTTP parser does not know (httptools knows a fixed list) is answered
+    501 Not Implemented with ``not_implemented`` as the Redfish error body, not 400.
+    """
 
     class Gated(_Http):
+        _last = b""
+
         def connection_made(self, transport: Any) -> None:
             super().connection_made(transport)
             if not answering(self.server):
@@ -45,7 +61,21 @@ def gated_protocol(
             if not answering(self.server):
                 self.transport.abort()
                 return
+            self._last = data
             super().data_received(data)
+
+        def send_400_response(self, msg: str) -> None:
+            if not not_implemented or not _REQUEST_LINE.match(self._last):
+                super().send_400_response(msg)
+                return
+            self.transport.write(
+                b"HTTP/1.1 501 Not Implemented\r\n"
+                b"content-type: application/json; charset=utf-8\r\n"
+                b"content-length: " + str(len(not_implemented)).encode() + b"\r\n"
+                b"odata-version: 4.0\r\ncache-control: no-cache\r\nconnection: close\r\n\r\n"
+                + not_implemented
+            )
+            self.transport.close()
 
     return Gated
 
@@ -117,9 +147,10 @@ class RedfishServer:
         if not self._sockets:
             self.bind_all()
         app = create_app(self.directory, self.registries)
+        unknown_method = encode(errors.body(self.registries.base, [Msg("OperationNotAllowed")]))
         config = uvicorn.Config(
             app,
-            http=gated_protocol(self._answering),
+            http=gated_protocol(self._answering, unknown_method),
             lifespan="off",
             log_config=None,
             access_log=False,

@@ -235,7 +235,7 @@ class BmcService:
         sid = f"{self._next_session}"
         self._next_session += 1
         session = Session(
-            sid, secrets.token_urlsafe(24), principal.user_id, principal.username, now, now
+            sid, secrets.token_hex(32), principal.user_id, principal.username, now, now
         )
         self.sessions[sid] = session
         self._by_token[session.token] = sid

@@ -9,12 +9,14 @@ from typing import Annotated
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from bmc.redfish import metadata
+from bmc.redfish import metadata, query
 from bmc.redfish.deps import JSON, CurrentBmc, CurrentRegistries, etag_of, privileged, reply
 from bmc.redfish.errors import error
 from bmc.redfish.schemas.common import Collection, Link, collection_type
 from bmc.redfish.schemas.service import (
+    ExpandQuery,
     MessageRegistryFile,
+    ProtocolFeatures,
     RegistryLocation,
     RootLinks,
     ServiceRoot,
@@ -28,6 +30,15 @@ REGISTRY_FILES = collection_type("MessageRegistryFileCollection.MessageRegistryF
 collection_type("MessageRegistry.v1_7_0.MessageRegistry")  # the registry files themselves
 
 router = APIRouter()
+
+#: What bmc.redfish.query does for every GET (the front applies it).
+FEATURES = ProtocolFeatures(
+    select_query=True,
+    only_member_query=True,
+    expand_query=ExpandQuery(
+        expand_all=True, levels=True, links=True, no_links=True, max_levels=query.MAX_LEVELS
+    ),
+)
 
 
 @router.get("/redfish")
@@ -58,6 +69,7 @@ def service_root(bmc: CurrentBmc) -> Response:
             update_service=Link(odata_id=f"{V1}/UpdateService"),
             tasks=Link(odata_id=f"{V1}/TaskService"),
             links=RootLinks(sessions=Link(odata_id=f"{V1}/SessionService/Sessions")),
+            protocol_features_supported=FEATURES,
         )
     )
 

@@ -18,6 +18,7 @@ class ExpandQuery(Wire):
     levels: bool = False
     links: bool = False
     no_links: bool = False
+    max_levels: int | None = None
 
 
 class ProtocolFeatures(Wire):
