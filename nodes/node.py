@@ -188,6 +188,9 @@ class Node:
         self.state_since = clock.now()
         self._transition: Timer | None = None
         self._deadline: Timer | None = None
+        #: A graceful restart waits for the host to reach OFF, then powers it on.
+        self._restart_requested = False
+        self._restart: Timer | None = None
         self.in_setup = False
         self.os_responsive = True
         self.last_boot_device = ""
@@ -317,6 +320,13 @@ class Node:
         duration = self._duration(new)
         if duration is not None:
             self._transition = self.clock.call_later(duration, self._advance)
+        if new is HostState.OFF and self._restart_requested:
+            self._restart_requested = False
+            if cause != "ac-lost":
+                # The second half of a graceful restart: power on after a moment off.
+                self._restart = self.clock.call_later(
+                    self.timings.power_cycle_off_s, self._restart_on
+                )
         return events
 
     def _duration(self, state: HostState) -> float | None:
@@ -398,6 +408,7 @@ class Node:
     def power_off(self, cause: str = "power-off") -> list[Event]:
         """Cut power at once (IPMI power down, Redfish ForceOff)."""
         new = self._check(Command.POWER_OFF)
+        self._cancel_restart()
         if new is None:
             # Off already, but maybe between the two halves of a power cycle: stay off.
             if self._transition is not None:
@@ -415,6 +426,7 @@ class Node:
 
     def graceful_shutdown(self, timeout_s: float | None = None) -> list[Event]:
         """Ask the OS to shut down; force power off if it has not within ``timeout_s``."""
+        self._cancel_restart()
         if self.state is HostState.OFF:
             return []
         events = self.soft_off()
@@ -429,9 +441,34 @@ class Node:
         if self.state is not HostState.OFF:
             self._enter(HostState.OFF, "graceful-timeout")
 
+    def graceful_restart(self, timeout_s: float | None = None) -> list[Event]:
+        """A graceful shutdown (forced off after ``timeout_s``), then power on
+        ``power_cycle_off_s`` after the host is off.
+
+        Refused while the host is off. Another power command before the host is back on
+        (off, shutdown, cycle, reset) cancels the power-on; losing input power does too.
+        """
+        if self.state is HostState.OFF:
+            raise InvalidState("the host is off: power it on instead")
+        events = self.graceful_shutdown(timeout_s)
+        self._restart_requested = True
+        return events
+
+    def _restart_on(self) -> None:
+        self._restart = None
+        if self.state is HostState.OFF and self.has_input_power():
+            self.power_on()
+
+    def _cancel_restart(self) -> None:
+        self._restart_requested = False
+        if self._restart is not None:
+            self._restart.cancel()
+            self._restart = None
+
     def power_cycle(self) -> list[Event]:
         """Power down, wait, power up (IPMI power cycle, Redfish PowerCycle)."""
         self._check(Command.POWER_CYCLE)
+        self._cancel_restart()
         self.sel.log(SensorType.POWER_UNIT, sn.POWER_UNIT, 0x01, "Power cycle")
         events = self._enter(HostState.OFF, "power-cycle")
         self._transition = self.clock.call_later(self.timings.power_cycle_off_s, self._cycle_on)
@@ -448,6 +485,10 @@ class Node:
         """The reset button: POST again without dropping power."""
         new = self._check(Command.HARD_RESET)
         assert new is not None
+        self._cancel_restart()
+        if self._deadline is not None:  # a pending graceful shutdown is superseded
+            self._deadline.cancel()
+            self._deadline = None
         self.restart_cause = RestartCause.CHASSIS_CONTROL
         return self._enter(new, "hard-reset")
 

@@ -156,24 +156,11 @@ def patch_system(
     return reply(render_system(node))
 
 
-def _graceful_restart(bmc: BmcService, node: Node) -> list[Event]:
-    """ACPI shutdown, then power on once the host is off (forced off after the timeout)."""
-    from nodes.power import HostState
-
-    if node.state is HostState.OFF:
-        from nodes.errors import InvalidState
-
-        raise InvalidState("the host is off: use On")
-    events = node.graceful_shutdown()
-    bmc.when_off(node.power_on)
-    return events
-
-
 RESETS: dict[str, Callable[[BmcService, Node], list[Event]]] = {
     "On": lambda b, n: n.power_on(),
     "ForceOff": lambda b, n: n.power_off(),
     "GracefulShutdown": lambda b, n: n.graceful_shutdown(),
-    "GracefulRestart": _graceful_restart,
+    "GracefulRestart": lambda b, n: n.graceful_restart(),
     "ForceRestart": lambda b, n: n.hard_reset(),
     "PowerCycle": lambda b, n: n.power_cycle(),
     "Nmi": lambda b, n: n.diag_interrupt(),
@@ -189,7 +176,6 @@ def reset(
     body: Annotated[ResetBody, Depends(body_of(ResetBody, action="ComputerSystem.Reset"))],
 ) -> Response:
     node = _system(bmc, system_id)
-    bmc.cancel_pending()
     try:
         RESETS[body.reset_type](bmc, node)
     except ModelError as exc:
