@@ -83,6 +83,23 @@ class UserChanged(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class AccountLocked(Event):
+    """Too many failed logins: the user is refused until ``until`` (or an unlock)."""
+
+    user_id: int
+    until: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class AccountUnlocked(Event):
+    """A lockout ended: ``cause`` is "expired", "unlocked" (by an administrator) or
+    "deleted" (the account went)."""
+
+    user_id: int
+    cause: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class PsuInputChanged(Event):
     psu: str
     has_input: bool
@@ -151,6 +168,8 @@ _EVENT_NAMES = {
     "BmcResetStarted": "bmc.reset",
     "BmcReady": "bmc.ready",
     "UserChanged": "user.changed",
+    "AccountLocked": "account.locked",
+    "AccountUnlocked": "account.unlocked",
     "PsuInputChanged": "psu.input",
     "LinkChanged": "link.changed",
     "FirmwareUpdateProgressed": "firmware.update",

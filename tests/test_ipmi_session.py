@@ -47,6 +47,7 @@ class ToyBackend:
         self.up = True
         self.calls: Counter[tuple[int, int]] = Counter()
         self.requests: list[Request] = []
+        self.failures: Counter[int] = Counter()
         self.users = {
             c.name: c
             for c in (
@@ -70,6 +71,12 @@ class ToyBackend:
         return next(
             (c for c in self.users.values() if c.enabled and c.max_privilege >= privilege), None
         )
+
+    def login_failed(self, user_id: int) -> None:
+        self.failures[user_id] += 1
+
+    def login_succeeded(self, user_id: int) -> None:
+        self.failures.pop(user_id, None)
 
     def dispatch(self, request: Request) -> tuple[int, bytes]:
         self.calls[(request.netfn, request.cmd)] += 1
@@ -313,6 +320,8 @@ def test_client_auth_failures_and_privileges() -> None:
                     await c.open()
                 assert err.value.status == status
             assert rack.ep.session_count == 0
+            # The wrong password is reported to the backend (towards the lockout), once.
+            assert rack.backend.failures == {2: 1}
             # Operator at its own maximum works, but cannot raise itself to admin.
             async with client("oper", "op-pass", privilege=3) as c:
                 cc, _data = await c.raw(0x06, 0x3B, b"\x04")

@@ -340,18 +340,30 @@ class NodeIpmiBackend:
             text = name.decode()
         except UnicodeDecodeError:
             return None
-        user = self._node.users.by_name(text)
-        return None if user is None else _credential(user)
+        users = self._node.users
+        user = users.by_name(text)
+        if user is None or users.locked(user.user_id):  # locked out: RAKP2 0Dh, as unknown
+            return None
+        return _credential(user)
 
     def credential_by_privilege(self, privilege: int) -> Credential | None:
         """For a null user name: the first enabled user whose privilege limit reaches it."""
-        for user in self._node.users.all():
+        users = self._node.users
+        for user in users.all():
             if user.privilege is Privilege.NO_ACCESS or user.privilege < privilege:
+                continue
+            if users.locked(user.user_id):
                 continue
             cred = _credential(user)
             if cred is not None:
                 return cred
         return None
+
+    def login_failed(self, user_id: int) -> None:
+        self._node.users.login_failed(user_id)
+
+    def login_succeeded(self, user_id: int) -> None:
+        self._node.users.login_succeeded(user_id)
 
     def dispatch(self, request: Request) -> tuple[int, bytes]:
         entry = COMMANDS.get((request.netfn, request.cmd))

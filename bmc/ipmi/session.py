@@ -81,6 +81,14 @@ class IpmiBackend(Protocol):
         """For a null user name: first enabled user whose max privilege is >= privilege."""
         ...
 
+    def login_failed(self, user_id: int) -> None:
+        """A RAKP handshake proved the wrong password (counts towards the lockout)."""
+        ...
+
+    def login_succeeded(self, user_id: int) -> None:
+        """A RAKP handshake completed (clears the failure count)."""
+        ...
+
     def dispatch(self, request: Request) -> tuple[int, bytes]:
         """Completion code and response data."""
         ...
@@ -553,6 +561,8 @@ class IpmiEndpoint(asyncio.DatagramProtocol):
                 _name(cred),
                 p[1],
             )
+            if p[1] == rmcp.STATUS_INVALID_INTEGRITY_CHECK:  # our RAKP2 HMAC: its password
+                self._backend.login_failed(cred.user_id)
             self._forget(s)
             return None
         name = s.rakp_name
@@ -568,7 +578,9 @@ class IpmiEndpoint(asyncio.DatagramProtocol):
                 _name(cred),
             )
             self._forget(s)
+            self._backend.login_failed(cred.user_id)
             return reply(rmcp.STATUS_INVALID_INTEGRITY_CHECK, s.console_sid)
+        self._backend.login_succeeded(cred.user_id)
         kg = self.options.kg or cred.password
         sik = crypto.session_integrity_key(suite, kg, s.rm, s.rc, s.role_byte, name)
         icv = crypto.rakp4_icv(suite, sik, s.rm, s.bmc_sid, self._guid())

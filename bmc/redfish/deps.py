@@ -70,7 +70,25 @@ def authenticate(request: Request, bmc: CurrentBmc) -> Principal:
         except LoginRefused:
             raise _unauthorized() from None
     request.state.user = principal.username
+    if principal.password_change_required and not _before_password_change(request, principal):
+        raise password_change_required(principal)
     return principal
+
+
+def password_change_required(who: Principal) -> RedfishError:
+    return error(403, "PasswordChangeRequired", who.account_uri)
+
+
+def _before_password_change(request: Request, who: Principal) -> bool:
+    """What an account that must change its password may still do (Redfish spec, "Password
+    change required handling"): read its own account and PATCH its password (the route checks
+    that nothing else is patched), and log out of its own session."""
+    path = request.url.path.rstrip("/")
+    method = request.method
+    if path == who.account_uri:
+        return method in ("GET", "HEAD", "PATCH")
+    own_session = f"/redfish/v1/SessionService/Sessions/{who.session_id}"
+    return method == "DELETE" and who.session_id is not None and path == own_session
 
 
 CurrentUser = Annotated[Principal, Depends(authenticate)]

@@ -7,17 +7,14 @@ a lockout ends in emulated time, like everything else the BMC does.
 
 from __future__ import annotations
 
-import hmac
 import logging
 import secrets
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from nodes.errors import ModelError, NotSupported
-from nodes.events import Event, EventSink, PowerChanged
+from nodes.events import EventSink
 from nodes.node import Node
-from nodes.power import HostState
 from nodes.users import Privilege, User
 
 if TYPE_CHECKING:
@@ -68,10 +65,16 @@ class Principal:
     username: str
     role: str
     session_id: str | None = None
+    #: The account must set a new password before anything else.
+    password_change_required: bool = False
 
     @property
     def privileges(self) -> frozenset[str]:
         return ROLE_PRIVILEGES[self.role]
+
+    @property
+    def account_uri(self) -> str:
+        return f"/redfish/v1/AccountService/Accounts/{self.user_id}"
 
 
 @dataclass
@@ -82,21 +85,6 @@ class Session:
     username: str
     created: float
     last_used: float
-
-
-@dataclass
-class _Failures:
-    count: int = 0
-    last: float = 0.0
-    locked_until: float = 0.0
-
-
-@dataclass
-class AccountPolicy:
-    lockout_threshold: int = 5
-    lockout_duration_s: int = 300
-    lockout_counter_reset_s: int = 60
-    min_password_length: int = 8
 
 
 class LoginRefused(Exception):
@@ -114,14 +102,13 @@ class BmcService:
     ipmi_port: int | None = None
     session_timeout_s: int = 1800
     max_sessions: int = 64
-    policy: AccountPolicy = field(default_factory=AccountPolicy)
+    #: The shortest password Redfish accepts (IPMI's longest, 20, is the model's).
+    min_password_length: int = 8
     sessions: dict[str, Session] = field(default_factory=dict)
     _by_token: dict[str, str] = field(default_factory=dict)
-    _failures: dict[str, _Failures] = field(default_factory=dict)
     _next_session: int = 1
-    #: Subscribes to the rack's events (for actions that wait for the host, e.g. a restart).
+    #: Subscribes to the rack's events.
     subscribe: Callable[[EventSink], Callable[[], None]] | None = None
-    _pending: Callable[[], None] | None = None
     #: The BMC's EventService (subscriptions, SSE); None where nothing feeds it events.
     events: EventChannel | None = None
 
@@ -136,95 +123,34 @@ class BmcService:
         extra = " ".join(f"{k}={v}" for k, v in fields.items())
         log.info("node=%s proto=redfish event=%s user=%s %s", self.name, event, who.username, extra)
 
-    # -- actions that wait for the host --------------------------------------------------------
-    def when_off(self, then: Callable[[], object]) -> None:
-        """Run ``then`` once the host has reached OFF (the second half of a restart)."""
-        if self.subscribe is None:
-            raise NotSupported("this BMC cannot follow the host's power state")
-        name = self.name
-
-        def follow(event: Event) -> None:
-            if (
-                isinstance(event, PowerChanged)
-                and event.device == name
-                and event.new is HostState.OFF
-            ):
-                self.cancel_pending()
-                # After the model has finished entering OFF, not from inside its event.
-                self.node.clock.call_later(0.0, run)
-
-        def run() -> None:
-            try:
-                then()
-            except ModelError as exc:
-                log.info("node=%s proto=redfish event=restart.failed error=%s", name, exc)
-
-        self.cancel_pending()
-        self._pending = self.subscribe(follow)
-
-    def cancel_pending(self) -> None:
-        if self._pending is not None:
-            self._pending()
-            self._pending = None
-
     # -- accounts ------------------------------------------------------------------------------
     def named_users(self) -> list[User]:
         return [u for u in self.node.users.all() if u.name]
 
-    def locked(self, username: str) -> bool:
-        f = self._failures.get(username)
-        return f is not None and f.locked_until > self.now()
-
-    def unlock(self, username: str) -> None:
-        self._failures.pop(username, None)
-
     def principal_for(self, user: User, session_id: str | None = None) -> Principal:
-        return Principal(user.user_id, user.name, role_of(user.privilege), session_id)
+        return Principal(
+            user.user_id,
+            user.name,
+            role_of(user.privilege),
+            session_id,
+            user.password_change_required,
+        )
 
     def login(self, username: str, password: str) -> Principal:
-        """Check a user name and password, counting failures towards the lockout."""
-        user = self.node.users.by_name(username)
-        now = self.now()
-        f = self._failures.get(username)
-        if f is not None and f.locked_until and f.locked_until <= now:
-            f = self._failures.pop(username)  # the lockout has run out
-            f = None
-        if f is not None and f.locked_until > now:
+        """Check a user name and password; the model counts failures towards the lockout."""
+        users = self.node.users
+        known = users.by_name(username)
+        locked = known is not None and users.locked(known.user_id)
+        user = users.authenticate(username, password)
+        if user is None or role_of(user.privilege) == "NoAccess":
             log.info(
-                "node=%s proto=redfish event=login.refused user=%s reason=locked",
+                "node=%s proto=redfish event=login.failed user=%s reason=%s",
                 self.name,
                 username,
+                "locked" if locked else "refused",
             )
             raise LoginRefused
-        ok = (
-            user is not None
-            and user.enabled
-            and role_of(user.privilege) != "NoAccess"
-            and hmac.compare_digest(user.password.encode(), password.encode())
-        )
-        if user is None or not ok:
-            if user is not None:
-                self._count_failure(username, now)
-            log.info("node=%s proto=redfish event=login.failed user=%s", self.name, username)
-            raise LoginRefused
-        self._failures.pop(username, None)
-        return Principal(user.user_id, user.name, role_of(user.privilege))
-
-    def _count_failure(self, username: str, now: float) -> None:
-        f = self._failures.setdefault(username, _Failures())
-        if now - f.last > self.policy.lockout_counter_reset_s:
-            f.count = 0
-        f.count += 1
-        f.last = now
-        threshold = self.policy.lockout_threshold
-        if threshold and f.count >= threshold:
-            f.locked_until = now + self.policy.lockout_duration_s
-            log.warning(
-                "node=%s proto=redfish event=account.locked user=%s seconds=%d",
-                self.name,
-                username,
-                self.policy.lockout_duration_s,
-            )
+        return self.principal_for(user)
 
     # -- sessions ------------------------------------------------------------------------------
     def open_session(self, principal: Principal) -> Session:

@@ -15,6 +15,7 @@ from bmc.redfish.deps import (
     check_if_match,
     may,
     no_content,
+    password_change_required,
     privileged,
     reply,
     self_only,
@@ -32,7 +33,7 @@ from bmc.redfish.schemas.service import (
 )
 from bmc.redfish.service import ROLE_PRIVILEGES, BmcService, Principal, privilege_of, role_of
 from nodes.errors import ModelError
-from nodes.users import MAX_NAME, MAX_PASSWORD, User
+from nodes.users import MAX_NAME, MAX_PASSWORD, LockoutPolicy, User
 
 V1 = "/redfish/v1"
 BASE = f"{V1}/AccountService"
@@ -47,16 +48,16 @@ RoleReader = Annotated[Principal, privileged("Role")]
 
 
 def render_service(bmc: BmcService) -> AccountService:
-    p = bmc.policy
+    p = bmc.node.users.lockout
     return AccountService(
         odata_id=BASE,
         id="AccountService",
         name="Account Service",
-        min_password_length=p.min_password_length,
+        min_password_length=bmc.min_password_length,
         max_password_length=MAX_PASSWORD,
-        account_lockout_threshold=p.lockout_threshold,
-        account_lockout_duration=p.lockout_duration_s,
-        account_lockout_counter_reset_after=p.lockout_counter_reset_s,
+        account_lockout_threshold=p.threshold,
+        account_lockout_duration=int(p.duration_s),
+        account_lockout_counter_reset_after=int(p.counter_reset_s),
         accounts=Link(odata_id=f"{BASE}/Accounts"),
         roles=Link(odata_id=f"{BASE}/Roles"),
     )
@@ -77,14 +78,12 @@ def patch_account_service(
     ],
 ) -> Response:
     check_if_match(request, render_service(bmc))
-    p = bmc.policy
+    p = bmc.node.users.lockout
     duration = (
-        p.lockout_duration_s
-        if patch.account_lockout_duration is None
-        else patch.account_lockout_duration
+        p.duration_s if patch.account_lockout_duration is None else patch.account_lockout_duration
     )
     reset_after = (
-        p.lockout_counter_reset_s
+        p.counter_reset_s
         if patch.account_lockout_counter_reset_after is None
         else patch.account_lockout_counter_reset_after
     )
@@ -96,10 +95,14 @@ def patch_account_service(
             "AccountLockoutDuration",
             related=["AccountLockoutCounterResetAfter"],
         )
-    if patch.account_lockout_threshold is not None:
-        p.lockout_threshold = patch.account_lockout_threshold
-    p.lockout_duration_s = duration
-    p.lockout_counter_reset_s = reset_after
+    threshold = (
+        p.threshold if patch.account_lockout_threshold is None else patch.account_lockout_threshold
+    )
+    policy = LockoutPolicy(threshold=threshold, duration_s=duration, counter_reset_s=reset_after)
+    try:
+        bmc.node.users.set_lockout_policy(policy)
+    except ModelError as exc:  # pragma: no cover - validated above
+        raise from_model_error(exc, Context(parameter="AccountLockoutDuration")) from None
     bmc.log_action("accounts.policy", who)
     return reply(render_service(bmc))
 
@@ -117,7 +120,8 @@ def render_account(bmc: BmcService, user: User) -> Account:
         user_name=user.name,
         role_id=role,
         enabled=user.enabled,
-        locked=bmc.locked(user.name),
+        locked=bmc.node.users.locked(user.user_id),
+        password_change_required=user.password_change_required,
         links=AccountLinks(role=Link(odata_id=f"{BASE}/Roles/{role}")),
     )
 
@@ -154,7 +158,7 @@ def _check_name(bmc: BmcService, name: str, user_id: int | None) -> None:
 
 def _check_password(bmc: BmcService, password: str) -> None:
     n = len(password.encode())
-    if n < bmc.policy.min_password_length or n > MAX_PASSWORD:
+    if n < bmc.min_password_length or n > MAX_PASSWORD:
         raise RedfishError(400, [Msg("PasswordIncorrectLength", (), ("Password",))])
 
 
@@ -178,6 +182,7 @@ def create_account(
         users.set_password(uid, body.password)
         users.set_privilege(uid, privilege_of(body.role_id))
         users.set_enabled(uid, body.enabled)
+        users.set_password_change_required(uid, body.password_change_required)
     except ModelError as exc:  # pragma: no cover - validated above
         raise from_model_error(exc, Context(parameter="UserName")) from None
     bmc.log_action("account.created", who, account=uid, role=body.role_id)
@@ -194,6 +199,8 @@ def patch_account(
     bmc: CurrentBmc,
     patch: Annotated[AccountPatch, Depends(body_of(AccountPatch, shown=Account))],
 ) -> Response:
+    if who.password_change_required and patch.model_fields_set != {"password"}:
+        raise password_change_required(who)  # the new password first, on its own
     admin = may(regs, who, "ManagerAccount", "PATCH")
     own_password_only = (
         patch.password is not None
@@ -214,7 +221,6 @@ def patch_account(
     uid = user.user_id
     if patch.user_name is not None and patch.user_name != user.name:
         users.set_name(uid, patch.user_name)
-        bmc.unlock(user.name)
     if patch.password is not None:
         users.set_password(uid, patch.password)
     if patch.role_id is not None:
@@ -222,10 +228,11 @@ def patch_account(
     if patch.enabled is not None:
         users.set_enabled(uid, patch.enabled)
     if patch.locked is False:
-        bmc.unlock(users.get(uid).name)
-    if patch.model_fields_set & {"user_name", "password", "role_id", "enabled"} and (
-        uid != who.user_id
-    ):
+        users.unlock(uid)
+    if patch.password_change_required is not None:
+        users.set_password_change_required(uid, patch.password_change_required)
+    changed = {"user_name", "password", "role_id", "enabled", "password_change_required"}
+    if patch.model_fields_set & changed and uid != who.user_id:
         bmc.close_sessions_of(uid)  # others' sessions end when their account changes
     bmc.log_action(
         "account.changed", who, account=uid, what=",".join(sorted(patch.model_fields_set))
@@ -246,7 +253,6 @@ def delete_account(
     users.set_privilege(user.user_id, privilege_of("NoAccess"))
     users.set_password(user.user_id, "")
     users.set_name(user.user_id, "")
-    bmc.unlock(user.name)
     bmc.close_sessions_of(user.user_id)
     bmc.log_action("account.deleted", who, account=user.user_id)
     return no_content()

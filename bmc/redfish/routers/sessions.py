@@ -10,6 +10,7 @@ from fastapi.responses import Response
 from bmc.redfish import mapping
 from bmc.redfish.deps import (
     CurrentBmc,
+    CurrentRegistries,
     body_of,
     check_if_match,
     no_content,
@@ -17,7 +18,7 @@ from bmc.redfish.deps import (
     reply,
     self_only,
 )
-from bmc.redfish.errors import error
+from bmc.redfish.errors import Msg, error, render
 from bmc.redfish.schemas.common import Collection, Link, collection_type
 from bmc.redfish.schemas.service import SessionIn, SessionOut, SessionService, SessionServicePatch
 from bmc.redfish.service import BmcService, LoginRefused, Principal, Session
@@ -88,6 +89,7 @@ def sessions(request: Request, who: CollectionReader, bmc: CurrentBmc) -> Respon
 @router.post("/Sessions")
 def login(
     bmc: CurrentBmc,
+    regs: CurrentRegistries,
     body: Annotated[SessionIn, Depends(body_of(SessionIn, shown=SessionOut))],
 ) -> Response:
     try:
@@ -99,8 +101,12 @@ def login(
     except OverflowError:
         raise error(503, "SessionLimitExceeded") from None
     location = f"{BASE}/Sessions/{session.id}"
+    out = render_session(session)
+    if principal.password_change_required:
+        msg = Msg("PasswordChangeRequired", (principal.account_uri,))
+        out.extended_info = [render(regs.base, msg)]
     return reply(
-        render_session(session),
+        out,
         status=201,
         headers={"X-Auth-Token": session.token, "Location": location},
     )

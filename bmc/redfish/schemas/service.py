@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from bmc.redfish.schemas.common import Body, Link, Resource, Status, Wire, odata_type
+from bmc.redfish.schemas.common import Body, Link, Message, Resource, Status, Wire, odata_type
 
 
 class RootLinks(Wire):
@@ -75,6 +75,8 @@ class SessionOut(Resource):
     user_name: str
     session_type: str = "Redfish"
     created_time: str
+    #: PasswordChangeRequired, when the account must set a new password first.
+    extended_info: list[Message] | None = Field(None, serialization_alias="@Message.ExtendedInfo")
 
 
 class SessionIn(Body):
@@ -118,6 +120,7 @@ class Account(Resource):
     role_id: str
     enabled: bool
     locked: bool
+    password_change_required: bool
     account_types: list[str] = Field(default_factory=lambda: ["Redfish", "IPMI"])
     links: AccountLinks
 
@@ -130,6 +133,7 @@ class AccountCreate(Body):
     password: str
     role_id: RoleId
     enabled: bool = True
+    password_change_required: bool = False
 
 
 class AccountPatch(Body):
@@ -138,6 +142,7 @@ class AccountPatch(Body):
     role_id: RoleId | None = None
     enabled: bool | None = None
     locked: Literal[False] | None = None
+    password_change_required: bool | None = None
 
 
 class Role(Resource):
