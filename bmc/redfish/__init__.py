@@ -6,7 +6,7 @@ Layout::
                   connections to a BMC that is not answering are dropped without a response
     app.py        the FastAPI app and its ASGI front: the BMC is chosen per request from
                   scope["server"] (the local address), body limit (413), OData-Version, Allow
-    service.py    per-BMC protocol state: sessions (node clock); lockout is the model's (nodes.users)
+    service.py    per-BMC protocol state: sessions (node clock); lockout is in nodes.users
     query.py      $select, $expand and only, applied by the front to a GET's plain answer
     deps.py       Annotated dependencies: CurrentBmc, CurrentUser, privileged(entity), bodies
     errors.py     RedfishError and THE table from nodes.errors to HTTP status + Base message

@@ -5,8 +5,12 @@ The front, per request:
 1. finds the BMC from ``scope["server"]`` (the local address and port the connection came to)
    and puts it in ``request.state.bmc``;
 2. refuses bodies over the limit with 413 before the app reads them (chunked ones too);
-3. adds ``OData-Version: 4.0`` and the ``Allow`` header (every method any route offers for the
-   path) to every response, and logs one line per request (``node=n03 proto=redfish ...``).
+3. refuses an OData-Version other than 4.0 (412), treats POST to ``.../Members`` as POST to
+   the collection, and applies ``$select``/``$expand``/``only`` (:mod:`bmc.redfish.query`) to
+   the plain answer of a GET, refusing other ``$`` parameters (501);
+4. adds ``OData-Version: 4.0``, ``Cache-Control`` and the ``Allow`` header (every method any
+   route offers for the path) to every response, answers a GET whose If-None-Match names the
+   current ETag with 304, and logs one line per request (``node=n03 proto=redfish ...``).
 
 Errors leave through exactly one place: :data:`bmc.redfish.errors` messages rendered with the
 Base registry by the handlers installed here.
@@ -205,9 +209,8 @@ class RedfishFront:
         if status == 200 and kind.startswith(b"application/json"):
 
             async def fetch(uri: str) -> dict[str, Any] | None:
-                uri = uri.split("#", 1)[0].split("?", 1)[0]
-                if not uri.startswith("/redfish/v1"):
-                    return None
+                if "#" in uri or "?" in uri or not uri.startswith("/redfish/v1"):
+                    return None  # a reference into a resource stays a reference
                 code, _, data = await self._get(scope, uri)
                 doc = json.loads(data) if code == 200 and data.startswith(b"{") else None
                 return doc if isinstance(doc, dict) else None
