@@ -70,7 +70,7 @@ def _no_gate() -> None:
 
     import bmc.redfish.server as server
 
-    setattr(server, "gated_protocol", lambda answering: HttpToolsProtocol)  # noqa: B010
+    setattr(server, "gated_protocol", lambda *_: HttpToolsProtocol)  # noqa: B010
 
 
 def _fast_json() -> None:
