@@ -53,6 +53,8 @@ log = logging.getLogger("bmc.redfish")
 
 #: EventService, VirtualMedia and Bios.
 _MORE = (events, virtual_media, bios)
+#: Every router module, in the order the app includes them.
+ROUTER_MODULES = (root, systems, chassis, managers, sessions, accounts, update, tasks, *_MORE)
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -90,7 +92,7 @@ def build_fastapi(registries: Registries) -> FastAPI:
     routes: list[tuple[re.Pattern[str], set[str]]] = []
     app.state.body_limits = {}  # path -> the largest body it takes, where not MAX_BODY
     app.state.query_params = dict(QUERY_PARAMS)  # path -> the $ parameters it takes itself
-    for module in (root, systems, chassis, managers, sessions, accounts, update, tasks, *_MORE):
+    for module in ROUTER_MODULES:
         app.include_router(module.router)
         app.state.body_limits.update(getattr(module, "BODY_LIMITS", {}))
         app.state.query_params.update(getattr(module, "QUERY_PARAMS", {}))

@@ -27,12 +27,12 @@ B = TypeVar("B", bound=BaseModel)
 
 
 # -- the BMC and the registries ----------------------------------------------------------------
-def current_bmc(request: Request) -> BmcService:
+async def current_bmc(request: Request) -> BmcService:
     bmc: BmcService = request.state.bmc
     return bmc
 
 
-def registries(request: Request) -> Registries:
+async def registries(request: Request) -> Registries:
     regs: Registries = request.app.state.registries
     return regs
 
@@ -48,7 +48,7 @@ def _unauthorized() -> RedfishError:
     return err
 
 
-def authenticate(request: Request, bmc: CurrentBmc) -> Principal:
+async def authenticate(request: Request, bmc: CurrentBmc) -> Principal:
     token = request.headers.get("x-auth-token")
     if token is not None:
         session = bmc.session_for(token)
@@ -106,7 +106,7 @@ def privileged(entity: str) -> Any:
     check that themselves with :func:`may_self`.
     """
 
-    def check(request: Request, who: CurrentUser, regs: CurrentRegistries) -> Principal:
+    async def check(request: Request, who: CurrentUser, regs: CurrentRegistries) -> Principal:
         method = "GET" if request.method == "HEAD" else request.method
         alternatives = regs.required(entity, method)
         held = who.privileges

@@ -64,12 +64,12 @@ def render_service(bmc: BmcService) -> AccountService:
 
 
 @router.get("")
-def account_service(_: ServiceUser, bmc: CurrentBmc) -> Response:
+async def account_service(_: ServiceUser, bmc: CurrentBmc) -> Response:
     return reply(render_service(bmc))
 
 
 @router.patch("")
-def patch_account_service(
+async def patch_account_service(
     request: Request,
     who: ServiceUser,
     bmc: CurrentBmc,
@@ -127,7 +127,7 @@ def render_account(bmc: BmcService, user: User) -> Account:
 
 
 @router.get("/Accounts")
-def accounts(_: AccountsUser, bmc: CurrentBmc) -> Response:
+async def accounts(_: AccountsUser, bmc: CurrentBmc) -> Response:
     uris = [_uri(u) for u in bmc.named_users()]
     return reply(Collection.of(ACCOUNTS, f"{BASE}/Accounts", "Accounts", uris))
 
@@ -142,7 +142,9 @@ def _account(request: Request, who: Principal, bmc: BmcService, account_id: str)
 
 
 @router.get("/Accounts/{account_id}")
-def account(account_id: str, request: Request, who: AccountReader, bmc: CurrentBmc) -> Response:
+async def account(
+    account_id: str, request: Request, who: AccountReader, bmc: CurrentBmc
+) -> Response:
     return reply(render_account(bmc, _account(request, who, bmc, account_id)))
 
 
@@ -163,7 +165,7 @@ def _check_password(bmc: BmcService, password: str) -> None:
 
 
 @router.post("/Accounts")
-def create_account(
+async def create_account(
     who: AccountsUser,
     bmc: CurrentBmc,
     body: Annotated[AccountCreate, Depends(body_of(AccountCreate, shown=Account))],
@@ -191,7 +193,7 @@ def create_account(
 
 
 @router.patch("/Accounts/{account_id}")
-def patch_account(
+async def patch_account(
     account_id: str,
     request: Request,
     who: CurrentUser,
@@ -241,7 +243,7 @@ def patch_account(
 
 
 @router.delete("/Accounts/{account_id}")
-def delete_account(
+async def delete_account(
     account_id: str, request: Request, who: AccountReader, bmc: CurrentBmc
 ) -> Response:
     user = _account(request, who, bmc, account_id)
@@ -260,13 +262,13 @@ def delete_account(
 
 # -- roles -----------------------------------------------------------------------------------------
 @router.get("/Roles")
-def roles(_: RoleReader) -> Response:
+async def roles(_: RoleReader) -> Response:
     uris = [f"{BASE}/Roles/{r}" for r in ROLE_PRIVILEGES]
     return reply(Collection.of(ROLES, f"{BASE}/Roles", "Roles", uris))
 
 
 @router.get("/Roles/{role_id}")
-def role(role_id: str, _: RoleReader) -> Response:
+async def role(role_id: str, _: RoleReader) -> Response:
     if role_id not in ROLE_PRIVILEGES:
         raise error(404, "ResourceNotFound", "Role", role_id)
     return reply(

@@ -52,7 +52,7 @@ def _uri(node: Node, *rest: str) -> str:
 
 
 @router.get("")
-def chassis_collection(_: Reader, bmc: CurrentBmc) -> Response:
+async def chassis_collection(_: Reader, bmc: CurrentBmc) -> Response:
     return reply(Collection.of(CHASSIS, f"{V1}/Chassis", "Chassis Collection", [_uri(bmc.node)]))
 
 
@@ -83,12 +83,12 @@ def render_chassis(node: Node) -> Chassis:
 
 
 @router.get("/{chassis_id}")
-def chassis(chassis_id: str, _: Reader, bmc: CurrentBmc) -> Response:
+async def chassis(chassis_id: str, _: Reader, bmc: CurrentBmc) -> Response:
     return reply(render_chassis(_chassis(bmc, chassis_id)))
 
 
 @router.patch("/{chassis_id}")
-def patch_chassis(
+async def patch_chassis(
     chassis_id: str,
     request: Request,
     who: Reader,
@@ -109,7 +109,7 @@ def patch_chassis(
 
 # -- power -----------------------------------------------------------------------------------------
 @router.get("/{chassis_id}/PowerSubsystem")
-def power_subsystem(chassis_id: str, _: Reader, bmc: CurrentBmc) -> Response:
+async def power_subsystem(chassis_id: str, _: Reader, bmc: CurrentBmc) -> Response:
     node = _chassis(bmc, chassis_id)
     psus = node.spec.hardware.psus
     redundant = all(node.psu_input.values())
@@ -126,7 +126,7 @@ def power_subsystem(chassis_id: str, _: Reader, bmc: CurrentBmc) -> Response:
 
 
 @router.get("/{chassis_id}/PowerSubsystem/PowerSupplies")
-def power_supplies(chassis_id: str, _: Reader, bmc: CurrentBmc) -> Response:
+async def power_supplies(chassis_id: str, _: Reader, bmc: CurrentBmc) -> Response:
     node = _chassis(bmc, chassis_id)
     base = _uri(node, "PowerSubsystem", "PowerSupplies")
     uris = [f"{base}/{p.name}" for p in node.spec.hardware.psus]
@@ -134,7 +134,7 @@ def power_supplies(chassis_id: str, _: Reader, bmc: CurrentBmc) -> Response:
 
 
 @router.get("/{chassis_id}/PowerSubsystem/PowerSupplies/{psu_id}")
-def power_supply(chassis_id: str, psu_id: str, _: Reader, bmc: CurrentBmc) -> Response:
+async def power_supply(chassis_id: str, psu_id: str, _: Reader, bmc: CurrentBmc) -> Response:
     node = _chassis(bmc, chassis_id)
     psu = next((p for p in node.spec.hardware.psus if p.name == psu_id), None)
     if psu is None:
@@ -156,7 +156,7 @@ def power_supply(chassis_id: str, psu_id: str, _: Reader, bmc: CurrentBmc) -> Re
 
 # -- thermal ---------------------------------------------------------------------------------------
 @router.get("/{chassis_id}/ThermalSubsystem")
-def thermal_subsystem(chassis_id: str, _: Reader, bmc: CurrentBmc) -> Response:
+async def thermal_subsystem(chassis_id: str, _: Reader, bmc: CurrentBmc) -> Response:
     node = _chassis(bmc, chassis_id)
     return reply(
         ThermalSubsystem(
@@ -170,7 +170,7 @@ def thermal_subsystem(chassis_id: str, _: Reader, bmc: CurrentBmc) -> Response:
 
 
 @router.get("/{chassis_id}/ThermalSubsystem/Fans")
-def fans(chassis_id: str, _: Reader, bmc: CurrentBmc) -> Response:
+async def fans(chassis_id: str, _: Reader, bmc: CurrentBmc) -> Response:
     node = _chassis(bmc, chassis_id)
     base = _uri(node, "ThermalSubsystem", "Fans")
     uris = [f"{base}/{f.name}" for f in node.spec.hardware.fans]
@@ -178,7 +178,7 @@ def fans(chassis_id: str, _: Reader, bmc: CurrentBmc) -> Response:
 
 
 @router.get("/{chassis_id}/ThermalSubsystem/Fans/{fan_id}")
-def fan(chassis_id: str, fan_id: str, _: Reader, bmc: CurrentBmc) -> Response:
+async def fan(chassis_id: str, fan_id: str, _: Reader, bmc: CurrentBmc) -> Response:
     node = _chassis(bmc, chassis_id)
     spec = next((f for f in node.spec.hardware.fans if f.name == fan_id), None)
     if spec is None:
@@ -205,7 +205,7 @@ def fan(chassis_id: str, fan_id: str, _: Reader, bmc: CurrentBmc) -> Response:
 
 # -- sensors ---------------------------------------------------------------------------------------
 @router.get("/{chassis_id}/Sensors")
-def sensors(chassis_id: str, _: Reader, bmc: CurrentBmc) -> Response:
+async def sensors(chassis_id: str, _: Reader, bmc: CurrentBmc) -> Response:
     node = _chassis(bmc, chassis_id)
     base = _uri(node, "Sensors")
     uris = [f"{base}/{sid}" for sid in mapping.redfish_sensors(node)]
@@ -247,7 +247,7 @@ def render_sensor(node: Node, sensor_id: str, reading: Reading) -> Sensor:
 
 
 @router.get("/{chassis_id}/Sensors/{sensor_id}")
-def sensor(chassis_id: str, sensor_id: str, _: Reader, bmc: CurrentBmc) -> Response:
+async def sensor(chassis_id: str, sensor_id: str, _: Reader, bmc: CurrentBmc) -> Response:
     node = _chassis(bmc, chassis_id)
     s = mapping.redfish_sensors(node).get(sensor_id)
     if s is None:
@@ -261,14 +261,14 @@ def drive_uri(node: Node, drive_id: str) -> str:
 
 
 @router.get("/{chassis_id}/Drives")
-def drives(chassis_id: str, _: Reader, bmc: CurrentBmc) -> Response:
+async def drives(chassis_id: str, _: Reader, bmc: CurrentBmc) -> Response:
     node = _chassis(bmc, chassis_id)
     uris = [drive_uri(node, d.slot) for disks in mapping.storages(node).values() for d in disks]
     return reply(Collection.of(DRIVES, _uri(node, "Drives"), "Drives", uris))
 
 
 @router.get("/{chassis_id}/Drives/{drive_id}")
-def drive(chassis_id: str, drive_id: str, _: Reader, bmc: CurrentBmc) -> Response:
+async def drive(chassis_id: str, drive_id: str, _: Reader, bmc: CurrentBmc) -> Response:
     node = _chassis(bmc, chassis_id)
     disks = [d for disks in mapping.storages(node).values() for d in disks]
     disk = next((d for d in disks if d.slot == drive_id), None)

@@ -58,12 +58,12 @@ def _manager(manager_id: str) -> None:
 
 
 @router.get("")
-def managers(_: Reader) -> Response:
+async def managers(_: Reader) -> Response:
     return reply(Collection.of(MANAGERS, f"{V1}/Managers", "Manager Collection", [BASE]))
 
 
 @router.get("/{manager_id}")
-def manager(manager_id: str, _: Reader, bmc: CurrentBmc) -> Response:
+async def manager(manager_id: str, _: Reader, bmc: CurrentBmc) -> Response:
     _manager(manager_id)
     node = bmc.node
     return reply(
@@ -96,7 +96,7 @@ def manager(manager_id: str, _: Reader, bmc: CurrentBmc) -> Response:
 
 
 @router.post("/{manager_id}/Actions/Manager.Reset")
-def reset_manager(
+async def reset_manager(
     manager_id: str,
     who: Reader,
     bmc: CurrentBmc,
@@ -116,7 +116,7 @@ def reset_manager(
 
 
 @router.get("/{manager_id}/NetworkProtocol")
-def network_protocol(manager_id: str, _: Reader, bmc: CurrentBmc) -> Response:
+async def network_protocol(manager_id: str, _: Reader, bmc: CurrentBmc) -> Response:
     _manager(manager_id)
     https = bmc.scheme == "https"
     return reply(
@@ -136,14 +136,14 @@ def network_protocol(manager_id: str, _: Reader, bmc: CurrentBmc) -> Response:
 
 
 @router.get("/{manager_id}/EthernetInterfaces")
-def manager_nics(manager_id: str, _: Reader) -> Response:
+async def manager_nics(manager_id: str, _: Reader) -> Response:
     _manager(manager_id)
     base = f"{BASE}/EthernetInterfaces"
     return reply(Collection.of(NICS, base, "Manager Ethernet Interfaces", [f"{base}/{BMC_NIC}"]))
 
 
 @router.get("/{manager_id}/EthernetInterfaces/{nic_id}")
-def manager_nic(manager_id: str, nic_id: str, _: Reader, bmc: CurrentBmc) -> Response:
+async def manager_nic(manager_id: str, nic_id: str, _: Reader, bmc: CurrentBmc) -> Response:
     _manager(manager_id)
     if nic_id != BMC_NIC:
         raise error(404, "ResourceNotFound", "EthernetInterface", nic_id)
@@ -167,7 +167,7 @@ def manager_nic(manager_id: str, nic_id: str, _: Reader, bmc: CurrentBmc) -> Res
 
 # -- the SEL -------------------------------------------------------------------------------------
 @router.get("/{manager_id}/LogServices")
-def log_services(manager_id: str, _: LogReader) -> Response:
+async def log_services(manager_id: str, _: LogReader) -> Response:
     _manager(manager_id)
     base = f"{BASE}/LogServices"
     return reply(Collection.of(LOGS, base, "Log Services", [f"{base}/SEL"]))
@@ -179,7 +179,7 @@ def _log(log_id: str) -> None:
 
 
 @router.get("/{manager_id}/LogServices/{log_id}")
-def log_service(manager_id: str, log_id: str, _: LogReader, bmc: CurrentBmc) -> Response:
+async def log_service(manager_id: str, log_id: str, _: LogReader, bmc: CurrentBmc) -> Response:
     _manager(manager_id)
     _log(log_id)
     sel = bmc.node.sel
@@ -201,7 +201,7 @@ def log_service(manager_id: str, log_id: str, _: LogReader, bmc: CurrentBmc) -> 
 
 
 @router.post("/{manager_id}/LogServices/{log_id}/Actions/LogService.ClearLog")
-def clear_log(manager_id: str, log_id: str, who: LogReader, bmc: CurrentBmc) -> Response:
+async def clear_log(manager_id: str, log_id: str, who: LogReader, bmc: CurrentBmc) -> Response:
     _manager(manager_id)
     _log(log_id)
     bmc.node.sel.clear(sn.EVENT_LOG)
@@ -225,7 +225,7 @@ def render_entry(bmc: BmcService, record: SelRecord) -> LogEntry:
 
 
 @router.get("/{manager_id}/LogServices/{log_id}/Entries")
-def entries(manager_id: str, log_id: str, _: EntryReader, bmc: CurrentBmc) -> Response:
+async def entries(manager_id: str, log_id: str, _: EntryReader, bmc: CurrentBmc) -> Response:
     _manager(manager_id)
     _log(log_id)
     base = f"{BASE}/LogServices/SEL/Entries"
@@ -236,7 +236,9 @@ def entries(manager_id: str, log_id: str, _: EntryReader, bmc: CurrentBmc) -> Re
 
 
 @router.get("/{manager_id}/LogServices/{log_id}/Entries/{entry_id}")
-def entry(manager_id: str, log_id: str, entry_id: str, _: EntryReader, bmc: CurrentBmc) -> Response:
+async def entry(
+    manager_id: str, log_id: str, entry_id: str, _: EntryReader, bmc: CurrentBmc
+) -> Response:
     _manager(manager_id)
     _log(log_id)
     try:

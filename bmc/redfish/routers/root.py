@@ -42,13 +42,13 @@ FEATURES = ProtocolFeatures(
 
 
 @router.get("/redfish")
-def versions() -> Response:
+async def versions() -> Response:
     return reply({"v1": f"{V1}/"})
 
 
 @router.get(f"{V1}/")
 @router.get(V1, include_in_schema=False)
-def service_root(bmc: CurrentBmc) -> Response:
+async def service_root(bmc: CurrentBmc) -> Response:
     node = bmc.node
     return reply(
         ServiceRoot(
@@ -75,12 +75,12 @@ def service_root(bmc: CurrentBmc) -> Response:
 
 
 @router.get(f"{V1}/odata")
-def odata_service_document() -> Response:
+async def odata_service_document() -> Response:
     return reply(metadata.service_document(V1))
 
 
 @router.get(f"{V1}/$metadata")
-def csdl_metadata() -> Response:
+async def csdl_metadata() -> Response:
     return Response(
         metadata.document(), media_type="application/xml", headers={"OData-Version": "4.0"}
     )
@@ -90,7 +90,7 @@ Reader = Annotated[Principal, privileged("MessageRegistryFile")]
 
 
 @router.get(f"{V1}/Registries")
-def registry_files(_: Reader, regs: CurrentRegistries) -> Response:
+async def registry_files(_: Reader, regs: CurrentRegistries) -> Response:
     uris = [f"{V1}/Registries/{prefix}" for prefix in regs.messages]
     return reply(
         Collection.of(
@@ -103,7 +103,7 @@ def registry_files(_: Reader, regs: CurrentRegistries) -> Response:
 
 
 @router.get(f"{V1}/Registries/{{prefix}}")
-def registry_file(prefix: str, _: Reader, regs: CurrentRegistries) -> Response:
+async def registry_file(prefix: str, _: Reader, regs: CurrentRegistries) -> Response:
     reg = regs.messages.get(prefix)
     if reg is None:
         raise error(404, "ResourceNotFound", "MessageRegistryFile", prefix)
@@ -124,7 +124,7 @@ def registry_file(prefix: str, _: Reader, regs: CurrentRegistries) -> Response:
 
 
 @router.get(f"{V1}/Registries/{{prefix}}/{{file_name}}")
-def registry(prefix: str, file_name: str, _: Reader, regs: CurrentRegistries) -> Response:
+async def registry(prefix: str, file_name: str, _: Reader, regs: CurrentRegistries) -> Response:
     reg = regs.messages.get(prefix)
     if reg is None or reg.file_name != file_name:
         raise error(404, "ResourceNotFound", "MessageRegistry", file_name)

@@ -44,12 +44,12 @@ def render_service(bmc: BmcService) -> SessionService:
 
 
 @router.get("")
-def session_service(_: ServiceReader, bmc: CurrentBmc) -> Response:
+async def session_service(_: ServiceReader, bmc: CurrentBmc) -> Response:
     return reply(render_service(bmc))
 
 
 @router.patch("")
-def patch_session_service(
+async def patch_session_service(
     request: Request,
     who: ServiceReader,
     bmc: CurrentBmc,
@@ -75,7 +75,7 @@ def render_session(session: Session) -> SessionOut:
 
 
 @router.get("/Sessions")
-def sessions(request: Request, who: CollectionReader, bmc: CurrentBmc) -> Response:
+async def sessions(request: Request, who: CollectionReader, bmc: CurrentBmc) -> Response:
     bmc.expire_sessions()
     mine = "ConfigureManager" not in who.privileges
     uris = [
@@ -87,7 +87,7 @@ def sessions(request: Request, who: CollectionReader, bmc: CurrentBmc) -> Respon
 
 
 @router.post("/Sessions")
-def login(
+async def login(
     bmc: CurrentBmc,
     regs: CurrentRegistries,
     body: Annotated[SessionIn, Depends(body_of(SessionIn, shown=SessionOut))],
@@ -121,12 +121,12 @@ def _session(request: Request, who: Principal, bmc: BmcService, session_id: str)
 
 
 @router.get("/Sessions/{session_id}")
-def session(session_id: str, request: Request, who: SessionUser, bmc: CurrentBmc) -> Response:
+async def session(session_id: str, request: Request, who: SessionUser, bmc: CurrentBmc) -> Response:
     return reply(render_session(_session(request, who, bmc, session_id)))
 
 
 @router.delete("/Sessions/{session_id}")
-def logout(session_id: str, request: Request, who: SessionUser, bmc: CurrentBmc) -> Response:
+async def logout(session_id: str, request: Request, who: SessionUser, bmc: CurrentBmc) -> Response:
     s = _session(request, who, bmc, session_id)
     check_if_match(request, render_session(s))
     bmc.close_session(s.id)

@@ -65,7 +65,7 @@ def _uri(node: Node, *rest: str) -> str:
 
 
 @router.get("")
-def systems(_: Reader, bmc: CurrentBmc) -> Response:
+async def systems(_: Reader, bmc: CurrentBmc) -> Response:
     return reply(
         Collection.of(SYSTEMS, f"{V1}/Systems", "Computer System Collection", [_uri(bmc.node)])
     )
@@ -126,12 +126,12 @@ def render_system(node: Node) -> ComputerSystem:
 
 
 @router.get("/{system_id}")
-def system(system_id: str, _: Reader, bmc: CurrentBmc) -> Response:
+async def system(system_id: str, _: Reader, bmc: CurrentBmc) -> Response:
     return reply(render_system(_system(bmc, system_id)))
 
 
 @router.patch("/{system_id}")
-def patch_system(
+async def patch_system(
     system_id: str,
     request: Request,
     _: Writer,
@@ -169,7 +169,7 @@ assert set(RESETS) == set(RESET_TYPES)
 
 
 @router.post("/{system_id}/Actions/ComputerSystem.Reset")
-def reset(
+async def reset(
     system_id: str,
     who: Writer,
     bmc: CurrentBmc,
@@ -187,7 +187,7 @@ def reset(
 
 
 @router.get("/{system_id}/ResetActionInfo")
-def reset_action_info(system_id: str, _: Reader, bmc: CurrentBmc) -> Response:
+async def reset_action_info(system_id: str, _: Reader, bmc: CurrentBmc) -> Response:
     node = _system(bmc, system_id)
     return reply(
         ActionInfo(
@@ -201,14 +201,14 @@ def reset_action_info(system_id: str, _: Reader, bmc: CurrentBmc) -> Response:
 
 # -- inventory ----------------------------------------------------------------------------------
 @router.get("/{system_id}/Processors")
-def processors(system_id: str, _: Reader, bmc: CurrentBmc) -> Response:
+async def processors(system_id: str, _: Reader, bmc: CurrentBmc) -> Response:
     node = _system(bmc, system_id)
     uris = [_uri(node, "Processors", f"CPU{i}") for i in range(1, node.spec.hardware.cpu.count + 1)]
     return reply(Collection.of(PROCESSORS, _uri(node, "Processors"), "Processors", uris))
 
 
 @router.get("/{system_id}/Processors/{cpu_id}")
-def processor(system_id: str, cpu_id: str, _: Reader, bmc: CurrentBmc) -> Response:
+async def processor(system_id: str, cpu_id: str, _: Reader, bmc: CurrentBmc) -> Response:
     node = _system(bmc, system_id)
     cpu = node.spec.hardware.cpu
     ids = [f"CPU{i}" for i in range(1, cpu.count + 1)]
@@ -231,14 +231,14 @@ def processor(system_id: str, cpu_id: str, _: Reader, bmc: CurrentBmc) -> Respon
 
 
 @router.get("/{system_id}/Memory")
-def memory_collection(system_id: str, _: Reader, bmc: CurrentBmc) -> Response:
+async def memory_collection(system_id: str, _: Reader, bmc: CurrentBmc) -> Response:
     node = _system(bmc, system_id)
     uris = [_uri(node, "Memory", d.slot) for d in node.spec.hardware.dimms]
     return reply(Collection.of(MEMORY, _uri(node, "Memory"), "Memory", uris))
 
 
 @router.get("/{system_id}/Memory/{slot}")
-def memory(system_id: str, slot: str, _: Reader, bmc: CurrentBmc) -> Response:
+async def memory(system_id: str, slot: str, _: Reader, bmc: CurrentBmc) -> Response:
     node = _system(bmc, system_id)
     dimm = next((d for d in node.spec.hardware.dimms if d.slot == slot), None)
     if dimm is None:
@@ -259,14 +259,14 @@ def memory(system_id: str, slot: str, _: Reader, bmc: CurrentBmc) -> Response:
 
 
 @router.get("/{system_id}/Storage")
-def storage_collection(system_id: str, _: Reader, bmc: CurrentBmc) -> Response:
+async def storage_collection(system_id: str, _: Reader, bmc: CurrentBmc) -> Response:
     node = _system(bmc, system_id)
     uris = [_uri(node, "Storage", sid) for sid in mapping.storages(node)]
     return reply(Collection.of(STORAGE, _uri(node, "Storage"), "Storage", uris))
 
 
 @router.get("/{system_id}/Storage/{storage_id}")
-def storage(system_id: str, storage_id: str, _: Reader, bmc: CurrentBmc) -> Response:
+async def storage(system_id: str, storage_id: str, _: Reader, bmc: CurrentBmc) -> Response:
     node = _system(bmc, system_id)
     disks = mapping.storages(node).get(storage_id)
     if disks is None:
@@ -285,14 +285,14 @@ def storage(system_id: str, storage_id: str, _: Reader, bmc: CurrentBmc) -> Resp
 
 
 @router.get("/{system_id}/EthernetInterfaces")
-def nics(system_id: str, _: Reader, bmc: CurrentBmc) -> Response:
+async def nics(system_id: str, _: Reader, bmc: CurrentBmc) -> Response:
     node = _system(bmc, system_id)
     uris = [_uri(node, "EthernetInterfaces", nic.name) for nic in node.spec.nics]
     return reply(Collection.of(NICS, _uri(node, "EthernetInterfaces"), "Ethernet Interfaces", uris))
 
 
 @router.get("/{system_id}/EthernetInterfaces/{nic_id}")
-def nic(system_id: str, nic_id: str, _: Reader, bmc: CurrentBmc) -> Response:
+async def nic(system_id: str, nic_id: str, _: Reader, bmc: CurrentBmc) -> Response:
     node = _system(bmc, system_id)
     spec = next((n for n in node.spec.nics if n.name == nic_id), None)
     if spec is None:

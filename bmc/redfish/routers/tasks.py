@@ -43,7 +43,7 @@ def task_uri(task_id: str) -> str:
     return f"{BASE}/Tasks/{task_id}"
 
 
-def task_book(request: Request, bmc: CurrentBmc) -> TaskBook:
+async def task_book(request: Request, bmc: CurrentBmc) -> TaskBook:
     """This BMC's tasks, kept in the app's state (one app serves a whole rack)."""
     books: dict[str, TaskBook] | None = getattr(request.app.state, "task_books", None)
     if books is None:
