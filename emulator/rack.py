@@ -5,6 +5,7 @@ There is no global rack: build as many as you like (two sites, two tests in one 
 
 from __future__ import annotations
 
+from emulator.fabric import Fabric
 from emulator.topology import Topology
 from nodes.clock import Clock
 from nodes.events import Event, EventBus, LinkChanged
@@ -40,6 +41,8 @@ class Rack:
         )
         self._bring_up_static_links()
         self.bus.subscribe(self._follow_links)
+        #: What reaches what (BMCs, data paths, switch management): see emulator.fabric.
+        self.fabric = Fabric(self)
 
     def _bring_up_static_links(self) -> None:
         """Links whose far end is not a host NIC (switch-to-switch, uplinks, BMC ports) are up;
@@ -73,18 +76,8 @@ class Rack:
 
     def nic_link_up(self, node: str, nic: str) -> bool:
         """Whether a node's NIC has link: the host is on and the switch port is up."""
-        peer = self.links.get(f"{node}:{nic}")
-        if peer is None:
-            return False
-        device, port = peer.split(":", 1)
-        switch = self.switches.get(device)
-        return switch is not None and switch.ports[port].oper_up
+        return self.fabric.nic_link_up(node, nic)
 
     def bmc_port_up(self, node: str) -> bool:
-        """Whether the node's BMC cable leads to a port that is up (the fabric's first rule)."""
-        peer = self.links.get(f"{node}:bmc")
-        if peer is None:
-            return False
-        device, port = peer.split(":", 1)
-        switch = self.switches.get(device)
-        return switch is not None and switch.ports[port].oper_up
+        """Whether the node's BMC packets get through (the fabric's BMC path)."""
+        return self.fabric.bmc_path_up(node)

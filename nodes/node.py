@@ -209,6 +209,9 @@ class Node:
 
         self.psu_input = {psu.name: True for psu in spec.hardware.psus}
         self.failed_fans: set[str] = set()
+        #: Whether the far end of each NIC's cable transmits (its switch port is up). The
+        #: rack's fabric sets it; a node on its own sees carrier on every NIC.
+        self.nic_carrier = {nic.name: True for nic in spec.nics}
 
         self.bmc_ready_at = clock.now()
         self._bmc_timer: Timer | None = None
@@ -281,6 +284,21 @@ class Node:
 
     def has_input_power(self) -> bool:
         return any(self.psu_input.values())
+
+    # -- network links ---------------------------------------------------------------------------
+    def set_nic_carrier(self, nic: str, up: bool) -> None:
+        """The far end of ``nic``'s cable started (``up``) or stopped transmitting."""
+        if nic not in self.nic_carrier:
+            raise NotFound(f"{self.name} has no NIC {nic!r}")
+        self.nic_carrier[nic] = up
+
+    def nic_link_up(self, nic: str) -> bool:
+        """Whether ``nic`` has link: the host is powered (the NIC transmits) and has carrier."""
+        return self.chassis_on and self.nic_carrier.get(nic, False)
+
+    def network_degraded(self) -> bool:
+        """The host is powered and at least one of its NICs has no link (lost redundancy)."""
+        return self.chassis_on and not all(self.nic_carrier.values())
 
     def _check(self, command: Command) -> HostState | None:
         outcome = TRANSITIONS[command][self.state]

@@ -297,7 +297,7 @@ async def nic(system_id: str, nic_id: str, _: Reader, bmc: CurrentBmc) -> Respon
     spec = next((n for n in node.spec.nics if n.name == nic_id), None)
     if spec is None:
         raise error(404, "ResourceNotFound", "EthernetInterface", nic_id)
-    up = node.chassis_on
+    on, up = node.chassis_on, node.nic_link_up(nic_id)
     return reply(
         EthernetInterface(
             odata_id=_uri(node, "EthernetInterfaces", nic_id),
@@ -307,6 +307,10 @@ async def nic(system_id: str, nic_id: str, _: Reader, bmc: CurrentBmc) -> Respon
             permanent_mac_address=spec.mac,
             speed_mbps=spec.speed_gbps * 1000,
             link_status="LinkUp" if up else "LinkDown",
-            status=Status(state="Enabled" if up else "StandbyOffline", health="OK"),
+            # Powered without link (its switch port is down): the NIC works, its path does not.
+            status=Status(
+                state="Enabled" if on else "StandbyOffline",
+                health="Warning" if on and not up else "OK",
+            ),
         )
     )
