@@ -36,6 +36,8 @@ def _load(path: Path | None, nodes: int | None = None) -> topo.Topology:
 
 
 def _hint(endpoint: Endpoint) -> str:
+    if endpoint.protocol == "workload":
+        return "none (connect, read a JSON line)"
     if endpoint.protocol == "snmp":
         rw = f", {endpoint.password} (rw)" if endpoint.password else ""
         note = f"; {endpoint.note}" if endpoint.note else ""

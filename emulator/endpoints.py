@@ -59,7 +59,7 @@ def plan_endpoints(topology: Topology) -> list[Endpoint]:
             port = fallback
         username, password = topology.bmc_credentials(spec)
         out.append(Endpoint(spec.name, "ipmi", address, port, username, password))
-    return out + plan_redfish(topology) + plan_snmp(topology)
+    return out + plan_redfish(topology) + plan_snmp(topology) + plan_workload(topology)
 
 
 def plan_redfish(topology: Topology) -> list[Endpoint]:
@@ -103,3 +103,22 @@ def plan_snmp(topology: Topology) -> list[Endpoint]:
             )
         )
     return out
+
+
+def plan_workload(topology: Topology) -> list[Endpoint]:
+    """One workload endpoint per node on its host's data-path address (see emulator.workload):
+    TCP, no credentials; it answers while the host runs and its data path is up."""
+    port = topology.workload.port
+    return [
+        Endpoint(
+            spec.name,
+            "workload",
+            str(topology.host_address(spec)),
+            port,
+            "",
+            "",
+            "tcp",
+            note="connect, read one JSON line (node, host state, ToR paths)",
+        )
+        for spec in topology.nodes
+    ]

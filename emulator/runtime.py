@@ -23,6 +23,7 @@ from emulator.endpoints import Endpoint, StartupError, plan_endpoints
 from emulator.logs import EventLogger, kv
 from emulator.rack import Rack
 from emulator.topology import Topology
+from emulator.workload import WorkloadServer, bind_tcp
 from nodes.events import BmcResetStarted, Event
 from switches.snmp.agent import SwitchAgent, bind_udp
 
@@ -68,6 +69,8 @@ class RackRuntime:
         self._ipmi: dict[str, tuple[asyncio.DatagramTransport, IpmiEndpoint]] = {}
         #: One SNMP agent per switch, by switch name.
         self.snmp: dict[str, SwitchAgent] = {}
+        #: One workload endpoint per node, by node name.
+        self.workloads: dict[str, WorkloadServer] = {}
         self.started_in: float = 0.0
 
     async def start(self) -> None:
@@ -85,6 +88,7 @@ class RackRuntime:
                     await self._serve_node(loop, rack, endpoint)
             await self._serve_redfish(rack, [e for e in planned if e.protocol == "redfish"])
             await self._serve_snmp(rack, [e for e in planned if e.protocol == "snmp"])
+            await self._serve_workloads(rack, [e for e in planned if e.protocol == "workload"])
         except BaseException:
             await self.stop()
             raise
@@ -105,7 +109,8 @@ class RackRuntime:
     ) -> None:
         node = rack.nodes[endpoint.device]
         name = endpoint.device
-        backend = NodeIpmiBackend(node, reachable=lambda: rack.bmc_port_up(name))
+        # The fabric decides whether packets reach the BMC (its firmware is the node's business).
+        backend = NodeIpmiBackend(node, reachable=lambda: rack.fabric.bmc_path_up(name))
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
             sock.bind((endpoint.address, endpoint.port))
@@ -142,7 +147,10 @@ class RackRuntime:
             node = rack.nodes[name]
 
             def reachable(node_name: str = name) -> bool:
-                return rack.nodes[node_name].bmc_answering() and rack.bmc_port_up(node_name)
+                return rack.fabric.bmc_answering(node_name)
+
+            def path_up(node_name: str = name) -> bool:
+                return rack.fabric.bmc_path_up(node_name)
 
             services.append(
                 BmcService(
@@ -151,6 +159,7 @@ class RackRuntime:
                     port=e.port,
                     scheme=e.scheme,
                     reachable=reachable,
+                    path_up=path_up,
                     ipmi_port=ipmi_ports.get(name),
                     subscribe=rack.bus.subscribe,
                     events=hub.channel(node, e.address, reachable),
@@ -174,6 +183,11 @@ class RackRuntime:
     async def _serve_snmp(self, rack: Rack, endpoints: list[Endpoint]) -> None:
         """One SNMP agent, with its own pysnmp engine, per switch on its own address."""
         for e in endpoints:
+            name = e.device
+
+            def managed(switch: str = name) -> bool:
+                return rack.fabric.management_path_up(switch)
+
             try:
                 sock = bind_udp(e.address, e.port)
             except OSError as exc:
@@ -192,10 +206,23 @@ class RackRuntime:
                 address=e.address,
                 port=e.port,
                 receivers=list(self.topology.snmp.receivers),
+                reachable=managed,
             )
             self.snmp[e.device] = agent  # first, so that stop() closes it if start fails
             await agent.start(sock)
             rack.bus.subscribe(agent.on_event)
+            self.endpoints.append(e)
+
+    async def _serve_workloads(self, rack: Rack, endpoints: list[Endpoint]) -> None:
+        """Each node's workload endpoint on its host address (see emulator.workload)."""
+        for e in endpoints:
+            try:
+                sock = bind_tcp(e.address, e.port)
+            except OSError as exc:
+                raise bind_failed(e.device, "workload", e.address, e.port, "tcp", exc) from None
+            server = WorkloadServer(rack.fabric, e.device, sock)
+            self.workloads[e.device] = server  # first, so that stop() closes it if start fails
+            await server.start()
             self.endpoints.append(e)
 
     def _on_event(self, event: Event) -> None:
@@ -219,6 +246,9 @@ class RackRuntime:
         for agent in self.snmp.values():
             agent.close()
         self.snmp.clear()
+        for workload in self.workloads.values():
+            await workload.stop()
+        self.workloads.clear()
 
     async def serve_forever(self, stop: asyncio.Event) -> None:
         await self.start()

@@ -55,6 +55,19 @@ class BmcNetwork(BaseModel):
     redfish_tls: bool = Field(True, description="HTTPS (one self-signed certificate); false: HTTP")
 
 
+class WorkloadSettings(BaseModel):
+    """The nodes' workload endpoints: a TCP port on each host's data-path address."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    port: int = Field(7070, ge=1024, le=65535)
+    base_address: IPv4Address | None = Field(
+        None,
+        description="hosts get the addresses after it (.1, .2, ...); default: the /24 two after "
+        "the BMC network's (127.0.3.x for BMCs on 127.0.1.x)",
+    )
+
+
 class Cable(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -77,6 +90,7 @@ class Topology(BaseModel):
     )
     cabling: list[Cable]
     snmp: SnmpSettings = SnmpSettings()
+    workload: WorkloadSettings = WorkloadSettings()
 
     def node(self, name: str) -> NodeSpec:
         return next(n for n in self.nodes if n.name == name)
@@ -92,6 +106,18 @@ class Topology(BaseModel):
         first_bmc = int(self.nodes[0].bmc.address) if self.nodes else int(IPv4Address("127.0.1.0"))
         index = next(i for i, s in enumerate(self.switches) if s.name == switch.name)
         return IPv4Address((first_bmc & ~0xFF) + 256 + index + 1)
+
+    def host_address(self, node: NodeSpec) -> IPv4Address:
+        """The host's data-path address (its workload endpoint): its ``host_address``, else the
+        n-th address after ``workload.base_address``, else of the /24 two after the BMC
+        network's (127.0.3.1, .2, ... for a BMC network on 127.0.1.0)."""
+        if node.host_address is not None:
+            return node.host_address
+        index = next(i for i, n in enumerate(self.nodes) if n.name == node.name)
+        if self.workload.base_address is not None:
+            return self.workload.base_address + index + 1
+        first_bmc = int(self.nodes[0].bmc.address)
+        return IPv4Address((first_bmc & ~0xFF) + 512 + index + 1)
 
     def bmc_credentials(self, node: NodeSpec) -> tuple[str, str]:
         return (
@@ -293,6 +319,14 @@ def check(topo: Topology) -> list[tuple[Loc, str]]:
             ],
             "switch address",
         )
+    if topo.nodes:
+        dupes(
+            [
+                (("nodes", i, "host_address"), str(topo.host_address(nd)))
+                for i, nd in enumerate(topo.nodes)
+            ],
+            "host address",
+        )
     for i, receiver in enumerate(topo.snmp.receivers):
         if receiver.version is SnmpVersion.V3:
             for sw in topo.switches:
@@ -421,11 +455,14 @@ def generate(
     snmp_port: int = 161,
     snmp_fallback_port: int = 1161,
     snmp_receivers: Sequence[str] = (),
+    host_base_address: str | None = None,
 ) -> str:
     """YAML text of a standard rack of ``nodes`` nodes (the BMC network: gateway .1, HLH .2,
     nodes from .3, as PROCEDURES.md describes; the switches' management addresses .1, .2, .3 of
     ``switch_base_address``, by default the /24 after the BMC network's). ``snmp_receivers`` are
-    YAML flow mappings, e.g. ``{address: 127.0.0.1, port: 16200, version: v2c}``."""
+    YAML flow mappings, e.g. ``{address: 127.0.0.1, port: 16200, version: v2c}``; the hosts'
+    data-path addresses follow ``host_base_address``, by default the /24 two after the BMC
+    network's."""
     if not MIN_NODES <= nodes <= MAX_NODES:
         raise ValueError(f"a scale unit has {MIN_NODES} to {MAX_NODES} nodes, not {nodes}")
     base = IPv4Address(base_address)
@@ -572,6 +609,12 @@ def generate(
         lines += [
             "  receivers: []        # traps and informs, e.g. "
             "- {address: 127.0.0.1, port: 162, version: v2c, community: public}"
+        ]
+    # Written only when asked for, so that the standard file stays the same.
+    if host_base_address is not None:
+        lines += [
+            "workload:              # each node's workload endpoint (TCP) on its data-path address",
+            f"  base_address: {host_base_address}  # hosts get .1, .2, ... after it",
         ]
     return "\n".join(lines) + "\n"
 

@@ -199,3 +199,6 @@ class NodeSpec(Spec):
     firmware: FirmwareSpec = FirmwareSpec()
     firmware_minimum: FirmwareMinimumSpec = FirmwareMinimumSpec()
     bmc: BmcSpec
+    host_address: IPv4Address | None = Field(
+        None, description="the host's data-path address (its workload endpoint); default: derived"
+    )

@@ -45,9 +45,9 @@ def rack_factory(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Callable[..., RackThread]]:
     """``rack_factory(nodes=4, speed=50, ipmi_port=..., redfish_port=..., redfish_tls=True,
-    text=None, snmp_port=..., snmp_receivers=())`` starts a rack (IPMI, Redfish, and an SNMP
-    agent per switch on .241-.243 of the rack's block) in a thread; its state directory (the TLS
-    certificate) is a fresh temporary directory."""
+    text=None, snmp_port=..., snmp_receivers=())`` starts a rack (IPMI, Redfish, an SNMP agent
+    per switch on .241-.243 of the rack's block, and a workload endpoint per node from .201) in a
+    thread; its state directory (the TLS certificate) is a fresh temporary directory."""
     racks: list[RackThread] = []
 
     def make(
@@ -73,6 +73,7 @@ def rack_factory(
                 switch_base_address=base.rsplit(".", 1)[0] + ".240",
                 snmp_port=snmp_port,
                 snmp_receivers=snmp_receivers,
+                host_base_address=base.rsplit(".", 1)[0] + ".200",
             )
         rack = RackThread(topology.load_text(text, "<test>"), speed=speed)
         rack.runtime.state_dir = tmp_path_factory.mktemp("state")

@@ -4,9 +4,13 @@ Each BMC has its own listening socket (its address and port), bound here before 
 starts; uvicorn serves them all (``Server.serve(sockets=...)``) on the rack's loop, with one TLS
 identity. The app picks the BMC per request from the local address.
 
-A BMC that is restarting, or whose cable leads nowhere, does not answer: the HTTP protocol
-below aborts the connection (no response at all) when it is made or when a request arrives on a
-kept-alive one, the way a client sees a BMC that is down.
+A BMC that is restarting does not answer: the HTTP protocol below aborts the connection (no
+response at all) when it is made or when a request arrives on a kept-alive one. A BMC the network
+does not reach (the fabric drops its packets: its switch or port is down) answers nothing and
+refuses nothing: the connection is held, what the client sends is kept (as TCP would retransmit
+it), and the client times out, as across a real network. If the path comes back while the client
+still waits, the request is served then. (The TLS handshake, done by asyncio before the HTTP
+protocol sees the connection, still completes: the first request is what hangs.)
 """
 
 from __future__ import annotations
@@ -39,11 +43,22 @@ except ImportError:  # pragma: no cover - uvicorn without httptools
 _REQUEST_LINE = re.compile(rb"^[!#$%&'*+.^_`|~0-9A-Za-z-]+ \S+ HTTP/1\.[01]\r?\n")
 
 
+#: How often a held connection looks whether its BMC is reachable again (seconds, real time).
+HOLD_POLL_S = 0.1
+#: What a held connection keeps of the client's bytes; beyond it they are dropped.
+HOLD_BUFFER = 64 * 1024
+
+Local = tuple[str, int | None] | None
+
+
 def gated_protocol(
-    answering: Callable[[tuple[str, int | None] | None], bool],
+    answering: Callable[[Local], bool],
     not_implemented: bytes = b"",
+    delivered: Callable[[Local], bool] = lambda local: True,
 ) -> type[asyncio.Protocol]:
-    """uvicorn's HTTP protocol, dropping connections to a BMC that is not answering.
+    """uvicorn's HTTP protocol, dropping connections to a BMC that is not answering
+    (``answering`` false: aborted) and holding those the network does not deliver
+    (``delivered`` false: nothing is answered until it is delivered again).
 
     A method the HTTP parser does not know (httptools knows a fixed list) is answered
     501 Not Implemented with ``not_implemented`` as the Redfish error body, not 400.
@@ -51,18 +66,54 @@ def gated_protocol(
 
     class Gated(_Http):
         _last = b""
+        _held: list[bytes] | None = None
+        _held_size = 0
+        _poll: asyncio.TimerHandle | None = None
 
         def connection_made(self, transport: Any) -> None:
             super().connection_made(transport)
-            if not answering(self.server):
+            if not delivered(self.server):
+                self._hold(b"")
+            elif not answering(self.server):
                 transport.abort()
 
         def data_received(self, data: bytes) -> None:
+            if self._held is not None or not delivered(self.server):
+                self._hold(data)
+                return
             if not answering(self.server):
                 self.transport.abort()
                 return
             self._last = data
             super().data_received(data)
+
+        def _hold(self, data: bytes) -> None:
+            if self._held is None:
+                self._held = []
+                self._poll = self.loop.call_later(HOLD_POLL_S, self._check_held)
+            if data and self._held_size + len(data) <= HOLD_BUFFER:
+                self._held.append(data)
+                self._held_size += len(data)
+
+        def _check_held(self) -> None:
+            self._poll = None
+            if self.transport.is_closing():
+                return
+            if not delivered(self.server):
+                self._poll = self.loop.call_later(HOLD_POLL_S, self._check_held)
+                return
+            data = b"".join(self._held or [])
+            self._held, self._held_size = None, 0
+            if not answering(self.server):
+                self.transport.abort()
+            elif data:
+                self.data_received(data)
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if self._poll is not None:
+                self._poll.cancel()
+                self._poll = None
+            super().connection_lost(exc)
 
         def send_400_response(self, msg: str) -> None:
             if not not_implemented or not _REQUEST_LINE.match(self._last):
@@ -97,9 +148,17 @@ class _Server(uvicorn.Server):
 
 
 def bind(address: str, port: int, backlog: int = 128) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    """A listening socket whose connections send at once (TCP_NODELAY).
+
+    asyncio sets TCP_NODELAY only on sockets whose ``proto`` says TCP (an accepted socket takes
+    the listener's), and with Nagle plus the client's delayed ACK every response on a kept-alive
+    connection waited ~40 ms on the plain asyncio loop; uvloop sets it regardless. The option is
+    also set on the listener, which Linux passes on to accepted sockets.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind((address, port))
         sock.listen(backlog)
         sock.setblocking(False)
@@ -126,11 +185,17 @@ class RedfishServer:
         self._server: _Server | None = None
         self._task: asyncio.Task[None] | None = None
 
-    def _answering(self, local: tuple[str, int | None] | None) -> bool:
+    def _answering(self, local: Local) -> bool:
         if local is None or local[1] is None:
             return True
         bmc = self.directory.at(local[0], local[1])
         return bmc is None or bmc.reachable()
+
+    def _delivered(self, local: Local) -> bool:
+        if local is None or local[1] is None:
+            return True
+        bmc = self.directory.at(local[0], local[1])
+        return bmc is None or bmc.path_up()
 
     def bind_all(self) -> None:
         """Bind every BMC's socket; :class:`BindError` names the one that failed."""
@@ -150,7 +215,7 @@ class RedfishServer:
         unknown_method = encode(errors.body(self.registries.base, [Msg("OperationNotAllowed")]))
         config = uvicorn.Config(
             app,
-            http=gated_protocol(self._answering, unknown_method),
+            http=gated_protocol(self._answering, unknown_method, self._delivered),
             lifespan="off",
             log_config=None,
             access_log=False,

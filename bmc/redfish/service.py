@@ -99,6 +99,9 @@ class BmcService:
     scheme: str
     #: Whether the BMC answers on the network at all (its firmware is up, its cable is live).
     reachable: Callable[[], bool]
+    #: Whether the network delivers the BMC's packets (its switch and port are up); when it does
+    #: not, connections hang rather than fail (see bmc.redfish.server).
+    path_up: Callable[[], bool] = lambda: True
     ipmi_port: int | None = None
     session_timeout_s: int = 1800
     max_sessions: int = 64
