@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +39,7 @@ from nodes.events import Event, LinkChanged
 from switches.events import FanChanged, PsuChanged, SwitchBooted
 from switches.model import Switch
 from switches.snmp import oids as o
+from switches.snmp import smi
 from switches.snmp.mib import ModelMibController, SwitchMib
 from switches.spec import (
     Access,
@@ -260,7 +261,7 @@ class SwitchAgent:
             self.notify(
                 o.LINK_UP if event.up else o.LINK_DOWN,
                 [
-                    ((*o.IF_INDEX, *i), rfc1902.Integer32(port.index)),
+                    ((*o.IF_INDEX, *i), smi.Integer32(port.index)),
                     ((*o.IF_ADMIN_STATUS, *i), self.mib.get((*o.IF_ADMIN_STATUS, *i))),
                     ((*o.IF_OPER_STATUS, *i), self.mib.get((*o.IF_OPER_STATUS, *i))),
                 ],
@@ -270,15 +271,16 @@ class SwitchAgent:
             trap = o.ENT_STATE_OPER_ENABLED if event.ok else o.ENT_STATE_OPER_DISABLED
             self.notify(trap, self.mib.state_varbinds(part))
 
-    def notify(self, trap: o.OID, varbinds: list[tuple[o.OID, Any]]) -> None:
-        """Send ``trap`` with ``varbinds`` to every receiver (sysUpTime and snmpTrapOID first)."""
+    def notify(self, trap: o.OID, varbinds: Sequence[tuple[o.OID, smi.Value | None]]) -> None:
+        """Send ``trap`` with ``varbinds`` to every receiver (sysUpTime and snmpTrapOID first);
+        a varbind without a value is left out."""
         eng = self._engine
         if eng is None or self._ntf is None:
             return
         binds = [
             (o.SYS_UPTIME + (0,), rfc1902.TimeTicks(self.mib.uptime_ticks())),
             (o.SNMP_TRAP_OID, rfc1902.ObjectIdentifier(trap)),
-            *varbinds,
+            *((name, smi.to_pysnmp(value)) for name, value in varbinds if value is not None),
         ]
         for i, _ in enumerate(self.receivers):
             target = f"{_NOTIFY}-{i}"

@@ -31,11 +31,13 @@ from pysnmp.smi.instrum import AbstractMibInstrumController
 from nodes.errors import InvalidArgument, InvalidState, ModelError, NotFound, NotSupported
 from switches.model import Neighbour, Port, Switch
 from switches.snmp import oids as o
+from switches.snmp import smi
+from switches.snmp.smi import to_pysnmp
 
 Index = tuple[int, ...]
-Value = Any  # a pysnmp value object (rfc1902 types)
+Value = smi.Value
 Getter = Callable[[Index], Value | None]
-Setter = Callable[[Index, Value], None]
+Setter = Callable[[Index, Any], None]  # the value as pysnmp decoded it
 
 _COUNTER32_MOD = 1 << 32
 _GAUGE32_MAX = (1 << 32) - 1
@@ -62,7 +64,7 @@ def _mac_bytes(mac: str) -> bytes:
 
 
 def _octets(text: str) -> Value:
-    return rfc1902.OctetString(text.encode())
+    return smi.OctetString(text.encode())
 
 
 def _scalar() -> Sequence[Index]:
@@ -146,27 +148,27 @@ class SwitchMib:
         self._scalar(o.SYS_DESCR, lambda: _octets(descr))
         self._scalar(
             o.SYS_OBJECT_ID,
-            lambda: rfc1902.ObjectIdentifier((*o.SWITCH_PRODUCTS, self.model_number)),
+            lambda: smi.ObjectIdentifier((*o.SWITCH_PRODUCTS, self.model_number)),
         )
-        self._scalar(o.SYS_UPTIME, lambda: rfc1902.TimeTicks(self.uptime_ticks()))
+        self._scalar(o.SYS_UPTIME, lambda: smi.TimeTicks(self.uptime_ticks()))
         self._scalar(o.SYS_CONTACT, lambda: _octets(spec.snmp.contact))
         self._scalar(o.SYS_NAME, lambda: _octets(spec.name))
         location = spec.snmp.location or f"rack {self.rack}"
         self._scalar(o.SYS_LOCATION, lambda: _octets(location))
         # layers 2 (datalink) and 3 (internet): 2 + 4
-        self._scalar(o.SYS_SERVICES, lambda: rfc1902.Integer32(6))
+        self._scalar(o.SYS_SERVICES, lambda: smi.Integer32(6))
 
     # -- IF-MIB ----------------------------------------------------------------------------------
     def _interfaces(self) -> None:
         sw = self.switch
         count = len(self._ports)
-        self._scalar(o.IF_NUMBER, lambda: rfc1902.Integer32(count))
+        self._scalar(o.IF_NUMBER, lambda: smi.Integer32(count))
         e, x = o.IF_ENTRY, o.IF_X_ENTRY
         i32, c32, c64, g32 = (
-            rfc1902.Integer32,
-            rfc1902.Counter32,
-            rfc1902.Counter64,
-            rfc1902.Gauge32,
+            smi.Integer32,
+            smi.Counter32,
+            smi.Counter64,
+            smi.Gauge32,
         )
         m = _COUNTER32_MOD
 
@@ -193,12 +195,12 @@ class SwitchMib:
         col(
             e,
             o.IF_PHYS_ADDRESS,
-            lambda p: rfc1902.OctetString(_mac_bytes(sw.port_mac(p))),
+            lambda p: smi.OctetString(_mac_bytes(sw.port_mac(p))),
             const=True,
         )
         col(e, o.IF_ADMIN, lambda p: status(p.admin_up), self._set_admin)
         col(e, o.IF_OPER, lambda p: status(p.oper_up))
-        col(e, o.IF_LAST_CHANGE, lambda p: rfc1902.TimeTicks(self.ticks_at(p.changed_at)))
+        col(e, o.IF_LAST_CHANGE, lambda p: smi.TimeTicks(self.ticks_at(p.changed_at)))
         col(e, o.IF_IN_OCTETS, counter32("in_octets"))
         col(e, o.IF_IN_UCAST, counter32("in_ucast"))
         col(e, o.IF_IN_DISCARDS, counter32("in_discards"))
@@ -227,16 +229,16 @@ class SwitchMib:
         col(x, o.IFX_PROMISCUOUS, lambda p: i32(2), const=True)  # false
         col(x, o.IFX_CONNECTOR, lambda p: i32(1 if p.peer else 2), const=True)
         col(x, o.IFX_ALIAS, lambda p: _octets(p.alias), const=True)
-        col(x, o.IFX_DISCONTINUITY, lambda p: rfc1902.TimeTicks(0), const=True)
+        col(x, o.IFX_DISCONTINUITY, lambda p: smi.TimeTicks(0), const=True)
 
-    def _set_admin(self, idx: Index, value: Value) -> None:
+    def _set_admin(self, idx: Index, value: Any) -> None:
         port = self.switch.port_by_index(idx[0])
         wanted = int(value)
         if wanted not in (o.STATUS_UP, o.STATUS_DOWN):
             raise InvalidArgument(f"ifAdminStatus {wanted}: only up(1) and down(2)")
         self.switch.set_admin(port.name, wanted == o.STATUS_UP)
 
-    def check_admin(self, idx: Index, value: Value) -> None:
+    def check_admin(self, idx: Index, value: Any) -> None:
         """The SET test phase for ifAdminStatus: type and value, before anything changes."""
         if not isinstance(value, rfc1902.Integer32 | rfc1902.Integer):
             raise smi_error.WrongTypeError()
@@ -343,9 +345,9 @@ class SwitchMib:
 
             self.columns.append(Column((*o.ENT_PHYSICAL_ENTRY, column), lambda: rows, getter))
 
-        i32 = rfc1902.Integer32
+        i32 = smi.Integer32
         col(o.ENT_DESCR, lambda e: _octets(e.descr))
-        col(o.ENT_VENDOR_TYPE, lambda e: rfc1902.ObjectIdentifier((0, 0)))
+        col(o.ENT_VENDOR_TYPE, lambda e: smi.ObjectIdentifier((0, 0)))
         col(o.ENT_CONTAINED_IN, lambda e: i32(e.contained_in))
         col(o.ENT_CLASS, lambda e: i32(e.cls))
         col(o.ENT_PARENT_REL_POS, lambda e: i32(e.rel_pos))
@@ -365,7 +367,7 @@ class SwitchMib:
         sw = self.switch
         rows = self._sensor_rows
         by_index = self._entity_by_index
-        i32 = rfc1902.Integer32
+        i32 = smi.Integer32
 
         def reading(e: _Entity) -> tuple[float | None, bool]:
             ref = e.sensor
@@ -398,14 +400,14 @@ class SwitchMib:
         col(o.SENSOR_VALUE, lambda e: i32(round(reading(e)[0] or 0)))
         col(o.SENSOR_OPER_STATUS, lambda e: i32(status(e)))
         col(o.SENSOR_UNITS, lambda e: _octets(ref(e).units))
-        col(o.SENSOR_TIMESTAMP, lambda e: rfc1902.TimeTicks(self.uptime_ticks()))
-        col(o.SENSOR_UPDATE_RATE, lambda e: rfc1902.Unsigned32(0))  # computed on request
+        col(o.SENSOR_TIMESTAMP, lambda e: smi.TimeTicks(self.uptime_ticks()))
+        col(o.SENSOR_UPDATE_RATE, lambda e: smi.Unsigned32(0))  # computed on request
 
     # -- ENTITY-STATE-MIB ------------------------------------------------------------------------
     def _entity_state_mib(self) -> None:
         rows = self._state_rows
         by_index = self._entity_by_index
-        i32 = rfc1902.Integer32
+        i32 = smi.Integer32
 
         def col(column: int, get: Callable[[_Entity, bool], Value]) -> None:
             def getter(idx: Index) -> Value | None:
@@ -416,11 +418,11 @@ class SwitchMib:
 
             self.columns.append(Column((*o.ENT_STATE_ENTRY, column), lambda: rows, getter))
 
-        col(o.STATE_LAST_CHANGED, lambda e, ok: rfc1902.OctetString(b"\x00" * 8))
+        col(o.STATE_LAST_CHANGED, lambda e, ok: smi.OctetString(b"\x00" * 8))
         col(o.STATE_ADMIN, lambda e, ok: i32(o.ADMIN_UNLOCKED))
         col(o.STATE_OPER, lambda e, ok: i32(o.OPER_ENABLED if ok else o.OPER_DISABLED))
         col(o.STATE_USAGE, lambda e, ok: i32(o.USAGE_ACTIVE))
-        col(o.STATE_ALARM, lambda e, ok: rfc1902.Bits(o.ALARM_NONE if ok else o.ALARM_CRITICAL))
+        col(o.STATE_ALARM, lambda e, ok: smi.Bits(o.ALARM_NONE if ok else o.ALARM_CRITICAL))
         col(o.STATE_STANDBY, lambda e, ok: i32(o.STANDBY_PROVIDING))
 
     def state_varbinds(self, entity_name: str) -> list[tuple[o.OID, Value]]:
@@ -438,15 +440,15 @@ class SwitchMib:
     def _lldp(self) -> None:
         sw = self.switch
         spec = sw.spec
-        i32 = rfc1902.Integer32
+        i32 = smi.Integer32
         caps = o.CAP_BRIDGE_ROUTER
         sys_desc = f"{spec.manufacturer} {spec.model} OS {sw.os_version}"
         self._scalar(o.LLDP_LOC_CHASSIS_SUBTYPE, lambda: i32(o.CHASSIS_SUBTYPE_MAC))
-        self._scalar(o.LLDP_LOC_CHASSIS_ID, lambda: rfc1902.OctetString(_mac_bytes(sw.chassis_mac)))
+        self._scalar(o.LLDP_LOC_CHASSIS_ID, lambda: smi.OctetString(_mac_bytes(sw.chassis_mac)))
         self._scalar(o.LLDP_LOC_SYS_NAME, lambda: _octets(spec.name))
         self._scalar(o.LLDP_LOC_SYS_DESC, lambda: _octets(sys_desc))
-        self._scalar(o.LLDP_LOC_SYS_CAP_SUPPORTED, lambda: rfc1902.Bits(caps))
-        self._scalar(o.LLDP_LOC_SYS_CAP_ENABLED, lambda: rfc1902.Bits(caps))
+        self._scalar(o.LLDP_LOC_SYS_CAP_SUPPORTED, lambda: smi.Bits(caps))
+        self._scalar(o.LLDP_LOC_SYS_CAP_ENABLED, lambda: smi.Bits(caps))
         loc = o.LLDP_LOC_PORT_ENTRY
         self._port_column(loc, o.LOC_PORT_ID_SUBTYPE, lambda p: i32(o.PORT_SUBTYPE_IFNAME))
         self._port_column(loc, o.LOC_PORT_ID, lambda p: _octets(p.name))
@@ -474,16 +476,16 @@ class SwitchMib:
 
         def port_id(n: Neighbour) -> Value:
             if n.port_id_is_mac:
-                return rfc1902.OctetString(_mac_bytes(n.port_id))
+                return smi.OctetString(_mac_bytes(n.port_id))
             return _octets(n.port_id)
 
         def rem_caps(n: Neighbour) -> Value:
-            return rfc1902.Bits(
+            return smi.Bits(
                 o.CAP_BRIDGE_ROUTER if n.system_name in self._switch_names() else o.CAP_STATION
             )
 
         rem(o.REM_CHASSIS_SUBTYPE, lambda n: i32(o.CHASSIS_SUBTYPE_MAC))
-        rem(o.REM_CHASSIS_ID, lambda n: rfc1902.OctetString(_mac_bytes(n.chassis_id)))
+        rem(o.REM_CHASSIS_ID, lambda n: smi.OctetString(_mac_bytes(n.chassis_id)))
         rem(
             o.REM_PORT_SUBTYPE,
             lambda n: i32(o.PORT_SUBTYPE_MAC if n.port_id_is_mac else o.PORT_SUBTYPE_IFNAME),
@@ -583,8 +585,32 @@ class _Entity:
     state: Callable[[], bool] | None = None
 
 
+def vacm_allows(
+    engine: Any,
+    security_model: int,
+    security_name: Any,
+    security_level: int,
+    view: str,
+    context_name: Any,
+    name: Any,
+) -> bool:
+    """VACM (RFC 3415) for one object: whether the principal's ``view`` includes ``name``.
+
+    Asks the engine's VACM directly: pysnmp 7's ``verify_access`` (the ``acFun`` it passes)
+    lets an object outside the view through, because VACM *returns* its notInView status
+    instead of raising it. The pysnmp path and the BER fast path both decide with this."""
+    try:
+        denied = engine.access_control_model[_VACM].is_access_allowed(
+            engine, security_model, security_name, security_level, view, context_name, name
+        )
+    except pysnmp_error.StatusInformation:
+        return False
+    return denied is None
+
+
 class ModelMibController(AbstractMibInstrumController):  # type: ignore[misc]
-    """pysnmp's MIB instrumentation interface over a :class:`SwitchMib`."""
+    """pysnmp's MIB instrumentation interface over a :class:`SwitchMib`: SMI values become
+    pysnmp objects here, at the edge of the pysnmp path."""
 
     def __init__(self, mib: SwitchMib) -> None:
         self.mib = mib
@@ -601,28 +627,20 @@ class ModelMibController(AbstractMibInstrumController):  # type: ignore[misc]
 
     @staticmethod
     def _check(name: Any, view: str, context: dict[str, Any], idx: int) -> bool:
-        """VACM (RFC 3415) for one object: whether the requester's ``view`` includes ``name``.
-
-        Asks the engine's VACM directly: pysnmp 7's ``verify_access`` (the ``acFun`` it passes)
-        lets an object outside the view through, because VACM *returns* its notInView status
-        instead of raising it."""
+        """VACM for one object, for the principal of the request pysnmp is processing."""
         engine = context.get("snmpEngine")
         if engine is None:
             return False
         request = engine.observer.get_execution_context("rfc3412.receiveMessage:request")
-        try:
-            denied = engine.access_control_model[_VACM].is_access_allowed(
-                engine,
-                request["securityModel"],
-                request["securityName"],
-                request["securityLevel"],
-                view,
-                request["contextName"],
-                name,
-            )
-        except pysnmp_error.StatusInformation:
-            return False
-        return denied is None
+        return vacm_allows(
+            engine,
+            request["securityModel"],
+            request["securityName"],
+            request["securityLevel"],
+            view,
+            request["contextName"],
+            name,
+        )
 
     def _read_allowed(self, name: Any, context: dict[str, Any]) -> bool:
         """VACM for a read request, once per request: the read view is the whole tree for every
@@ -655,7 +673,7 @@ class ModelMibController(AbstractMibInstrumController):  # type: ignore[misc]
                 )
                 out.append((name, missing))
             else:
-                out.append((name, value))
+                out.append((name, to_pysnmp(value)))
         return out
 
     def read_next_variables(self, *var_binds: Any, **context: Any) -> list[tuple[Any, Any]]:
@@ -669,7 +687,7 @@ class ModelMibController(AbstractMibInstrumController):  # type: ignore[misc]
             if found is None:
                 out.append((name, rfc1905.endOfMibView))
             else:
-                out.append((self._name(found[0]), found[1]))
+                out.append((self._name(found[0]), to_pysnmp(found[1])))
         return out
 
     def write_variables(self, *var_binds: Any, **context: Any) -> list[tuple[Any, Any]]:
@@ -697,4 +715,8 @@ class ModelMibController(AbstractMibInstrumController):  # type: ignore[misc]
             except ModelError as exc:
                 wire = ERRORS.get(type(exc), smi_error.GenError)
                 raise wire(name=var_binds[i][0], idx=i) from None
-        return [(name, self.mib.get(tuple(name))) for name, _ in var_binds]
+        out = []
+        for name, _ in var_binds:
+            value = self.mib.get(tuple(name))
+            out.append((name, rfc1905.noSuchInstance if value is None else to_pysnmp(value)))
+        return out
