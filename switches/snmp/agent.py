@@ -8,8 +8,10 @@ tree for everyone; write: read-write principals only), command responders over
 :class:`~switches.snmp.mib.ModelMibController`, and a notification originator.
 
 The agent answers only while the switch is up: while it is off or booting, datagrams are dropped
-(a real agent is silent, not erroring). Datagrams that fail to decode are counted and dropped; no
-input stops the agent.
+(a real agent is silent, not erroring). A datagram then goes to the BER fast path
+(:mod:`switches.snmp.fastpath`: v1/v2c GET, GETNEXT and GETBULK with a community the engine
+accepts, the same MIB and the same VACM), and whatever it declines to pysnmp's engine. Datagrams
+that fail to decode are counted and dropped; no input stops the agent.
 
 Notifications (every receiver of the topology's ``snmp.receivers``, trap or inform, v2c or v3):
 
@@ -40,6 +42,7 @@ from switches.events import FanChanged, PsuChanged, SwitchBooted
 from switches.model import Switch
 from switches.snmp import oids as o
 from switches.snmp import smi
+from switches.snmp.fastpath import FastPath
 from switches.snmp.mib import ModelMibController, SwitchMib
 from switches.spec import (
     Access,
@@ -99,6 +102,18 @@ class _GatedUdp(udp.UdpAsyncioTransport):  # type: ignore[misc]
         if not self._gate():
             self._agent.dropped += 1
             return
+        fast = self._agent.fast_path
+        if fast is not None and self.transport is not None:
+            try:
+                reply = fast.answer(datagram, transportAddress)
+            except Exception as exc:  # a bug or a model error: pysnmp's path decides
+                reply = None
+                log.debug(
+                    "switch=%s proto=snmp event=fastpath.error error=%r", self._agent.name, exc
+                )
+            if reply is not None:
+                self.transport.sendto(reply, transportAddress)
+                return
         callback = self._callback_function
         if callback is None:
             return
@@ -140,6 +155,9 @@ class SwitchAgent:
         self.sent: list[tuple[str, o.OID]] = []  # (target, snmpTrapOID) of every notification
         self._engine: Any = None
         self._transport: _GatedUdp | None = None
+        #: Answers v1/v2c reads from the bytes (see :mod:`switches.snmp.fastpath`); set to
+        #: None to send every datagram through pysnmp (the tests compare both paths).
+        self.fast_path: FastPath | None = None
         self._ntf: Any = None
 
     def answering(self) -> bool:
@@ -194,6 +212,7 @@ class SwitchAgent:
         ]
         self._configure_receivers(eng)
         self._ntf = ntforg.NotificationOriginator()
+        self.fast_path = FastPath(eng, self.mib)
 
     def _configure_receivers(self, eng: Any) -> None:
         communities = {self.switch.spec.snmp.ro_community: _RO}
@@ -237,6 +256,7 @@ class SwitchAgent:
         if eng is None:
             return
         self._engine = None
+        self.fast_path = None
         for responder in getattr(self, "_responders", []):
             responder.close(eng)
         if self._transport is not None:
