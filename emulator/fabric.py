@@ -32,7 +32,7 @@ The rules it keeps:
 
 Changes are announced on the rack's bus as :class:`FabricChanged` events, one per device and
 kind, when the value differs from the last one announced: :class:`DataPathChanged` (a node's
-ToRs), :class:`BmcPathChanged` and :class:`ManagementPathChanged`.
+ToRs and NIC links), :class:`BmcPathChanged` and :class:`ManagementPathChanged`.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING
 
 from nodes.events import Event, LinkChanged, PowerChanged
 from nodes.power import HostState
-from switches.events import PortAdminChanged, SwitchEvent, SwitchStateChanged
+from switches.events import SwitchEvent
 from switches.model import Port, PortRole, Switch
 from switches.spec import SwitchRole
 
@@ -74,10 +74,12 @@ class FabricChanged(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class DataPathChanged(FabricChanged):
-    """A node's data path: ``via`` the ToRs it runs through now (empty: isolated)."""
+    """A node's data path: ``via`` the ToRs it runs through now (empty: isolated), and
+    ``links`` its NICs that have link (one may lose it while the path stays the same)."""
 
     _log_name = "fabric.data_path"
     via: tuple[str, ...]
+    links: tuple[str, ...]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -97,7 +99,7 @@ class ManagementPathChanged(FabricChanged):
 
 @dataclass(frozen=True)
 class _Snapshot:
-    data: dict[str, tuple[str, ...]]
+    data: dict[str, tuple[tuple[str, ...], tuple[str, ...]]]  # node: (via, links)
     bmc: dict[str, bool]
     management: dict[str, bool]
 
@@ -128,6 +130,11 @@ class Fabric:
         """Whether a node's NIC has link: the host is on and its switch port is oper up."""
         far = self._far_end(f"{node}:{nic}")
         return far is not None and far[1].oper_up
+
+    def _links(self, node: str) -> tuple[str, ...]:
+        return tuple(
+            nic.name for nic in self.rack.nodes[node].spec.nics if self.nic_link_up(node, nic.name)
+        )
 
     def bmc_switch_of(self, node: str) -> str | None:
         far = self._far_end(f"{node}:{BMC_PORT}")
@@ -190,26 +197,25 @@ class Fabric:
         return self.management_path_up(switch)
 
     # -- following the rack ----------------------------------------------------------------------
-    def _sync_carriers(self, switch: str | None = None) -> None:
-        """Node NICs' carrier follows their switch ends (all switches, or ``switch``'s)."""
+    def _sync_carriers(self) -> None:
+        """Node NICs' carrier follows their switch ends (whether those transmit)."""
         for name, node in self.rack.nodes.items():
             for nic in node.spec.nics:
                 far = self._far_end(f"{name}:{nic.name}")
-                if far is not None and (switch is None or far[0].name == switch):
-                    node.set_nic_carrier(nic.name, far[1].driving)
-                elif far is None:
-                    node.set_nic_carrier(nic.name, False)
+                node.set_nic_carrier(nic.name, far is not None and far[1].driving)
 
     def _on_event(self, event: Event) -> None:
-        if isinstance(event, SwitchStateChanged | PortAdminChanged):
-            self._sync_carriers(event.device)
-        elif not isinstance(event, LinkChanged | PowerChanged | SwitchEvent):
+        if not isinstance(event, LinkChanged | PowerChanged | SwitchEvent):
             return
+        # Carrier first, from the ports as they are now: events arrive nested (a switch going
+        # down makes its peers emit before this sees the switch's own event), and whoever
+        # hears what is announced next must find the nodes' NICs already right.
+        self._sync_carriers()
         self._announce()
 
     def _snapshot(self) -> _Snapshot:
         return _Snapshot(
-            data={n: self.data_path(n) for n in self.rack.nodes},
+            data={n: (self.data_path(n), self._links(n)) for n in self.rack.nodes},
             bmc={n: self.bmc_path_up(n) for n in self.rack.nodes},
             management={s: self.management_path_up(s) for s in self.rack.switches},
         )
@@ -219,9 +225,9 @@ class Fabric:
         new = self._snapshot()
         old, self._last = self._last, new
         emit = self.rack.bus
-        for node, via in new.data.items():
-            if old.data.get(node) != via:
-                emit(DataPathChanged(device=node, at=now, up=bool(via), via=via))
+        for node, (via, links) in new.data.items():
+            if old.data.get(node) != (via, links):
+                emit(DataPathChanged(device=node, at=now, up=bool(via), via=via, links=links))
         for node, up in new.bmc.items():
             if old.bmc.get(node) != up:
                 switch = self.bmc_switch_of(node) or ""
