@@ -1,11 +1,14 @@
 """The Redfish front touches the model only from the rack's loop thread (STYLE: "One loop, many
 devices"): every route and dependency is a coroutine, so FastAPI never hands one to its thread
-pool, and what a PATCH or an action changes is emitted on the loop's thread."""
+pool, and what a PATCH or an action changes is emitted on the loop's thread. And the loop answers
+a kept-alive connection at once (TCP_NODELAY), also the plain asyncio loop the tests use."""
 
 from __future__ import annotations
 
 import inspect
+import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +19,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
 from bmc.redfish.app import ROUTER_MODULES
+from bmc.redfish.server import bind
 from nodes.events import Event
 
 if TYPE_CHECKING:
@@ -79,6 +83,20 @@ def test_requests_run_on_the_loop_thread(
         assert r.status_code == 201
         assert api.delete(r.headers["Location"]).status_code == 204
         assert api.get("/redfish/v1/Managers/bmc/LogServices/SEL/Entries").status_code == 200
+        start = time.perf_counter()
+        for _ in range(20):  # one kept-alive connection: Nagle + delayed ACK would be ~40 ms each
+            assert api.get(system).status_code == 200
+        assert time.perf_counter() - start < 0.4
 
     assert emitted_on == {loop_thread}
     assert not to_thread, f"ran in a worker thread: {to_thread}"
+
+
+def test_connections_are_accepted_with_nodelay() -> None:
+    listener = bind("127.0.0.1", 0)
+    with listener, socket.create_connection(listener.getsockname(), timeout=5):
+        listener.setblocking(True)
+        conn, _ = listener.accept()
+        with conn:
+            assert conn.proto == socket.IPPROTO_TCP  # asyncio sets TCP_NODELAY on these
+            assert conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
