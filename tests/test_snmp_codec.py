@@ -35,6 +35,7 @@ IFX_TABLE: OID = (1, 3, 6, 1, 2, 1, 31, 1, 1)
 SYS_DESCR: OID = (1, 3, 6, 1, 2, 1, 1, 1, 0)
 SYS_NAME: OID = (1, 3, 6, 1, 2, 1, 1, 5, 0)
 HC_IN_OCTETS_1: OID = (*IFX_TABLE, 1, 6, 1)
+ENT_PHYSICAL_ENTRY: OID = (1, 3, 6, 1, 2, 1, 47, 1, 1, 1, 1)
 
 arcs = st.integers(0, (1 << 32) - 1)
 oids = st.tuples(st.integers(0, 1), st.integers(0, 39)).flatmap(
@@ -459,6 +460,10 @@ def test_both_paths_agree_over_every_mib() -> None:
             assert len(objects) > 40 * ports  # the whole tree: system, IF-MIB, ENTITY, LLDP
             names = [n for n, _ in objects]
             assert names == sorted(names)
+            switch = rack.switches[device]
+            entities = 1 + len(switch.psus) + 2 * len(switch.fans) + len(switch.temp_sensors)
+            descr = [n for n in names if n[:-1] == (*ENT_PHYSICAL_ENTRY, 2)]
+            assert len(descr) == entities + ports  # fan trays and their sensors interleave
             assert any(isinstance(v, rfc1902.Counter64) for _, v in objects)
             # GET of every instance, 25 at a time, and of names that are not instances.
             for batch in chunks(names, 25):

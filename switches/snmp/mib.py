@@ -53,10 +53,15 @@ ERRORS: dict[type[ModelError], type[smi_error.MibOperationError]] = {
 
 @dataclass
 class Column:
+    """``fixed_rows``: ``rows()`` is the same for the agent's life (ports and entities come from
+    the topology), so its instances are indexed once for GETNEXT (see :meth:`SwitchMib.next`)."""
+
     oid: o.OID
     rows: Callable[[], Sequence[Index]]
     get: Getter
     set: Setter | None = None
+    fixed_rows: bool = False
+    instances: tuple[o.OID, ...] | None = None  # (*oid, *row) of every row, if fixed_rows
 
 
 def _mac_bytes(mac: str) -> bytes:
@@ -79,12 +84,14 @@ class SwitchMib:
         self.rack = rack
         self.model_number = model_number
         self._ports = list(switch.ports.values())
-        self._port_rows: tuple[Index, ...] = tuple((p.index,) for p in self._ports)
+        # Rows are sorted: GETNEXT searches them (entities are built fan tray, then its sensor).
+        self._port_rows: tuple[Index, ...] = tuple(sorted((p.index,) for p in self._ports))
         self._entities = self._build_entities()
-        self._entity_rows = tuple((e.index,) for e in self._entities)
+        self._entity_rows = tuple(sorted((e.index,) for e in self._entities))
         self._entity_by_index = {e.index: e for e in self._entities}
-        self._sensor_rows = tuple((e.index,) for e in self._entities if e.sensor is not None)
-        self._state_rows = tuple((e.index,) for e in self._entities if e.state is not None)
+        entities = self._entities
+        self._sensor_rows = tuple(sorted((e.index,) for e in entities if e.sensor is not None))
+        self._state_rows = tuple(sorted((e.index,) for e in entities if e.state is not None))
         self.columns: list[Column] = []
         self._system()
         self._interfaces()
@@ -94,6 +101,17 @@ class SwitchMib:
         self._lldp()
         self.columns.sort(key=lambda c: c.oid)
         self._oids = [c.oid for c in self.columns]
+        #: instance OID -> (column position, row position), for the columns with fixed rows: a
+        #: walk asks for the successor of the instance it was just given, found here at once.
+        self._positions: dict[o.OID, tuple[int, int]] = {}
+        for i, column in enumerate(self.columns):
+            if column.fixed_rows:
+                rows = tuple(column.rows())
+                if list(rows) != sorted(set(rows)):
+                    raise ValueError(f"rows of {column.oid} are not sorted and unique")
+                column.instances = tuple((*column.oid, *row) for row in rows)
+                for j, instance in enumerate(column.instances):
+                    self._positions[instance] = (i, j)
 
     # -- time ----------------------------------------------------------------------------------
     def uptime_ticks(self) -> int:
@@ -110,7 +128,7 @@ class SwitchMib:
 
     # -- registration helpers ------------------------------------------------------------------
     def _scalar(self, oid: o.OID, get: Callable[[], Value]) -> None:
-        self.columns.append(Column(oid, _scalar, lambda _idx: get()))
+        self.columns.append(Column(oid, _scalar, lambda _idx: get(), fixed_rows=True))
 
     def _port_column(
         self,
@@ -135,7 +153,7 @@ class SwitchMib:
             return None if port is None else get(port)
 
         rows = self._port_rows
-        self.columns.append(Column((*entry, column), lambda: rows, getter, set))
+        self.columns.append(Column((*entry, column), lambda: rows, getter, set, fixed_rows=True))
 
     # -- SNMPv2-MIB system group ---------------------------------------------------------------
     def _system(self) -> None:
@@ -343,7 +361,9 @@ class SwitchMib:
                 entity = by_index.get(idx[0]) if len(idx) == 1 else None
                 return None if entity is None else get(entity)
 
-            self.columns.append(Column((*o.ENT_PHYSICAL_ENTRY, column), lambda: rows, getter))
+            self.columns.append(
+                Column((*o.ENT_PHYSICAL_ENTRY, column), lambda: rows, getter, fixed_rows=True)
+            )
 
         i32 = smi.Integer32
         col(o.ENT_DESCR, lambda e: _octets(e.descr))
@@ -388,7 +408,9 @@ class SwitchMib:
                     return None
                 return get(entity)
 
-            self.columns.append(Column((*o.ENT_SENSOR_ENTRY, column), lambda: rows, getter))
+            self.columns.append(
+                Column((*o.ENT_SENSOR_ENTRY, column), lambda: rows, getter, fixed_rows=True)
+            )
 
         def ref(e: _Entity) -> _SensorRef:
             assert e.sensor is not None
@@ -416,7 +438,9 @@ class SwitchMib:
                     return None
                 return get(entity, entity.state())
 
-            self.columns.append(Column((*o.ENT_STATE_ENTRY, column), lambda: rows, getter))
+            self.columns.append(
+                Column((*o.ENT_STATE_ENTRY, column), lambda: rows, getter, fixed_rows=True)
+            )
 
         col(o.STATE_LAST_CHANGED, lambda e, ok: smi.OctetString(b"\x00" * 8))
         col(o.STATE_ADMIN, lambda e, ok: i32(o.ADMIN_UNLOCKED))
@@ -521,29 +545,36 @@ class SwitchMib:
         return self._column_of(oid) >= 0
 
     def next(self, oid: o.OID) -> tuple[o.OID, Value] | None:
-        """The first instance after ``oid`` with its value, or None at the end of the MIB."""
+        """The first instance after ``oid`` with its value, or None at the end of the MIB: the
+        successor of a known instance, else a binary search over the column prefixes, then over
+        the column's rows."""
+        at = self._positions.get(oid)
+        if at is not None:
+            return self._scan(at[0], at[1] + 1)
         i = bisect.bisect_right(self._oids, oid) - 1
-        columns = self.columns
         if i >= 0:
-            column = columns[i]
-            prefix = column.oid
+            prefix = self._oids[i]
             if oid[: len(prefix)] == prefix:
-                suffix = oid[len(prefix) :]
-                rows = column.rows()
-                j = bisect.bisect_right(rows, suffix)
-                while j < len(rows):
-                    value = column.get(rows[j])
-                    if value is not None:
-                        return (*prefix, *rows[j]), value
-                    j += 1
-        i += 1
+                rows = self.columns[i].rows()
+                return self._scan(i, bisect.bisect_right(rows, oid[len(prefix) :]))
+        return self._scan(i + 1, 0)
+
+    def _scan(self, i: int, j: int) -> tuple[o.OID, Value] | None:
+        """The first instance with a value from row position ``j`` of column ``i`` on."""
+        columns = self.columns
         while i < len(columns):
             column = columns[i]
-            for row in column.rows():
-                value = column.get(row)
+            rows = column.rows()
+            get = column.get
+            while j < len(rows):
+                value = get(rows[j])
                 if value is not None:
-                    return (*column.oid, *row), value
+                    instances = column.instances
+                    oid = instances[j] if instances is not None else (*column.oid, *rows[j])
+                    return oid, value
+                j += 1
             i += 1
+            j = 0
         return None
 
     def setter(self, oid: o.OID) -> tuple[Column, Index] | None:
