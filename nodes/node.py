@@ -9,6 +9,7 @@ protocol adapters in ``bmc/`` translate.
 
 from __future__ import annotations
 
+import math
 import uuid
 from dataclasses import dataclass
 from enum import StrEnum
@@ -33,7 +34,7 @@ from nodes.firmware import ApplyTime, FirmwareUpdater, UpdateJob
 from nodes.media import MediaKind, VirtualMedia
 from nodes.power import NEXT_STATE, TRANSITIONS, Command, HostState
 from nodes.sel import SensorType, SystemEventLog
-from nodes.sensors import Lag, Reading, SensorDef
+from nodes.sensors import Health, Lag, Reading, SensorDef
 from nodes.spec import NodeSpec, PowerRestorePolicy, TimingSpec
 from nodes.users import Privilege, UserTable
 
@@ -243,6 +244,8 @@ class Node:
         self._cpu_lag = Lag(ambient_c, now, tau=25.0)
         self._exhaust_lag = Lag(ambient_c + 1.0, now, tau=40.0)
         self._power_lag = Lag(_WATTS[HostState.OFF], now, tau=3.0)
+        #: The inputs for which every reading stays OK (see sensor_health).
+        self._health_ok_for: object = None
 
         self.firmware: dict[str, str] = spec.firmware.model_dump()
         self._updater = FirmwareUpdater(self, self._emit)
@@ -659,6 +662,34 @@ class Node:
     def readings(self) -> list[Reading]:
         now = self._now()
         return [self._read(s, now) for s in self.sensors]
+
+    def sensor_health(self) -> Health:
+        """The worst health of the sensors' readings now (a BMC's health rollup), cheaply.
+
+        A reading follows the host state, the ambient temperature, the failed fans, the PSU
+        inputs and the lags; with those fixed, it moves only along a lag, monotonically towards
+        its target. A reading's health is best in one band of values and worse on either side,
+        so when every reading is OK now and would be OK at its lag's target, it is OK at every
+        moment until one of those inputs changes: that verdict is kept for them. Anything else
+        (a reading not OK, or heading out of the band) is read again on every call.
+        """
+        lags = (self._cpu_lag, self._exhaust_lag, self._power_lag)
+        key = (
+            self.state,
+            self.ambient_c,
+            frozenset(self.failed_fans),
+            tuple(self.psu_input.values()),
+            tuple((lag.start, lag.target, lag.t0) for lag in lags),
+        )
+        if key == self._health_ok_for:
+            return Health.OK
+        now = self._now()
+        worst = max((self._read(s, now).health for s in self.sensors), default=Health.OK)
+        if worst is Health.OK:
+            settled = max((self._read(s, math.inf).health for s in self.sensors), default=worst)
+            if settled is Health.OK:
+                self._health_ok_for = key
+        return worst
 
     def _read(self, s: SensorDef, now: float) -> Reading:
         on = self.chassis_on

@@ -63,7 +63,7 @@ def host_state(state: HostState) -> Literal["Enabled", "StandbyOffline", "Starti
 
 
 def health(node: Node) -> Literal["OK", "Warning", "Critical"]:
-    worst = max((r.health for r in node.readings()), default=Health.OK)
+    worst = node.sensor_health()
     if worst is Health.OK and (not all(node.psu_input.values()) or node.failed_fans):
         worst = Health.WARNING
     if worst is Health.OK and node.network_degraded():  # a NIC lost its link: no redundancy
