@@ -15,7 +15,7 @@ message (the agent's tests compare both paths byte for byte).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -120,15 +120,6 @@ def oid_content(oid: OID) -> bytes:
         if not 0 <= a <= _SUBID_MAX:
             raise ValueError(f"sub-identifier out of range: {oid!r}")
     return b"".join(_subid(a) for a in (head, *rest))
-
-
-def subids_content(arcs: Iterable[int]) -> bytes:
-    """Content octets of arcs that follow an OID prefix (no first-arc folding)."""
-    return b"".join(_subid(a) if 0 <= a <= _SUBID_MAX else _bad_subid(a) for a in arcs)
-
-
-def _bad_subid(a: int) -> bytes:
-    raise ValueError(f"sub-identifier out of range: {a}")
 
 
 def encode_oid(oid: OID) -> bytes:
