@@ -132,8 +132,18 @@ def etag_of(data: bytes) -> str:
 
 
 def encode(payload: Wire | dict[str, Any]) -> bytes:
-    doc = payload.wire() if isinstance(payload, Wire) else payload
-    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+    """Compact UTF-8 JSON. A schema object is serialised by pydantic directly: the same bytes
+    as ``json.dumps`` of its :meth:`Wire.wire` dict with these separators (tests check it)."""
+    if isinstance(payload, Wire):
+        return payload.model_dump_json(by_alias=True, exclude_none=True).encode()
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _odata(payload: Wire | dict[str, Any]) -> tuple[Any, Any]:
+    """A payload's ``@odata.type`` and ``@odata.id`` (None where it has none)."""
+    if isinstance(payload, Wire):
+        return getattr(payload, "odata_type", None), getattr(payload, "odata_id", None)
+    return payload.get("@odata.type"), payload.get("@odata.id")
 
 
 def reply(
@@ -141,12 +151,11 @@ def reply(
     status: int = 200,
     headers: dict[str, str] | None = None,
 ) -> Response:
-    doc = payload.wire() if isinstance(payload, Wire) else payload
-    data = encode(doc)
+    data = encode(payload)
     tag = etag_of(data)
     out = {"ETag": tag}
-    odata_type = doc.get("@odata.type")
-    if isinstance(odata_type, str) and "@odata.id" in doc:
+    odata_type, odata_id = _odata(payload)
+    if isinstance(odata_type, str) and odata_id is not None:
         # The payload carries its ETag too, and the Link header names the schema that
         # describes it (the version in @odata.type); the ETag is of the payload without it.
         data = b'{"@odata.etag":' + json.dumps(tag).encode() + b"," + data[1:]
