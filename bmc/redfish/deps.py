@@ -28,7 +28,7 @@ B = TypeVar("B", bound=BaseModel)
 
 # -- the BMC and the registries ----------------------------------------------------------------
 async def current_bmc(request: Request) -> BmcService:
-    bmc: BmcService = request.state.bmc
+    bmc: BmcService = request.scope["state"]["bmc"]
     return bmc
 
 
@@ -48,31 +48,44 @@ def _unauthorized() -> RedfishError:
     return err
 
 
-async def authenticate(request: Request, bmc: CurrentBmc) -> Principal:
+def _login(request: Request, bmc: BmcService) -> Principal:
+    """Check the request's session token or HTTP Basic credentials (401 when they fail)."""
     token = request.headers.get("x-auth-token")
     if token is not None:
         session = bmc.session_for(token)
         user = bmc.node.users.get(session.user_id) if session is not None else None
         if session is None or user is None or not user.enabled:
             raise _unauthorized()
-        principal = bmc.principal_for(user, session.id)
-    else:
-        header = request.headers.get("authorization", "")
-        scheme, _, value = header.partition(" ")
-        if scheme.lower() != "basic" or not value:
-            raise _unauthorized()
-        try:
-            username, _, password = base64.b64decode(value, validate=True).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            raise _unauthorized() from None
-        try:
-            principal = bmc.login(username, password)
-        except LoginRefused:
-            raise _unauthorized() from None
-    request.state.user = principal.username
+        return bmc.principal_for(user, session.id)
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic" or not value:
+        raise _unauthorized()
+    try:
+        username, _, password = base64.b64decode(value, validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        raise _unauthorized() from None
+    try:
+        return bmc.login(username, password)
+    except LoginRefused:
+        raise _unauthorized() from None
+
+
+def _caller(request: Request) -> Principal:
+    """Who sent the request, authenticated once per request: the result is kept in the request's
+    state (the ASGI front hands it on to the sub-requests of ``$expand``)."""
+    state = request.scope["state"]
+    principal: Principal | None = state.get("principal")
+    if principal is None:
+        principal = state["principal"] = _login(request, state["bmc"])
+        state["user"] = principal.username
     if principal.password_change_required and not _before_password_change(request, principal):
         raise password_change_required(principal)
     return principal
+
+
+async def authenticate(request: Request) -> Principal:
+    return _caller(request)
 
 
 def password_change_required(who: Principal) -> RedfishError:
@@ -106,7 +119,9 @@ def privileged(entity: str) -> Any:
     check that themselves with :func:`may_self`.
     """
 
-    async def check(request: Request, who: CurrentUser, regs: CurrentRegistries) -> Principal:
+    async def check(request: Request) -> Principal:
+        who = _caller(request)
+        regs: Registries = request.app.state.registries
         method = "GET" if request.method == "HEAD" else request.method
         alternatives = regs.required(entity, method)
         held = who.privileges
@@ -115,7 +130,7 @@ def privileged(entity: str) -> Any:
         if any(alt == frozenset({"ConfigureSelf"}) for alt in alternatives) and (
             "ConfigureSelf" in held
         ):
-            request.state.self_only = True
+            request.scope["state"]["self_only"] = True
             return who
         raise error(403, "InsufficientPrivilege")
 
@@ -123,7 +138,7 @@ def privileged(entity: str) -> Any:
 
 
 def self_only(request: Request) -> bool:
-    return bool(getattr(request.state, "self_only", False))
+    return bool(request.scope["state"].get("self_only", False))
 
 
 # -- responses -----------------------------------------------------------------------------------
