@@ -20,6 +20,7 @@ from fastapi.routing import APIRoute
 
 from bmc.redfish.app import ROUTER_MODULES
 from bmc.redfish.server import bind
+from bmc.redfish.service import BmcService, Principal
 from nodes.events import Event
 
 if TYPE_CHECKING:
@@ -66,6 +67,14 @@ def test_requests_run_on_the_loop_thread(
         return await real_run_sync(func, *args, **kwargs)
 
     monkeypatch.setattr(anyio.to_thread, "run_sync", run_sync)
+    logins: list[str] = []
+    real_login = BmcService.login
+
+    def login(self: BmcService, username: str, password: str) -> Principal:
+        logins.append(username)
+        return real_login(self, username, password)
+
+    monkeypatch.setattr(BmcService, "login", login)
 
     e = rack.endpoint("n01", "redfish")
     system = "/redfish/v1/Systems/n01"
@@ -83,6 +92,10 @@ def test_requests_run_on_the_loop_thread(
         assert r.status_code == 201
         assert api.delete(r.headers["Location"]).status_code == 204
         assert api.get("/redfish/v1/Managers/bmc/LogServices/SEL/Entries").status_code == 200
+        logins.clear()
+        expanded = api.get("/redfish/v1/Systems", params={"$expand": "."})
+        assert expanded.json()["Members"][0]["Id"] == "n01"
+        assert logins == [e.username]  # the request and its sub-requests: one login
         start = time.perf_counter()
         for _ in range(20):  # one kept-alive connection: Nagle + delayed ACK would be ~40 ms each
             assert api.get(system).status_code == 200

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
@@ -71,11 +72,18 @@ async def systems(_: Reader, bmc: CurrentBmc) -> Response:
     )
 
 
-def render_system(node: Node) -> ComputerSystem:
+#: Per node, the parts of its ComputerSystem that never change (identity, hardware, links):
+#: building these nested schema objects was most of the time a GET took to render one.
+_FIXED: weakref.WeakKeyDictionary[Node, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
+def _fixed_parts(node: Node) -> dict[str, Any]:
+    parts = _FIXED.get(node)
+    if parts is not None:
+        return parts
     spec = node.spec
     hw = spec.hardware
-    override = node.boot_override
-    return ComputerSystem(
+    parts = _FIXED[node] = dict(
         odata_id=_uri(node),
         id=node.name,
         name=f"{spec.model} {node.name}",
@@ -85,18 +93,6 @@ def render_system(node: Node) -> ComputerSystem:
         part_number=spec.model,
         asset_tag=spec.asset_tag or None,
         uuid=str(node.guid),
-        bios_version=node.firmware.get("bios", ""),
-        power_state=mapping.power_state(node.state),
-        status=Status(state=mapping.host_state(node.state), health=mapping.health(node)),
-        boot=Boot(
-            boot_source_override_target=mapping.BOOT_TARGET_OUT[override.target],
-            boot_source_override_enabled=(
-                "Disabled"
-                if not override.active
-                else ("Continuous" if override.persistent else "Once")
-            ),
-            boot_source_override_mode="UEFI" if override.uefi else "Legacy",
-        ),
         processor_summary=ProcessorSummary(
             count=hw.cpu.count,
             core_count=hw.cpu.count * hw.cpu.cores,
@@ -121,6 +117,26 @@ def render_system(node: Node) -> ComputerSystem:
                 target=_uri(node, "Actions", "ComputerSystem.Reset"),
                 action_info=_uri(node, "ResetActionInfo"),
             )
+        ),
+    )
+    return parts
+
+
+def render_system(node: Node) -> ComputerSystem:
+    override = node.boot_override
+    return ComputerSystem(
+        **_fixed_parts(node),
+        bios_version=node.firmware.get("bios", ""),
+        power_state=mapping.power_state(node.state),
+        status=Status(state=mapping.host_state(node.state), health=mapping.health(node)),
+        boot=Boot(
+            boot_source_override_target=mapping.BOOT_TARGET_OUT[override.target],
+            boot_source_override_enabled=(
+                "Disabled"
+                if not override.active
+                else ("Continuous" if override.persistent else "Once")
+            ),
+            boot_source_override_mode="UEFI" if override.uefi else "Legacy",
         ),
     )
 
