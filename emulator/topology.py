@@ -68,6 +68,23 @@ class WorkloadSettings(BaseModel):
     )
 
 
+class ControlSettings(BaseModel):
+    """The control plane (emulator.control): an HTTP API on its own address, bearer token."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    address: IPv4Address = IPv4Address("127.0.0.1")
+    port: int = Field(8470, ge=0, le=65535, description="0: any free port")
+    fallback_port: int | None = Field(
+        0,
+        ge=0,
+        le=65535,
+        description="when `port` is taken or may not be bound: 0 is any free port (`up` prints "
+        "it and writes it to the state directory's control.json); null makes it an error",
+    )
+
+
 class Cable(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -91,6 +108,7 @@ class Topology(BaseModel):
     cabling: list[Cable]
     snmp: SnmpSettings = SnmpSettings()
     workload: WorkloadSettings = WorkloadSettings()
+    control: ControlSettings = ControlSettings()
 
     def node(self, name: str) -> NodeSpec:
         return next(n for n in self.nodes if n.name == name)
@@ -456,13 +474,16 @@ def generate(
     snmp_fallback_port: int = 1161,
     snmp_receivers: Sequence[str] = (),
     host_base_address: str | None = None,
+    control_address: str | None = None,
+    control_port: int | None = None,
 ) -> str:
     """YAML text of a standard rack of ``nodes`` nodes (the BMC network: gateway .1, HLH .2,
     nodes from .3, as PROCEDURES.md describes; the switches' management addresses .1, .2, .3 of
     ``switch_base_address``, by default the /24 after the BMC network's). ``snmp_receivers`` are
     YAML flow mappings, e.g. ``{address: 127.0.0.1, port: 16200, version: v2c}``; the hosts'
     data-path addresses follow ``host_base_address``, by default the /24 two after the BMC
-    network's."""
+    network's. ``control_address``/``control_port`` place the control plane (default
+    127.0.0.1:8470); like ``workload``, the section is written only when asked for."""
     if not MIN_NODES <= nodes <= MAX_NODES:
         raise ValueError(f"a scale unit has {MIN_NODES} to {MAX_NODES} nodes, not {nodes}")
     base = IPv4Address(base_address)
@@ -616,6 +637,12 @@ def generate(
             "workload:              # each node's workload endpoint (TCP) on its data-path address",
             f"  base_address: {host_base_address}  # hosts get .1, .2, ... after it",
         ]
+    if control_address is not None or control_port is not None:
+        lines += ["control:               # the control plane's HTTP API (bearer token)"]
+        if control_address is not None:
+            lines.append(f"  address: {control_address}")
+        if control_port is not None:
+            lines.append(f"  port: {control_port}          # 0: any free port")
     return "\n".join(lines) + "\n"
 
 
