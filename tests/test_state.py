@@ -1,0 +1,360 @@
+"""The state store in process, on the virtual clock: what an event commits, loads, the history
+bound, a damaged, foreign, newer or locked database, a topology mismatch, --fresh, and round
+trips of the operator's fabric and a whole rack."""
+
+from __future__ import annotations
+
+import multiprocessing
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from emulator import topology
+from emulator.operator import Fabric, FabricSettings, NodeStatus, ScaleUnitStatus
+from emulator.operator.events import AddFailed, RepairFailed
+from emulator.rack import Rack
+from emulator.state import (
+    StateCorrupt,
+    StateLocked,
+    StateStore,
+    StateTooNew,
+    TopologyMismatch,
+    topology_identity,
+    track_rack,
+)
+from emulator.state.store import DB_NAME, SCHEMA_VERSION
+from nodes.clock import VirtualClock
+from nodes.events import Event, EventBus
+from nodes.power import HostState
+
+BOOT = 106.0
+HOUR = 3600.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Poked(Event):
+    value: int
+
+
+class Box:
+    """A provider: a value that emits Poked when it changes."""
+
+    def __init__(self, name: str, bus: EventBus) -> None:
+        self.name = name
+        self.value = 0
+        self.bus = bus
+        self.restored: list[Any] = []
+
+    def poke(self, value: int) -> None:
+        self.value = value
+        self.bus(Poked(device=self.name, at=1.0, value=value))
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"value": self.value}
+
+    def restore(self, data: dict[str, Any]) -> None:
+        self.restored.append(data)
+        self.value = data["value"]
+
+
+def _store(path: Path, bus: EventBus, *boxes: Box, **options: Any) -> StateStore:
+    store = StateStore(path, **options)
+    for box in boxes:
+        store.track(f"box:{box.name}", box.snapshot, box.restore)
+    bus.subscribe(store)
+    return store
+
+
+def _committed(path: Path, key: str) -> Any:
+    """What another connection (another process, after a kill) reads."""
+    import json
+
+    with sqlite3.connect(path / DB_NAME) as db:
+        row = db.execute("SELECT data FROM state WHERE key = ?", (key,)).fetchone()
+    return None if row is None else json.loads(row[0])
+
+
+def test_an_event_commits_the_device_it_names_before_the_bus_returns(tmp_path: Path) -> None:
+    bus = EventBus()
+    a, b = Box("a", bus), Box("b", bus)
+    store = _store(tmp_path, bus, a, b)
+    a.poke(7)
+    # Another connection sees it at once: committed inside the bus callback.
+    assert _committed(tmp_path, "box:a") == {"value": 7}
+    assert _committed(tmp_path, "box:b") is None  # b was not touched
+    history = store.history()
+    assert [(h.kind, h.device, h.data) for h in history] == [("Poked", "a", {"value": 7})]
+    assert history[0].at == 1.0 and history[0].wall > 0
+    commits = store.commits
+    a.poke(7)  # the same state: only the history row is written
+    assert store.commits == commits + 1
+    store.close()
+
+
+def test_load_restores_in_tracking_order_and_reopens(tmp_path: Path) -> None:
+    bus = EventBus()
+    a, b = Box("a", bus), Box("b", bus)
+    store = _store(tmp_path, bus, a, b)
+    a.poke(1)
+    b.poke(2)
+    store.close()
+
+    bus2 = EventBus()
+    a2, b2 = Box("a", bus2), Box("b", bus2)
+    store2 = _store(tmp_path, bus2, a2, b2)
+    assert store2.load() == ["box:a", "box:b"]
+    assert (a2.value, b2.value) == (1, 2)
+    assert len(store2.history()) == 2
+    store2.close()
+
+
+def test_events_during_load_are_committed_after_every_restore(tmp_path: Path) -> None:
+    """A restore that emits events half-way is not written half-restored."""
+    bus = EventBus()
+    a = Box("a", bus)
+    store = _store(tmp_path, bus, a)
+    a.poke(5)
+    store.close()
+
+    bus2 = EventBus()
+
+    class Noisy(Box):
+        def restore(self, data: dict[str, Any]) -> None:
+            self.bus(Poked(device="a", at=2.0, value=-1))  # emitted before the value is back
+            super().restore(data)
+
+    a2 = Noisy("a", bus2)
+    store2 = _store(tmp_path, bus2, a2)
+    store2.load()
+    assert _committed(tmp_path, "box:a") == {"value": 5}
+    assert [h.data["value"] for h in store2.history()] == [5, -1]
+    store2.close()
+
+
+def test_history_is_bounded(tmp_path: Path) -> None:
+    bus = EventBus()
+    a = Box("a", bus)
+    store = _store(tmp_path, bus, a, history_limit=50)
+    for i in range(1600):  # bounded: 1600 events
+        a.poke(i)
+    # Trimmed as rows come (every 500), so never more than limit + 500 rows.
+    assert store.history_count() <= 50 + 500
+    store.trim_history()
+    assert store.history_count() == 50
+    assert [h.data["value"] for h in store.history(limit=3)] == [1597, 1598, 1599]
+    assert _committed(tmp_path, "box:a") == {"value": 1599}
+    store.close()
+
+
+def test_a_file_that_is_not_a_database_is_named_and_left_alone(tmp_path: Path) -> None:
+    (tmp_path / DB_NAME).write_bytes(b"this is not SQLite, just some text " * 100)
+    with pytest.raises(StateCorrupt, match=str(tmp_path / DB_NAME)) as info:
+        StateStore(tmp_path)
+    assert "--fresh" in str(info.value)
+    assert (tmp_path / DB_NAME).read_bytes().startswith(b"this is not SQLite")
+    # The lock was released: --fresh can start over in the same directory.
+    store = StateStore(tmp_path, fresh=True)
+    assert store.integrity_check() == "ok"
+    store.close()
+
+
+def test_another_programs_database_is_refused(tmp_path: Path) -> None:
+    with sqlite3.connect(tmp_path / DB_NAME) as db:
+        db.execute("CREATE TABLE photos (id INTEGER PRIMARY KEY, name TEXT)")
+        db.execute("INSERT INTO photos (name) VALUES ('cat.jpg')")
+    with pytest.raises(StateCorrupt, match="not a scaleunit state database"):
+        StateStore(tmp_path)
+    with sqlite3.connect(tmp_path / DB_NAME) as db:
+        assert db.execute("SELECT name FROM photos").fetchall() == [("cat.jpg",)]
+
+
+def test_a_truncated_database_is_reported(tmp_path: Path) -> None:
+    bus = EventBus()
+    a = Box("a", bus)
+    store = _store(tmp_path, bus, a)
+    for i in range(300):
+        a.poke(i)
+    store.close()
+    data = (tmp_path / DB_NAME).read_bytes()
+    assert len(data) > 8192
+    (tmp_path / DB_NAME).write_bytes(data[:4096] + b"\xff" * 4096 + data[8192:])
+    with pytest.raises(StateCorrupt, match=str(tmp_path / DB_NAME)):
+        s = StateStore(tmp_path)
+        s.track("box:a", a.snapshot, a.restore)
+        s.load()
+        s.close()
+
+
+def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    StateStore(tmp_path).close()
+    with sqlite3.connect(tmp_path / DB_NAME) as db:
+        db.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    with pytest.raises(StateTooNew, match="newer scaleunit"):
+        StateStore(tmp_path)
+
+
+def _hold(path: str, ready: Any, release: Any) -> None:
+    store = StateStore(Path(path))
+    ready.set()
+    release.wait(10)
+    store.close()
+
+
+def test_a_state_dir_is_used_by_one_process_at_a_time(tmp_path: Path) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    ready, release = ctx.Event(), ctx.Event()
+    holder = ctx.Process(target=_hold, args=(str(tmp_path), ready, release))
+    holder.start()
+    try:
+        assert ready.wait(30)
+        with pytest.raises(StateLocked, match=rf"in use by another scaleunit \(pid {holder.pid}\)"):
+            StateStore(tmp_path)
+        with pytest.raises(StateLocked):
+            StateStore(tmp_path, fresh=True)  # --fresh does not break someone else's state
+    finally:
+        release.set()
+        holder.join(10)
+    StateStore(tmp_path).close()  # released with the process
+
+
+def test_a_different_topology_is_refused(tmp_path: Path) -> None:
+    four = topology.default(4)
+    store = StateStore(tmp_path)
+    store.bind_topology(topology_identity(four))
+    store.close()
+    store = StateStore(tmp_path)
+    store.bind_topology(topology_identity(four))  # the same rack: fine
+    store.close()
+    store = StateStore(tmp_path)
+    with pytest.raises(TopologyMismatch) as info:
+        store.bind_topology(topology_identity(topology.default(5)))
+    store.close()
+    message = str(info.value)
+    assert str(tmp_path / DB_NAME) in message and "--fresh" in message
+    assert "nodes.n05" in message
+    # --fresh starts over with the new rack.
+    store = StateStore(tmp_path, fresh=True)
+    store.bind_topology(topology_identity(topology.default(5)))
+    store.close()
+
+
+# -- the operator's fabric ----------------------------------------------------------------------
+def _booted(clock: VirtualClock, **settings: Any) -> tuple[Rack, Fabric]:
+    rack = Rack(topology.default(4), clock)
+    fabric = Fabric(rack, settings=FabricSettings(**settings))
+    for node in rack.nodes.values():
+        node.power_on()
+    clock.advance(BOOT + 40)
+    fabric.evaluate_health()
+    return rack, fabric
+
+
+def _restarted(clock: VirtualClock, rack: Rack) -> tuple[Rack, Fabric]:
+    """A new rack, its nodes' host state as it was (the node snapshot's business)."""
+    rack2 = Rack(topology.default(4), clock)
+    for name, node in rack.nodes.items():
+        if node.state is HostState.RUNNING:
+            rack2.nodes[name].power_on()
+    clock.advance(BOOT + 1)
+    return rack2, Fabric(rack2)
+
+
+def test_fabric_round_trip(clock: VirtualClock) -> None:
+    rack, fabric = _booted(clock)
+    fabric.drain("n02")
+    fabric.stop("n02")
+    clock.advance(60)
+    fabric.evaluate_health()
+    fabric.start("n02")
+    clock.advance(BOOT + 5)
+    fabric.resume("n02")
+    clock.advance(40)
+    fabric.evaluate_health()
+    before = fabric.snapshot()
+    assert any(not a.open for a in fabric.alerts()), "alerts closed, kept as history"
+    assert any(j.running for j in fabric.storage_jobs())
+
+    rack2, fabric2 = _restarted(clock, rack)
+    fabric2.restore(before)
+    assert [a.id for a in fabric2.alerts()] == [a.id for a in fabric.alerts()]
+    assert [(a.id, a.closed_by) for a in fabric2.alerts()] == [
+        (a.id, a.closed_by) for a in fabric.alerts()
+    ]
+    assert [w.name for w in fabric2.workloads()] == [w.name for w in fabric.workloads()]
+    assert {w.name: w.node for w in fabric2.workloads()} == {
+        w.name: w.node for w in fabric.workloads()
+    }
+    assert [j.id for j in fabric2.storage_jobs()] == [j.id for j in fabric.storage_jobs()]
+    # The running storage job goes on to its end.
+    clock.advance(2 * HOUR)
+    assert not any(j.running for j in fabric2.storage_jobs())
+    assert fabric2.scale_unit_status() is ScaleUnitStatus.RUNNING
+    # New alerts continue the numbering.
+    rack2.nodes["n03"].power_off()
+    clock.advance(31)
+    fabric2.evaluate_health()
+    new_ids = {a.id for a in fabric2.alerts()} - {a.id for a in fabric.alerts()}
+    assert new_ids and min(new_ids) > max(a.id for a in fabric.alerts())
+
+
+def test_a_repair_running_at_the_kill_ends_as_failed(clock: VirtualClock) -> None:
+    rack, fabric = _booted(clock)
+    fabric.stop("n03")
+    clock.advance(10)
+    fabric.repair("n03")
+    clock.advance(600)
+    assert fabric.node_status("n03") is NodeStatus.REPAIRING
+    data = fabric.snapshot()
+
+    _, fabric2 = _restarted(clock, rack)
+    events = fabric2.restore(data)
+    failed = [e for e in events if isinstance(e, RepairFailed)]
+    assert [e.device for e in failed] == ["n03"]
+    assert "interrupted" in failed[0].reason
+    assert fabric2.node_status("n03") is NodeStatus.REQUIRES_REMEDIATION
+    # Nothing left running: a new repair is accepted.
+    assert not fabric2.repair("n03") or fabric2.node_status("n03") is NodeStatus.REPAIRING
+
+
+def test_an_add_running_at_the_kill_fails_and_counts_until_repaired(clock: VirtualClock) -> None:
+    rack = Rack(topology.default(4), clock)
+    fabric = Fabric(rack, members=["n01", "n02", "n03"])
+    for node in rack.nodes.values():
+        node.power_on()
+    clock.advance(BOOT + 40)
+    fabric.add("n04")
+    clock.advance(600)
+    data = fabric.snapshot()
+
+    rack2 = Rack(topology.default(4), clock)
+    for node in rack2.nodes.values():
+        node.power_on()
+    clock.advance(BOOT + 1)
+    fabric2 = Fabric(rack2, members=["n01", "n02", "n03"])
+    events = fabric2.restore(data)
+    assert [e.device for e in events if isinstance(e, AddFailed)] == ["n04"]
+    assert fabric2.node_status("n04") is NodeStatus.STOPPED
+    assert "n04" in fabric2.members()
+
+
+def test_a_bad_fabric_snapshot_changes_nothing_it_can_check(clock: VirtualClock) -> None:
+    _, fabric = _booted(clock)
+    with pytest.raises(ValueError, match="version"):
+        fabric.restore({"version": 99})
+
+
+# -- the whole rack through the store ------------------------------------------------------------
+def test_track_rack_tracks_in_restore_order(tmp_path: Path, clock: VirtualClock) -> None:
+    rack = Rack(topology.default(4), clock)
+    fabric = Fabric(rack)
+    store = StateStore(tmp_path)
+    keys = track_rack(store, rack, operator=fabric)
+    assert keys[-1] == "operator"
+    switches = [k for k in keys if k.startswith("switch:")]
+    nodes = [k for k in keys if k.startswith("node:")]
+    if switches and nodes:
+        assert keys.index(switches[-1]) < keys.index(nodes[0])
+    store.close()
