@@ -108,8 +108,16 @@ def main() -> None:
     "--state-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Where the rack keeps its state (the Redfish TLS certificate, made on first start). "
+    help="Where the rack keeps its state: a SQLite database (SEL, users, firmware, BIOS, switch "
+    "configurations, faults, alerts; every acknowledged change is committed) and the Redfish TLS "
+    "certificate. One rack per directory. "
     "Default: the user data directory (platformdirs), e.g. ~/.local/share/scaleunit.",
+)
+@click.option(
+    "--fresh",
+    is_flag=True,
+    default=False,
+    help="Start over: forget the state kept in --state-dir (a new rack, as built).",
 )
 def up(
     topology_path: Path | None,
@@ -117,6 +125,7 @@ def up(
     speed: float,
     log_level: str,
     state_dir: Path | None,
+    fresh: bool,
 ) -> None:
     """Start the rack and serve every endpoint until Ctrl-C."""
     logs.setup(log_level)
@@ -126,7 +135,7 @@ def up(
     from emulator.runtime import RackRuntime  # the protocol stack, only when serving
 
     async def run() -> None:
-        runtime = RackRuntime(topology, speed=speed, state_dir=state_dir)
+        runtime = RackRuntime(topology, speed=speed, state_dir=state_dir, fresh=fresh)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

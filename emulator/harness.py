@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import shutil
+import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -34,10 +36,16 @@ class RackThread:
         *,
         speed: float = 1.0,
         state_dir: Path | None = None,
+        fresh: bool = False,
         start_timeout: float = 30.0,
     ):
         self.topology = topology
-        self.runtime = RackRuntime(topology, speed=speed, state_dir=state_dir)
+        #: Without a state_dir, a temporary one (removed by close()): a test never writes into
+        #: the user's data directory.
+        self._tmp_state: Path | None = None
+        if state_dir is None:
+            self._tmp_state = state_dir = Path(tempfile.mkdtemp(prefix="scaleunit-state-"))
+        self.runtime = RackRuntime(topology, speed=speed, state_dir=state_dir, fresh=fresh)
         self._loop = asyncio.new_event_loop()
         self._stop: asyncio.Event | None = None
         self._ready: concurrent.futures.Future[None] = concurrent.futures.Future()
@@ -88,6 +96,9 @@ class RackThread:
         if self._stop is not None and self._thread.is_alive():
             self._loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(timeout=10)
+        if self._tmp_state is not None and not self._thread.is_alive():
+            shutil.rmtree(self._tmp_state, ignore_errors=True)
+            self._tmp_state = None
 
     def __enter__(self) -> RackThread:
         return self.start()

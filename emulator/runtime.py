@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import json
 import logging
+import os
+import secrets
 import socket
 import time
 from pathlib import Path
@@ -19,9 +22,16 @@ from bmc.redfish.server import BindError, RedfishServer
 from bmc.redfish.service import BmcService
 from bmc.redfish.tls import ensure_certificate
 from emulator.clock import ScaledClock
+from emulator.control.app import create_app
+from emulator.control.feed import EventFeed
+from emulator.control.plane import ControlPlane
+from emulator.control.server import ControlServer, bind_control
 from emulator.endpoints import Endpoint, StartupError, plan_endpoints
+from emulator.faults import FaultInjector
 from emulator.logs import EventLogger, kv
+from emulator.operator import Fabric
 from emulator.rack import Rack
+from emulator.state import StateError, StateStore, topology_identity, track_rack
 from emulator.topology import Topology
 from emulator.workload import WorkloadServer, bind_tcp
 from nodes.events import BmcResetStarted, Event
@@ -55,12 +65,23 @@ class RackRuntime:
     """Builds the rack on the running loop and serves every BMC's protocols."""
 
     def __init__(
-        self, topology: Topology, *, speed: float = 1.0, state_dir: Path | None = None
+        self,
+        topology: Topology,
+        *,
+        speed: float = 1.0,
+        state_dir: Path | None = None,
+        fresh: bool = False,
+        token: str | None = None,
     ) -> None:
         self.topology = topology
         self.speed = speed
-        #: Where the rack keeps what outlives a run (the Redfish TLS certificate).
+        #: Where the rack keeps what outlives a run: its state database (emulator.state) and
+        #: the Redfish TLS certificate.
         self.state_dir = state_dir or default_state_dir()
+        #: Start over: the state database is deleted (under its lock) before the rack starts.
+        self.fresh = fresh
+        #: The state store, open from start() to stop().
+        self.state: StateStore | None = None
         self._redfish: RedfishServer | None = None
         self._redfish_bmcs: dict[str, BmcService] = {}
         self._events: EventHub | None = None
@@ -72,6 +93,16 @@ class RackRuntime:
         #: One workload endpoint per node, by node name.
         self.workloads: dict[str, WorkloadServer] = {}
         self.started_in: float = 0.0
+        #: The control plane's bearer token: given, else made at start (secrets), never logged.
+        self.token = token or secrets.token_urlsafe(32)
+        #: The operator's view of the scale unit (emulator.operator), built at start.
+        self.operator: Fabric | None = None
+        #: The fault injector (emulator.faults), built at start.
+        self.faults: FaultInjector | None = None
+        #: The control plane's server (emulator.control); None while stopped or disabled.
+        self.control: ControlServer | None = None
+        self.plane: ControlPlane | None = None
+        self.feed: EventFeed | None = None
 
     async def start(self) -> None:
         t0 = time.perf_counter()
@@ -81,7 +112,13 @@ class RackRuntime:
         self.rack = rack
         rack.bus.subscribe(EventLogger(logging.getLogger("model"), set(rack.switches)))
         rack.bus.subscribe(self._on_event)
+        # The control plane's event stream sees everything from the first event on.
+        self.feed = EventFeed()
+        rack.bus.subscribe(self.feed)
+        self.operator = Fabric(rack)
+        self.faults = FaultInjector(rack, baseline=self.operator.baseline)
         try:
+            self._open_state(rack)
             planned = plan_endpoints(self.topology)
             for endpoint in planned:
                 if endpoint.protocol == "ipmi":
@@ -89,6 +126,7 @@ class RackRuntime:
             await self._serve_redfish(rack, [e for e in planned if e.protocol == "redfish"])
             await self._serve_snmp(rack, [e for e in planned if e.protocol == "snmp"])
             await self._serve_workloads(rack, [e for e in planned if e.protocol == "workload"])
+            await self._serve_control(rack, [e for e in planned if e.protocol == "control"])
         except BaseException:
             await self.stop()
             raise
@@ -101,6 +139,44 @@ class RackRuntime:
                 nodes=len(rack.nodes),
                 speed=self.speed,
                 seconds=f"{self.started_in:.3f}",
+            )
+        )
+
+    def _open_state(self, rack: Rack) -> None:
+        """Open the state store, restore what it holds, and commit every change from here on
+        (before any endpoint serves, so nothing is acknowledged that is not committed). Node
+        restores end with the power-restore policy. Called once the rack and the parts that
+        hold state (the operator's fabric, the fault injector) exist."""
+        try:
+            store = StateStore(self.state_dir, fresh=self.fresh)
+        except StateError as exc:
+            raise StartupError(str(exc)) from None
+        self.state = store
+        try:
+            store.bind_topology(topology_identity(self.topology), name=self.topology.name)
+            track_rack(
+                store,
+                rack,
+                operator=getattr(self, "operator", None),
+                faults=getattr(self, "faults", None),
+            )
+            rack.bus.subscribe(store)
+            restored = store.load()
+        except BaseException as exc:
+            # Never written over: what could not be loaded stays as it is on disk.
+            self.state = None
+            store.close()
+            if isinstance(exc, StateError):
+                raise StartupError(str(exc)) from None
+            raise
+        log.info(
+            kv(
+                rack=self.topology.name,
+                proto="state",
+                event="state.opened",
+                path=store.path,
+                restored=len(restored),
+                fresh=self.fresh,
             )
         )
 
@@ -225,6 +301,54 @@ class RackRuntime:
             await server.start()
             self.endpoints.append(e)
 
+    async def _serve_control(self, rack: Rack, endpoints: list[Endpoint]) -> None:
+        """The control plane (emulator.control) on its own address; its URL and token go to
+        ``<state dir>/control.json`` (mode 0600), where the CLI finds them."""
+        if not endpoints:
+            return
+        assert self.operator is not None and self.faults is not None and self.feed is not None
+        e = endpoints[0]
+        settings = self.topology.control
+        try:
+            sock = bind_control(e.address, e.port, settings.fallback_port)
+        except OSError as exc:
+            raise bind_failed("control", "control", e.address, e.port, "tcp", exc) from None
+        self.plane = ControlPlane(rack, self.operator, self.faults)
+        server = ControlServer(create_app(self.plane, self.feed, self.token), sock)
+        self.control = server  # first, so that stop() closes it if start fails
+        await server.start()
+        self.endpoints.append(
+            Endpoint(
+                e.device, e.protocol, server.address, server.port, "", "", e.scheme, e.note
+            )
+        )
+        self._write_control_file(server.url)
+        log.info(kv(rack=self.topology.name, proto="control", event="listening", url=server.url))
+
+    @property
+    def control_file(self) -> Path:
+        return self.state_dir / "control.json"
+
+    def _write_control_file(self, url: str) -> None:
+        """The URL and token, readable by the user only, written whole (rename)."""
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.state_dir / f".control.json.{os.getpid()}"
+        data = {"url": url, "token": self.token, "rack": self.topology.name, "pid": os.getpid()}
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            os.fchmod(f.fileno(), 0o600)
+            json.dump(data, f)
+        os.replace(tmp, self.control_file)
+
+    def _remove_control_file(self, url: str) -> None:
+        """Removed at stop, unless another rack has written its own since."""
+        try:
+            data = json.loads(self.control_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return
+        if data.get("url") == url and data.get("pid") == os.getpid():
+            self.control_file.unlink(missing_ok=True)
+
     def _on_event(self, event: Event) -> None:
         if isinstance(event, BmcResetStarted) and event.device in self._redfish_bmcs:
             self._redfish_bmcs[event.device].drop_sessions()
@@ -233,6 +357,16 @@ class RackRuntime:
             self._ipmi[event.device][1].drop_sessions()
 
     async def stop(self) -> None:
+        if self.plane is not None:  # no more chaos faults while stopping
+            self.plane.close()
+        if self.feed is not None:  # ends the control plane's event streams
+            self.feed.close()
+        if self.control is not None:
+            await self.control.stop()
+            self._remove_control_file(self.control.url)
+            self.control = None
+        if self.operator is not None:
+            self.operator.close()
         if self._events is not None:  # first: ends the SSE streams the server would wait for
             await self._events.close()
             self._events = None
@@ -249,6 +383,10 @@ class RackRuntime:
         for workload in self.workloads.values():
             await workload.stop()
         self.workloads.clear()
+        if self.state is not None:  # last: whatever the shutdown changed is committed
+            self.state.save()
+            self.state.close()
+            self.state = None
 
     async def serve_forever(self, stop: asyncio.Event) -> None:
         await self.start()
