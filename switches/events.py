@@ -78,3 +78,36 @@ class ConfigSaved(SwitchEvent):
 
     _log_name = "config.saved"
     build: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class SwitchFaultChanged(SwitchEvent):
+    """A fault was injected (``active``) or cleared: ``fault`` is a
+    :class:`~switches.model.SwitchFault` value, ``target`` the part ("" for power)."""
+
+    _log_name = "switch.fault"
+    fault: str
+    target: str
+    active: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class SwitchConfigChanged(SwitchEvent):
+    """The running (and with ``saved`` the saved) configuration was replaced: ``cause`` is
+    "load" (a backup loaded), "factory-reset", "replaced" or "restore"; ``provisioned`` whether
+    it is the deployment configuration (VLANs, VLT, BGP, management address, SNMP) or the
+    factory one."""
+
+    _log_name = "config.changed"
+    cause: str
+    provisioned: bool
+    saved: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class SwitchReplaced(SwitchEvent):
+    """A replacement switch arrived in the slot: a new serial, factory configuration."""
+
+    _log_name = "switch.replaced"
+    old_serial: str
+    serial: str

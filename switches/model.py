@@ -23,13 +23,16 @@ Nothing here knows about SNMP or sockets: ``switches.snmp`` translates.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from nodes.clock import Clock, Timer
-from nodes.errors import InvalidState, NotFound
+from nodes.errors import InvalidArgument, InvalidState, NotFound
 from nodes.events import Event, EventSink, LinkChanged
 from nodes.sensors import Lag
 from switches.events import (
@@ -38,13 +41,89 @@ from switches.events import (
     PortAdminChanged,
     PsuChanged,
     SwitchBooted,
+    SwitchConfigChanged,
+    SwitchFaultChanged,
+    SwitchReplaced,
     SwitchState,
     SwitchStateChanged,
 )
 from switches.spec import SwitchRole, SwitchSpec
 from switches.traffic import Counters, TrafficMeter, TrafficProfile
 
-__all__ = ["Neighbour", "Port", "PortRole", "Switch", "SwitchState"]
+__all__ = [
+    "FACTORY_HOSTNAME",
+    "Neighbour",
+    "Port",
+    "PortRole",
+    "Switch",
+    "SwitchConfig",
+    "SwitchFault",
+    "SwitchState",
+]
+
+
+class SwitchFault(StrEnum):
+    """What can break in a switch (``Switch.inject_fault``); the target names the part."""
+
+    POWER = "power"  # target "": every PSU loses its input, the switch goes dark
+    PSU = "psu"  # target: a PSU name ("PSU1"): the supply itself fails
+    FAN = "fan"  # target: a fan name ("Fan2")
+    PORT = "port"  # target: a port name ("ethernet1/1/3"): its hardware fails, no light
+
+
+#: What a switch calls itself out of the box (OS10's default hostname).
+FACTORY_HOSTNAME = "OS10"
+
+
+@dataclass(frozen=True)
+class SwitchConfig:
+    """One configuration (running or saved), as the model keeps it.
+
+    ``provisioned``: the deployment configuration generated from the worksheet is there
+    (VLANs, VLT/MLAG and BGP to the peer and the border, the management address and SNMP). A
+    factory configuration has none of it: see ``emulator.fabric`` for what that breaks.
+    ``shutdown``: the ports shut. SNMP communities and users are the topology's (the worksheet
+    holds them, and the rendered text masks the keys), present while provisioned.
+    """
+
+    provisioned: bool
+    hostname: str
+    contact: str
+    location: str
+    build: str
+    shutdown: frozenset[str] = frozenset()
+
+    @classmethod
+    def factory(cls) -> SwitchConfig:
+        return cls(False, FACTORY_HOSTNAME, "", "", "")
+
+    @classmethod
+    def deployed(cls, spec: SwitchSpec) -> SwitchConfig:
+        return cls(True, spec.name, spec.snmp.contact, spec.snmp.location, spec.config_build)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "provisioned": self.provisioned,
+            "hostname": self.hostname,
+            "contact": self.contact,
+            "location": self.location,
+            "build": self.build,
+            "shutdown": sorted(self.shutdown),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SwitchConfig:
+        try:
+            return cls(
+                bool(data["provisioned"]),
+                str(data["hostname"]),
+                str(data["contact"]),
+                str(data["location"]),
+                str(data["build"]),
+                frozenset(str(p) for p in data["shutdown"]),
+            )
+        except (KeyError, TypeError) as exc:
+            raise InvalidArgument(f"bad switch configuration record: {exc!r}") from None
 
 
 class PortRole(StrEnum):
@@ -84,6 +163,7 @@ class Port:
         "admin_up",
         "alias",
         "changed_at",
+        "failed",
         "index",
         "meter",
         "name",
@@ -105,6 +185,7 @@ class Port:
         self.role = PortRole.UNUSED
         self.neighbour: Neighbour | None = None
         self.admin_up = True
+        self.failed = False  # the port's hardware (transceiver, PHY) failed: it sends no light
         self.peer_up = False  # whether the far end transmits
         self.switch_up = False  # whether this switch is UP (ports are dark otherwise)
         self.changed_at = at
@@ -114,7 +195,7 @@ class Port:
     @property
     def driving(self) -> bool:
         """Whether this end transmits (the far end sees a link)."""
-        return self.switch_up and self.admin_up
+        return self.switch_up and self.admin_up and not self.failed
 
     @property
     def oper_up(self) -> bool:
@@ -185,6 +266,9 @@ class Switch:
             for i, name in enumerate(spec.port_names(), start=1)
         }
         self._by_index = list(self.ports.values())
+        #: The chassis serial: the topology's, until a replacement switch arrives. The chassis MAC
+        #: stays (the SNMP engine ID and the peers' LLDP view are made from it once).
+        self.serial = spec.serial
         self.chassis_mac = mac_of(f"{spec.serial}/{spec.name}")
         self.os_version = spec.os_version
         watts = 750 if spec.role is SwitchRole.TOR else 400
@@ -209,9 +293,13 @@ class Switch:
         self.booted_at: float | None = None
         self.boot_count = 0
         self._boot_timer: Timer | None = None
-        #: Ports shut in the saved configuration (what a boot loads).
-        self.saved_shutdown: frozenset[str] = frozenset()
+        #: The running configuration but its ports' admin states (those are the ports').
+        self._running = SwitchConfig.deployed(spec)
+        #: The saved configuration (what a boot loads).
+        self.saved = SwitchConfig.deployed(spec)
         self.config_saved_at: float | None = None
+        #: Active faults, in the order injected.
+        self._faults: dict[tuple[SwitchFault, str], None] = {}
         if powered:
             self.state = SwitchState.UP
             self.booted_at = now
@@ -302,8 +390,9 @@ class Switch:
         now = self._clock.now()
         self.boot_count += 1
         self.booted_at = now
+        self._running = self.saved
         for p in self._by_index:
-            p.admin_up = p.name not in self.saved_shutdown
+            p.admin_up = p.name not in self.saved.shutdown
             p.meter.reset(now)
         self._enter(SwitchState.UP, "boot-complete")
         self._emit(
@@ -478,51 +567,328 @@ class Switch:
         """``write memory``."""
         if self.state is not SwitchState.UP:
             raise InvalidState(f"{self.name} is {self.state.value}, not up")
-        self.saved_shutdown = frozenset(p.name for p in self._by_index if not p.admin_up)
+        self.saved = self.running
         now = self._clock.now()
         self.config_saved_at = now
-        event = ConfigSaved(device=self.name, at=now, build=self.spec.config_build)
+        event = ConfigSaved(device=self.name, at=now, build=self.saved.build)
         self._emit(event)
         return [event]
 
+    @property
+    def running(self) -> SwitchConfig:
+        """The running configuration, with the ports' admin states as they are now."""
+        shut = frozenset(p.name for p in self._by_index if not p.admin_up)
+        return dataclasses.replace(self._running, shutdown=shut)
+
+    @property
+    def saved_shutdown(self) -> frozenset[str]:
+        """Ports shut in the saved configuration (what a boot loads)."""
+        return self.saved.shutdown
+
+    @property
+    def provisioned(self) -> bool:
+        """Whether the running configuration is the deployment one (not factory defaults)."""
+        return self._running.provisioned
+
     def running_config(self) -> str:
-        return self._render({p.name for p in self._by_index if not p.admin_up})
+        return self._render(self.running)
 
     def saved_config(self) -> str:
-        return self._render(set(self.saved_shutdown))
+        return self._render(self.saved)
 
-    def _render(self, shutdown: set[str]) -> str:
+    def _render(self, cfg: SwitchConfig) -> str:
         """The configuration as text, OS10 style. Generated from the topology: the same spec and
-        the same shut ports give the same text, byte for byte."""
+        the same configuration give the same text, byte for byte; :meth:`load_config` reads it
+        back."""
         s = self.spec
-        lines = [
-            f"! Version {self.os_version}",
-            f"! Build {s.config_build} generated by scaleunit for {s.name} ({s.model} {s.serial})",
-            "!",
-            f"hostname {s.name}",
-            "lldp enable",
-            "!",
-        ]
-        if s.snmp.contact:
-            lines.append(f'snmp-server contact "{s.snmp.contact}"')
-        if s.snmp.location:
-            lines.append(f'snmp-server location "{s.snmp.location}"')
-        lines.append(f"snmp-server community {s.snmp.ro_community} ro")
-        if s.snmp.rw_community is not None:
-            lines.append(f"snmp-server community {s.snmp.rw_community} rw")
-        for user in s.snmp.users:
-            priv = "" if user.priv_key is None else f" priv {user.priv.value} ********"
+        lines = [f"! Version {self.os_version}"]
+        if cfg.provisioned:
             lines.append(
-                f"snmp-server user {user.name} {user.access.value} auth {user.auth.value} "
-                f"********{priv}"
+                f"! Build {cfg.build} generated by scaleunit for {s.name} ({s.model} {self.serial})"
             )
+        else:
+            lines.append(f"! Factory default configuration ({s.model} {self.serial})")
+        lines += ["!", f"hostname {cfg.hostname}", "lldp enable", "!"]
+        if cfg.provisioned:
+            if cfg.contact:
+                lines.append(f'snmp-server contact "{cfg.contact}"')
+            if cfg.location:
+                lines.append(f'snmp-server location "{cfg.location}"')
+            lines.append(f"snmp-server community {s.snmp.ro_community} ro")
+            if s.snmp.rw_community is not None:
+                lines.append(f"snmp-server community {s.snmp.rw_community} rw")
+            for user in s.snmp.users:
+                priv = "" if user.priv_key is None else f" priv {user.priv.value} ********"
+                lines.append(
+                    f"snmp-server user {user.name} {user.access.value} auth {user.auth.value} "
+                    f"********{priv}"
+                )
         for p in self._by_index:
+            description = p.alias if cfg.provisioned else ""
             lines += [
                 "!",
                 f"interface {p.name}",
-                f" description {p.alias}" if p.alias else " no description",
+                f" description {description}" if description else " no description",
                 f" speed {p.speed_gbps * 1000}",
-                " shutdown" if p.name in shutdown else " no shutdown",
+                " shutdown" if p.name in cfg.shutdown else " no shutdown",
             ]
         lines += ["!", "end"]
         return "\n".join(lines) + "\n"
+
+    def parse_config(self, text: str) -> SwitchConfig:
+        """Read a configuration text (as :meth:`running_config` writes it, e.g. a backup kept
+        on the HLH). Raises InvalidArgument naming the line for anything it does not know, an
+        unknown interface, or a text without a hostname; nothing changes."""
+        build = ""
+        provisioned = False
+        hostname: str | None = None
+        contact = location = ""
+        shutdown: set[str] = set()
+        interface: str | None = None
+        for number, raw in enumerate(text.splitlines(), start=1):
+            line = raw.rstrip()
+
+            def bad(why: str, number: int = number, raw: str = raw) -> InvalidArgument:
+                return InvalidArgument(f"{self.name}: configuration line {number}: {why}: {raw!r}")
+
+            if not line:
+                continue
+            if line.startswith("!"):
+                m = re.match(r"^! Build (\S+) generated by scaleunit for ", line)
+                if m:
+                    build, provisioned = m.group(1), True
+                interface = None
+                continue
+            if line.startswith(" "):
+                command = line.strip()
+                if interface is None:
+                    raise bad("an interface command outside an interface")
+                if command == "shutdown":
+                    shutdown.add(interface)
+                elif command == "no shutdown":
+                    shutdown.discard(interface)
+                elif not re.match(r"^(no description|description \S.*|speed \d+)$", command):
+                    raise bad("unknown interface command")
+                continue
+            interface = None
+            if m := re.match(r"^hostname ([A-Za-z0-9][A-Za-z0-9-]{0,62})$", line):
+                hostname = m.group(1)
+            elif m := re.match(r'^snmp-server (contact|location) "([^"]*)"$', line):
+                if m.group(1) == "contact":
+                    contact = m.group(2)
+                else:
+                    location = m.group(2)
+            elif m := re.match(r"^interface (\S+)$", line):
+                if m.group(1) not in self.ports:
+                    raise bad(f"{self.name} has no interface {m.group(1)!r}")
+                interface = m.group(1)
+            elif line in ("lldp enable", "end") or re.match(
+                r"^snmp-server (community \S+ (ro|rw)|user \S+ (ro|rw) auth \S+ .*)$", line
+            ):
+                continue
+            else:
+                raise bad("unknown command")
+        if hostname is None:
+            raise InvalidArgument(f"{self.name}: configuration has no hostname line")
+        return SwitchConfig(provisioned, hostname, contact, location, build, frozenset(shutdown))
+
+    def load_config(self, text: str) -> list[Event]:
+        """``copy <backup> running-configuration``: the text becomes the running configuration
+        (ports shut or enabled as it says). Not saved: ``save_config`` after validating, as the
+        OEM procedure does. Refused while the switch is not up; a bad text changes nothing."""
+        if self.state is not SwitchState.UP:
+            raise InvalidState(f"{self.name} is {self.state.value}, not up")
+        cfg = self.parse_config(text)
+        return self._apply_running(cfg, "load", saved=False)
+
+    def _apply_running(self, cfg: SwitchConfig, cause: str, *, saved: bool) -> list[Event]:
+        now = self._clock.now()
+        self._running = dataclasses.replace(cfg, shutdown=frozenset())
+        before = [p.oper_up for p in self._by_index]
+        admin_changes = []
+        for p in self._by_index:
+            up = p.name not in cfg.shutdown
+            if p.admin_up != up:
+                p.admin_up = up
+                admin_changes.append(p)
+        event = SwitchConfigChanged(
+            device=self.name, at=now, cause=cause, provisioned=cfg.provisioned, saved=saved
+        )
+        self._emit(event)
+        events: list[Event] = [event]
+        for p in admin_changes:
+            admin = PortAdminChanged(device=self.name, at=now, port=p.name, up=p.admin_up)
+            self._emit(admin)
+            events.append(admin)
+        for p, was_up in zip(self._by_index, before, strict=True):
+            events += self._changed(p, was_up)
+        return events
+
+    def factory_reset(self) -> list[Event]:
+        """Configuration loss: the running and saved configurations go back to factory defaults
+        (every port enabled, no VLANs, VLT, BGP, management address or SNMP), then a reload."""
+        if self.state is not SwitchState.UP:
+            raise InvalidState(f"{self.name} is {self.state.value}, not up")
+        self.saved = SwitchConfig.factory()
+        self.config_saved_at = None
+        events = self._apply_running(SwitchConfig.factory(), "factory-reset", saved=True)
+        return events + self._boot("factory-reset")
+
+    def replace(self, serial: str) -> list[Event]:
+        """A replacement switch arrives in the slot, cabled as the old one was: a new serial
+        (new PSU and fan serials), no faults, factory configuration, powered and booting."""
+        serial = serial.strip()
+        if not re.match(r"^[\x21-\x7e]{1,32}$", serial):
+            raise InvalidArgument(f"{self.name}: bad serial {serial!r} (1-32 printable characters)")
+        if serial == self.serial:
+            raise InvalidArgument(f"{self.name}: the replacement has the same serial {serial}")
+        now = self._clock.now()
+        events: list[Event] = []
+        for fault, target in list(self._faults):
+            events += self.clear_fault(fault, target)
+        for psu in self.psus:
+            events += self.set_psu_input(psu.name, True)
+        events += self.power_off("replaced")
+        old = self.serial
+        self._set_serial(serial)
+        event = SwitchReplaced(device=self.name, at=now, old_serial=old, serial=serial)
+        self._emit(event)
+        events.append(event)
+        self.saved = SwitchConfig.factory()
+        self.config_saved_at = None
+        events += self._apply_running(SwitchConfig.factory(), "replaced", saved=True)
+        events += self.power_on("replaced")
+        return events
+
+    def _set_serial(self, serial: str) -> None:
+        self.serial = serial
+        self.psus = [
+            dataclasses.replace(p, serial=f"{serial}-P{i}") for i, p in enumerate(self.psus, 1)
+        ]
+        self.fans = [
+            dataclasses.replace(f, serial=f"{serial}-F{i}") for i, f in enumerate(self.fans, 1)
+        ]
+
+    # -- faults ------------------------------------------------------------------------------
+    @property
+    def active_faults(self) -> list[tuple[SwitchFault, str]]:
+        return list(self._faults)
+
+    def _fault_key(self, fault: SwitchFault | str, target: str) -> tuple[SwitchFault, str]:
+        try:
+            kind = SwitchFault(fault)
+        except ValueError:
+            kinds = ", ".join(f.value for f in SwitchFault)
+            raise InvalidArgument(f"unknown switch fault {fault!r} (one of {kinds})") from None
+        if kind is SwitchFault.POWER:
+            if target:
+                raise InvalidArgument(f"{self.name}: a power fault takes no target, not {target!r}")
+            return kind, ""
+        if not target:
+            raise InvalidArgument(f"{self.name}: a {kind.value} fault names its {kind.value}")
+        if kind is SwitchFault.PSU:
+            self._psu(target)
+        elif kind is SwitchFault.FAN and target not in {f.name for f in self.fans}:
+            raise NotFound(f"{self.name} has no fan {target!r}")
+        elif kind is SwitchFault.PORT:
+            self._port(target)
+        return kind, target
+
+    def inject_fault(self, fault: SwitchFault | str, target: str = "") -> list[Event]:
+        """Break a part: NotFound for an unknown part, InvalidArgument for a bad target,
+        InvalidState if that fault is already active; nothing changes when it raises."""
+        key = self._fault_key(fault, target)
+        if key in self._faults:
+            raise InvalidState(f"{self.name}: fault {key[0].value} {target} is already active")
+        self._faults[key] = None
+        return self._set_fault(key, True)
+
+    def clear_fault(self, fault: SwitchFault | str, target: str = "") -> list[Event]:
+        """Repair a part (InvalidState if that fault is not active)."""
+        key = self._fault_key(fault, target)
+        if key not in self._faults:
+            raise InvalidState(f"{self.name}: fault {key[0].value} {target} is not active")
+        del self._faults[key]
+        return self._set_fault(key, False)
+
+    def _set_fault(self, key: tuple[SwitchFault, str], active: bool) -> list[Event]:
+        kind, target = key
+        events: list[Event] = []
+        fault_event = SwitchFaultChanged(
+            device=self.name, at=self._clock.now(), fault=kind.value, target=target, active=active
+        )
+        if kind is SwitchFault.POWER:
+            for psu in self.psus:
+                events += self.set_psu_input(psu.name, not active)
+        elif kind is SwitchFault.PSU:
+            events += self.fail_psu(target, active)
+        elif kind is SwitchFault.FAN:
+            events += self.fail_fan(target, active)
+        else:
+            p = self._port(target)
+            before = p.oper_up
+            p.failed = active
+            # First the fault (the rack's far ends follow what this port sends), then the link.
+            self._emit(fault_event)
+            return [fault_event, *self._changed(p, before)]
+        self._emit(fault_event)
+        return [*events, fault_event]
+
+    # -- state that outlives the process -----------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        """Everything the switch holds, JSON-safe: serial, running and saved configuration,
+        PSU inputs and faults (what a restart must find again)."""
+        return {
+            "serial": self.serial,
+            "running": self.running.to_dict(),
+            "saved": self.saved.to_dict(),
+            "config_saved_at": self.config_saved_at,
+            "psu_input": dict(self.psu_input),
+            "faults": [[f.value, t] for f, t in self._faults],
+        }
+
+    def restore(self, data: dict[str, Any]) -> list[Event]:
+        """Put a snapshot back on a freshly built switch: the same serial, configurations, PSU
+        inputs and faults (a switch with no power left goes off). The whole record is checked
+        first: InvalidArgument and nothing changed if any of it is bad."""
+        try:
+            serial = str(data["serial"])
+            running = SwitchConfig.from_dict(data["running"])
+            saved = SwitchConfig.from_dict(data["saved"])
+            saved_at = data["config_saved_at"]
+            psu_input = {str(k): bool(v) for k, v in data["psu_input"].items()}
+            faults = [self._fault_key(f, t) for f, t in data["faults"]]
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise InvalidArgument(f"{self.name}: bad switch snapshot: {exc!r}") from None
+        if set(psu_input) != set(self.psu_input):
+            raise InvalidArgument(f"{self.name}: snapshot PSUs {sorted(psu_input)} differ")
+        unknown = (running.shutdown | saved.shutdown) - set(self.ports)
+        if unknown:
+            raise InvalidArgument(f"{self.name}: snapshot names unknown ports {sorted(unknown)}")
+        events: list[Event] = []
+        if serial != self.serial:
+            old = self.serial
+            self._set_serial(serial)
+            event = SwitchReplaced(
+                device=self.name, at=self._clock.now(), old_serial=old, serial=serial
+            )
+            self._emit(event)
+            events.append(event)
+        self.saved = saved
+        self.config_saved_at = None if saved_at is None else float(saved_at)
+        events += self._apply_running(running, "restore", saved=True)
+        for key in faults:
+            if key not in self._faults and key[0] is not SwitchFault.POWER:
+                self._faults[key] = None
+                events += self._set_fault(key, True)
+        for psu, has_input in psu_input.items():
+            events += self.set_psu_input(psu, has_input)
+        if (SwitchFault.POWER, "") in faults:
+            self._faults[(SwitchFault.POWER, "")] = None
+            events.append(
+                SwitchFaultChanged(
+                    device=self.name, at=self._clock.now(), fault="power", target="", active=True
+                )
+            )
+            self._emit(events[-1])
+        return events
