@@ -30,6 +30,20 @@ The rules it keeps:
   so a BMC switch loss silences the ToRs' agents too; with no BMC switch, the ToRs are managed
   out of band (a dedicated port, always up while the switch is).
 
+* **Cables.** A pulled cable (``Rack.pull_cable``) is gone from the rack's links: the switch
+  port at either end goes oper down, a node's NIC loses carrier, a BMC loses its path.
+* **Configuration.** A switch carries traffic as its deployment configuration says (VLANs,
+  VLT/MLAG and BGP, its management address and SNMP). After a configuration loss
+  (``Switch.factory_reset``, or a replacement switch, until ``Switch.load_config`` puts a backup
+  back) the switch has factory defaults: every port enabled and in the default VLAN, so links
+  come up and LLDP is learnt, but a **ToR** carries no data (no host VLANs, no VLT, no BGP to the
+  border or the peer: it is in no node's data path and the other ToR cannot reach the border
+  through it), carries no management VLAN, and (with ``bmc_attach: tors``) no BMC traffic; the
+  **BMC switch** still bridges its BMC ports at layer 2 (the HLH and the BMCs share that
+  segment, so BMC paths stay up), but its uplinks no longer carry the ToRs' in-band
+  management. Either way the switch itself has no management address and no SNMP
+  configuration: its agent is silent.
+
 Changes are announced on the rack's bus as :class:`FabricChanged` events, one per device and
 kind, when the value differs from the last one announced: :class:`DataPathChanged` (a node's
 ToRs and NIC links), :class:`BmcPathChanged` and :class:`ManagementPathChanged`.
@@ -51,6 +65,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BmcPathChanged",
+    "CableChanged",
     "DataPathChanged",
     "Fabric",
     "FabricChanged",
@@ -95,6 +110,20 @@ class ManagementPathChanged(FabricChanged):
     """Whether a switch is reachable from the management network (its SNMP agent)."""
 
     _log_name = "fabric.management_path"
+
+
+@dataclass(frozen=True, kw_only=True)
+class CableChanged(Event):
+    """A cable was pulled (``plugged`` False) or plugged back; ``device`` is ``a``'s device."""
+
+    _log_name = "cable.changed"
+    a: str
+    b: str
+    plugged: bool
+
+    @property
+    def name(self) -> str:
+        return self._log_name
 
 
 @dataclass(frozen=True)
@@ -143,7 +172,12 @@ class Fabric:
     def bmc_path_up(self, node: str) -> bool:
         """Whether the BMC's packets get through: its switch is up and the port is oper up."""
         far = self._far_end(f"{node}:{BMC_PORT}")
-        return far is not None and far[0].up and far[1].oper_up
+        if far is None:
+            return False
+        switch, port = far
+        # A BMC switch bridges its BMC ports even with factory defaults; a ToR needs its VLANs.
+        configured = switch.spec.role is SwitchRole.BMC or switch.provisioned
+        return switch.up and port.oper_up and configured
 
     def bmc_answering(self, node: str) -> bool:
         """Whether the BMC answers on the network: its path is up and its firmware is up."""
@@ -151,8 +185,12 @@ class Fabric:
 
     def _reaches_border(self, tor: Switch) -> bool:
         def has_uplink(s: Switch) -> bool:
-            return any(p.role is PortRole.UPLINK and p.oper_up for p in s.ports.values())
+            return s.provisioned and any(
+                p.role is PortRole.UPLINK and p.oper_up for p in s.ports.values()
+            )
 
+        if not tor.provisioned:
+            return False
         if has_uplink(tor):
             return True
         for p in tor.ports.values():
@@ -170,7 +208,7 @@ class Fabric:
             if far is None:
                 continue
             tor, port = far
-            usable = tor.spec.role is SwitchRole.TOR and tor.up and port.oper_up
+            usable = tor.spec.role is SwitchRole.TOR and tor.up and port.oper_up and tor.provisioned
             if usable and tor.name not in out and self._reaches_border(tor):
                 out.append(tor.name)
         return tuple(out)
@@ -186,11 +224,16 @@ class Fabric:
     def management_path_up(self, switch: str) -> bool:
         """Whether the management network reaches the switch (see the module's rules)."""
         s = self.rack.switches[switch]
-        if not s.up:
+        if not s.up or not s.provisioned:
             return False
         if s.spec.role is SwitchRole.BMC or not self._has_bmc_switch:
             return True
-        return any(p.role is PortRole.BMC_UPLINK and p.oper_up for p in s.ports.values())
+        for p in s.ports.values():
+            if p.role is PortRole.BMC_UPLINK and p.oper_up:
+                far = self.rack.switches.get(p.peer.split(":", 1)[0])
+                if far is not None and far.provisioned:  # it carries the management VLAN
+                    return True
+        return False
 
     def agent_answering(self, switch: str) -> bool:
         """Whether the switch's SNMP agent answers: the switch is up and managed."""
@@ -205,7 +248,7 @@ class Fabric:
                 node.set_nic_carrier(nic.name, far is not None and far[1].driving)
 
     def _on_event(self, event: Event) -> None:
-        if not isinstance(event, LinkChanged | PowerChanged | SwitchEvent):
+        if not isinstance(event, LinkChanged | PowerChanged | SwitchEvent | CableChanged):
             return
         # Carrier first, from the ports as they are now: events arrive nested (a switch going
         # down makes its peers emit before this sees the switch's own event), and whoever
