@@ -35,6 +35,23 @@ def next_base_address() -> str:
     return f"127.{60 + (os.getpid() + k) % 150}.{k % 250}.0"
 
 
+@pytest.fixture(autouse=True)
+def _no_state_in_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """``scaleunit up`` without --state-dir (a subprocess, a RackRuntime) keeps its state under
+    the user data directory: point it (XDG_DATA_HOME, which platformdirs follows) at a fresh
+    temporary directory for each test, so tests never write into the home directory nor share
+    a state."""
+    saved = os.environ.get("XDG_DATA_HOME")
+    os.environ["XDG_DATA_HOME"] = str(tmp_path_factory.mktemp("xdg-data"))
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("XDG_DATA_HOME", None)
+        else:
+            os.environ["XDG_DATA_HOME"] = saved
+
+
 @pytest.fixture
 def clock() -> VirtualClock:
     return VirtualClock()
