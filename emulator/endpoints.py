@@ -59,7 +59,13 @@ def plan_endpoints(topology: Topology) -> list[Endpoint]:
             port = fallback
         username, password = topology.bmc_credentials(spec)
         out.append(Endpoint(spec.name, "ipmi", address, port, username, password))
-    return out + plan_redfish(topology) + plan_snmp(topology) + plan_workload(topology)
+    return (
+        out
+        + plan_redfish(topology)
+        + plan_snmp(topology)
+        + plan_workload(topology)
+        + plan_control(topology)
+    )
 
 
 def plan_redfish(topology: Topology) -> list[Endpoint]:
@@ -121,4 +127,26 @@ def plan_workload(topology: Topology) -> list[Endpoint]:
             note="connect, read one JSON line (node, host state, ToR paths)",
         )
         for spec in topology.nodes
+    ]
+
+
+def plan_control(topology: Topology) -> list[Endpoint]:
+    """The control plane (emulator.control): HTTP with a bearer token, on ``control.address``
+    and ``port``. A port that is taken at start is replaced by the fallback (any free port by
+    default): ``scaleunit up`` prints the one it serves, and the state directory's control.json
+    holds it with the token."""
+    settings = topology.control
+    if not settings.enabled:
+        return []
+    return [
+        Endpoint(
+            "control",
+            "control",
+            str(settings.address),
+            settings.port,
+            "",
+            "",
+            "http",
+            note="bearer token: see control.json in the state directory",
+        )
     ]

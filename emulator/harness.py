@@ -37,6 +37,7 @@ class RackThread:
         speed: float = 1.0,
         state_dir: Path | None = None,
         fresh: bool = False,
+        token: str | None = None,
         start_timeout: float = 30.0,
     ):
         self.topology = topology
@@ -45,7 +46,9 @@ class RackThread:
         self._tmp_state: Path | None = None
         if state_dir is None:
             self._tmp_state = state_dir = Path(tempfile.mkdtemp(prefix="scaleunit-state-"))
-        self.runtime = RackRuntime(topology, speed=speed, state_dir=state_dir, fresh=fresh)
+        self.runtime = RackRuntime(
+            topology, speed=speed, state_dir=state_dir, fresh=fresh, token=token
+        )
         self._loop = asyncio.new_event_loop()
         self._stop: asyncio.Event | None = None
         self._ready: concurrent.futures.Future[None] = concurrent.futures.Future()
@@ -55,6 +58,17 @@ class RackThread:
     @property
     def endpoints(self) -> list[Endpoint]:
         return self.runtime.endpoints
+
+    @property
+    def control_url(self) -> str:
+        """The control plane's base URL (``http://127.0.0.1:8470``)."""
+        assert self.runtime.control is not None, "the control plane is not serving"
+        return self.runtime.control.url
+
+    @property
+    def token(self) -> str:
+        """The control plane's bearer token."""
+        return self.runtime.token
 
     def endpoint(self, device: str, protocol: str = "ipmi") -> Endpoint:
         return next(e for e in self.endpoints if e.device == device and e.protocol == protocol)

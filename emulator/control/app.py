@@ -1,0 +1,409 @@
+"""The control plane's HTTP API: a FastAPI app over one :class:`ControlPlane`.
+
+Every route needs ``Authorization: Bearer <token>`` (401 with ``WWW-Authenticate: Bearer``
+otherwise); the OpenAPI document (``/openapi.json``) and its pages (``/docs``) do not, as they
+show no state. Every route and dependency is a coroutine, so the model is touched only on the
+rack's loop thread (FastAPI runs plain functions in its thread pool).
+
+Errors leave through one table, each as ``{"error": "..."}`` and nothing changed:
+
+==============================================  ======
+cause                                           status
+==============================================  ======
+no or wrong token                               401
+malformed body or parameter (pydantic details)  422
+a bad value (unknown fault kind, part, ...)     400
+no such node, switch, fault, alert or route     404
+a refused action, a state that forbids it       409
+the BMC did not answer (Stop, Start, Repair...) 502
+not implemented by the model                    501
+==============================================  ======
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from emulator.control import schemas as s
+from emulator.control.feed import EventFeed, encode
+from emulator.control.plane import ACTIONS, ControlError, ControlPlane
+from emulator.faults import CATALOGUE, FaultError
+from emulator.logs import kv
+from nodes import errors as model_errors
+from nodes.events import Event
+
+log = logging.getLogger("emulator.control")
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": s.ErrorOut} for code in (400, 401, 404, 409, 422, 502)
+}
+
+#: Model errors to HTTP statuses (the first match wins).
+_MODEL_STATUS: tuple[tuple[type[Exception], int], ...] = (
+    (model_errors.NotFound, 404),
+    (model_errors.InvalidArgument, 400),
+    (model_errors.InvalidState, 409),
+    (model_errors.NotSupported, 501),
+    (model_errors.ModelError, 400),
+)
+
+
+def _error(status: int, message: str, **extra: Any) -> JSONResponse:
+    headers = {"WWW-Authenticate": 'Bearer realm="scaleunit"'} if status == 401 else None
+    return JSONResponse({"error": message, **extra}, status_code=status, headers=headers)
+
+
+def _status_of(exc: Exception) -> int:
+    """A FaultError says what the model said: its cause's status, else 400."""
+    cause = exc.__cause__ or exc.__context__
+    target = cause if isinstance(cause, model_errors.ModelError) else exc
+    for kind, status in _MODEL_STATUS:
+        if isinstance(target, kind):
+            return status
+    return 400
+
+
+# -- dependencies ------------------------------------------------------------------------------
+class _Auth:
+    def __init__(self, token: str) -> None:
+        self._token = token.encode()
+
+    async def __call__(self, request: Request) -> ControlPlane:
+        header = request.headers.get("authorization", "")
+        scheme, _, given = header.partition(" ")
+        if scheme.lower() != "bearer" or not given:
+            raise ControlError(401, "a bearer token is required (Authorization: Bearer <token>)")
+        if not hmac.compare_digest(given.strip().encode(), self._token):
+            raise ControlError(401, "the token is not valid")
+        plane: ControlPlane = request.app.state.plane
+        return plane
+
+
+async def _plane(request: Request) -> ControlPlane:
+    auth: _Auth = request.app.state.auth
+    return await auth(request)
+
+
+Plane = Annotated[ControlPlane, Depends(_plane)]
+NodeAction = Literal["drain", "resume", "stop", "start", "shutdown", "repair", "add"]
+
+
+def _events(events: list[Event]) -> list[dict[str, Any]]:
+    return [encode(e) for e in events]
+
+
+def _fault(rec: Any) -> s.FaultOut:
+    return s.FaultOut(
+        id=rec.id,
+        kind=rec.kind,
+        device=rec.device,
+        part=rec.part or "",
+        state=str(rec.state),
+        scheduled_for=rec.scheduled_for,
+        injected_at=rec.injected_at,
+        cleared_at=rec.cleared_at,
+        cleared_by=rec.cleared_by or "",
+        detail=rec.detail or "",
+        version=getattr(rec, "version", "") or "",
+    )
+
+
+def _alert(a: Any) -> s.AlertOut:
+    return s.AlertOut(
+        id=a.id,
+        kind=a.kind.value,
+        title=a.title,
+        severity=a.severity.value,
+        component=a.component,
+        description=a.description,
+        remediation=a.remediation,
+        opened_at=a.opened_at,
+        closed_at=a.closed_at,
+        closed_by=a.closed_by,
+        hardware_id=a.hardware_id,
+        open=a.open,
+    )
+
+
+def _chaos(plane: ControlPlane) -> s.ChaosOut:
+    run = plane.chaos
+    if run is None:
+        return s.ChaosOut(running=False)
+    return s.ChaosOut(
+        running=True,
+        seed=run.seed,
+        mean_interval_s=run.mean_interval_s,
+        kinds=run.kinds,
+        max_active=run.max_active,
+        started_at=run.started_at,
+    )
+
+
+# -- routers -----------------------------------------------------------------------------------
+status_router = APIRouter(tags=["status"])
+nodes_router = APIRouter(prefix="/nodes", tags=["nodes"])
+faults_router = APIRouter(prefix="/faults", tags=["faults"])
+replace_router = APIRouter(prefix="/replace", tags=["replacement"])
+alerts_router = APIRouter(prefix="/alerts", tags=["alerts"])
+chaos_router = APIRouter(prefix="/chaos", tags=["chaos"])
+events_router = APIRouter(prefix="/events", tags=["events"])
+
+
+@status_router.get("/status", response_model=s.StatusOut, responses=_ERRORS)
+async def get_status(plane: Plane) -> s.StatusOut:
+    """The scale unit at a glance: nodes, switches, states, open alerts."""
+    data = plane.status()
+    data["alerts"] = [_alert(a) for a in data["alerts"]]
+    return s.StatusOut(**data)
+
+
+@nodes_router.post("/{name}/{action}", response_model=s.ActionOut, responses=_ERRORS)
+async def node_action(
+    name: str, action: NodeAction, plane: Plane, body: s.ActionIn | None = None
+) -> s.ActionOut:
+    """An operator action: drain, resume, stop, start, shutdown, repair or add. 409 with the
+    operator's message when a rule refuses it, 502 when the node's BMC does not answer."""
+    address = str(body.bmc_address) if body is not None and body.bmc_address else None
+    events = plane.node_action(name, action, address)
+    op = plane.operator
+    log.info(kv(node=name, proto="control", event="action.accepted", action=action))
+    return s.ActionOut(
+        node=name,
+        action=action,
+        status=op.node_status(name).value,
+        power_state=op.power_state(name).value,
+        scale_unit=op.scale_unit_status().value,
+        events=_events(events),
+    )
+
+
+@faults_router.get("", response_model=list[s.FaultOut], responses=_ERRORS)
+async def list_faults(plane: Plane, active_only: bool = False) -> list[s.FaultOut]:
+    """Every fault injected or scheduled (``active_only``: those scheduled or active)."""
+    return [_fault(r) for r in plane.faults.list(active_only=active_only)]
+
+
+@faults_router.get("/catalogue", response_model=list[s.FaultKindOut], responses=_ERRORS)
+async def fault_catalogue(plane: Plane) -> list[s.FaultKindOut]:
+    """The faults that can be injected, and the part each names."""
+    return [
+        s.FaultKindOut(name=k.name, scope=k.scope, part=k.part, summary=k.summary)
+        for k in CATALOGUE.values()
+    ]
+
+
+@faults_router.post("", response_model=s.FaultOut, status_code=201, responses=_ERRORS)
+async def inject_fault(body: s.FaultIn, plane: Plane) -> s.FaultOut:
+    """Inject a fault now, at an emulated time (``at``) or ``in_s`` seconds from now."""
+    if body.kind not in CATALOGUE:
+        raise ControlError(
+            400, f"unknown fault kind {body.kind!r}; one of: {', '.join(sorted(CATALOGUE))}"
+        )
+    if body.device not in plane.rack.nodes and body.device not in plane.rack.switches:
+        raise ControlError(404, f"no node or switch named {body.device!r} in the rack")
+    at = body.at if body.in_s is None else plane.now() + body.in_s
+    rec = plane.faults.inject(body.kind, body.device, body.part, at=at, version=body.version)
+    log.info(
+        kv(node=body.device, proto="control", event="fault.requested", kind=body.kind, id=rec.id)
+    )
+    return _fault(rec)
+
+
+@faults_router.delete("/{fault_id}", response_model=s.FaultOut, responses=_ERRORS)
+async def clear_fault(fault_id: str, plane: Plane) -> s.FaultOut:
+    """Clear an active fault (or cancel a scheduled one)."""
+    if not any(r.id == fault_id for r in plane.faults.list()):
+        raise ControlError(404, f"no fault {fault_id!r}")
+    return _fault(plane.faults.clear(fault_id))
+
+
+@replace_router.post("/node", response_model=s.ReplaceOut, responses=_ERRORS)
+async def replace_node(body: s.ReplaceNodeIn, plane: Plane) -> s.ReplaceOut:
+    """A whole replacement node arrives in the slot (the host must be off): new serial and
+    GUID, factory BMC credentials root/calvin, factory firmware, empty SEL, host off."""
+    events, info = plane.replace_node(body.node, body.serial, body.firmware)
+    return s.ReplaceOut(**info, events=_events(events))
+
+
+@replace_router.post("/part", response_model=s.ReplaceOut, responses=_ERRORS)
+async def replace_part(body: s.ReplacePartIn, plane: Plane) -> s.ReplaceOut:
+    """A new part in place of the old (DIMMs and NICs need the host off), its fault cleared."""
+    events = plane.replace_part(body.node, body.kind, body.target)
+    return s.ReplaceOut(device=body.node, events=_events(events))
+
+
+@replace_router.post("/switch", response_model=s.ReplaceOut, responses=_ERRORS)
+async def replace_switch(body: s.ReplaceSwitchIn, plane: Plane) -> s.ReplaceOut:
+    """A replacement switch arrives: new serial, factory configuration."""
+    events, serial = plane.replace_switch(body.switch, body.serial)
+    return s.ReplaceOut(device=body.switch, serial=serial, events=_events(events))
+
+
+@alerts_router.get("", response_model=list[s.AlertOut], responses=_ERRORS)
+async def list_alerts(plane: Plane, open_only: bool = False) -> list[s.AlertOut]:
+    """Alerts, open and closed (``open_only``: the open ones)."""
+    return [_alert(a) for a in plane.operator.alerts(open_only=open_only)]
+
+
+@alerts_router.post("/{alert_id}/close", response_model=s.AlertOut, responses=_ERRORS)
+async def close_alert(alert_id: str, plane: Plane) -> s.AlertOut:
+    """Close an alert by hand (a hardware alert after a swap)."""
+    plane.close_alert(alert_id)
+    return _alert(plane.operator.alert(alert_id))
+
+
+@chaos_router.get("", response_model=s.ChaosOut, responses=_ERRORS)
+async def get_chaos(plane: Plane) -> s.ChaosOut:
+    return _chaos(plane)
+
+
+@chaos_router.post("", response_model=s.ChaosOut, status_code=201, responses=_ERRORS)
+async def start_chaos(body: s.ChaosIn, plane: Plane) -> s.ChaosOut:
+    """Random faults drawn from ``seed``: the same seed on the same topology gives the same
+    faults at the same emulated times."""
+    unknown = sorted(set(body.kinds or ()) - set(CATALOGUE))
+    if unknown:
+        raise ControlError(
+            400, f"unknown fault kind(s) {unknown}; one of: {', '.join(sorted(CATALOGUE))}"
+        )
+    if body.kinds is not None and not body.kinds:
+        raise ControlError(400, "kinds is empty: leave it out for every kind")
+    plane.start_chaos(body.seed, body.mean_interval_s, body.kinds, body.max_active)
+    return _chaos(plane)
+
+
+@chaos_router.delete("", response_model=s.ChaosOut, responses=_ERRORS)
+async def stop_chaos(plane: Plane) -> s.ChaosOut:
+    """Stop drawing faults (the active ones stay until cleared)."""
+    out = _chaos(plane)
+    plane.stop_chaos()
+    return out.model_copy(update={"running": False})
+
+
+@events_router.get("", response_model=s.EventsOut, responses=_ERRORS)
+async def recent_events(
+    request: Request,
+    plane: Plane,
+    since: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> s.EventsOut:
+    """The most recent events (after ``since``), oldest first."""
+    feed: EventFeed = request.app.state.feed
+    kept = [e for e in feed.recent if e["seq"] > since]
+    return s.EventsOut(last_seq=feed.last_seq, events=kept[-limit:])
+
+
+def _ndjson(item: dict[str, Any]) -> bytes:
+    return json.dumps(item, separators=(",", ":")).encode() + b"\n"
+
+
+def _sse(item: dict[str, Any]) -> bytes:
+    head = f"id: {item['seq']}\n" if "seq" in item else ""
+    return f"{head}event: {item['type']}\ndata: {json.dumps(item)}\n\n".encode()
+
+
+@events_router.get(
+    "/stream",
+    responses={
+        **_ERRORS,
+        200: {
+            "description": "one JSON object per line (NDJSON), or Server-Sent Events when "
+            "the client accepts text/event-stream; a slow client gets a final "
+            "stream.dropped, a stopping rack a final stream.closed",
+            "content": {"application/x-ndjson": {}, "text/event-stream": {}},
+        },
+    },
+)
+async def stream_events(
+    request: Request,
+    plane: Plane,
+    since: Annotated[int | None, Query(ge=0, description="replay kept events after it")] = None,
+) -> StreamingResponse:
+    """Every event on the rack's bus as it happens: power, SEL, links, traps, faults, alerts,
+    operator actions, ``{seq, type, device, at, ...fields}``."""
+    feed: EventFeed = request.app.state.feed
+    sub = feed.subscribe(since)
+    sse = "text/event-stream" in request.headers.get("accept", "")
+    fmt: Callable[[dict[str, Any]], bytes] = _sse if sse else _ndjson
+    return StreamingResponse(
+        feed.stream(sub, fmt),
+        media_type="text/event-stream" if sse else "application/x-ndjson",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+ROUTERS = (
+    status_router,
+    nodes_router,
+    faults_router,
+    replace_router,
+    alerts_router,
+    chaos_router,
+    events_router,
+)
+
+
+def create_app(plane: ControlPlane, feed: EventFeed, token: str) -> FastAPI:
+    """The app for one rack; ``token`` is the bearer token every route requires."""
+    if not token:
+        raise ValueError("the control plane needs a token")
+    app = FastAPI(
+        title="scaleunit control plane",
+        version="1",
+        description="Operate an emulated scale unit: status, node actions, faults, hardware "
+        "replacement, chaos and a live event stream. Every route needs "
+        "`Authorization: Bearer <token>` (see the state directory's control.json).",
+    )
+    app.state.plane = plane
+    app.state.feed = feed
+    app.state.auth = _Auth(token)
+    for router in ROUTERS:
+        app.include_router(router)
+
+    @app.exception_handler(ControlError)
+    async def control_error(request: Request, exc: ControlError) -> JSONResponse:
+        return _error(exc.status, exc.message)
+
+    @app.exception_handler(FaultError)
+    async def fault_error(request: Request, exc: FaultError) -> JSONResponse:
+        return _error(_status_of(exc), str(exc))
+
+    @app.exception_handler(model_errors.ModelError)
+    async def model_error(request: Request, exc: model_errors.ModelError) -> JSONResponse:
+        return _error(_status_of(exc), str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [
+            {k: v for k, v in e.items() if k in ("type", "loc", "msg", "input")}
+            for e in exc.errors()
+        ]
+        first = details[0] if details else {"loc": (), "msg": "invalid request"}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        message = f"invalid request: {where}: {first['msg']}" if where else first["msg"]
+        return JSONResponse(
+            json.loads(json.dumps({"error": message, "detail": details}, default=str)),
+            status_code=422,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        message = f"no route {request.url.path}" if exc.status_code == 404 else str(exc.detail)
+        resp = _error(exc.status_code, message)
+        for key, value in (exc.headers or {}).items():
+            resp.headers[key] = value
+        return resp
+
+    return app
+
+
+__all__ = ["ACTIONS", "ROUTERS", "create_app"]
