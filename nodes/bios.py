@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Final
+from typing import Any, Final
 
 from nodes.clock import Clock
 from nodes.errors import InvalidArgument
@@ -259,3 +259,14 @@ class Bios:
         event = BiosSettingsApplied(device=self._device, at=self._clock.now(), changes=changes)
         self._emit(event)
         return [event]
+
+    # -- persistence -----------------------------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        return {"current": dict(self._current), "pending": dict(self._pending)}
+
+    def restore(self, data: dict[str, Any]) -> None:
+        """Put back current and pending settings (names this registry does not know are
+        dropped: a newer emulator may have removed one)."""
+        self._current = {a.name: a.default for a in self.registry.values()}
+        self._current.update({k: v for k, v in data["current"].items() if k in self.registry})
+        self._pending = {k: v for k, v in data["pending"].items() if k in self.registry}

@@ -158,6 +158,78 @@ class BiosSettingsApplied(Event):
     changes: tuple[tuple[str, str, str], ...]
 
 
+@dataclass(frozen=True, kw_only=True)
+class SelRecordDeleted(Event):
+    record_id: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class SelTimeSet(Event):
+    """The SEL clock was set (its offset from the emulated clock changed)."""
+
+    offset: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class LockoutPolicyChanged(Event):
+    threshold: int
+    duration_s: float
+    counter_reset_s: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class PartFaultChanged(Event):
+    """A part failed (``faulted``) or its fault ended. ``part_kind`` is the fault's name
+    ("psu", "fan", "dimm", "data-disk", "boot-drive", "nic-port", "os-hang", "bmc-hang"),
+    ``part`` the part ("PSU1", "A3"; "" for the host OS or the BMC), ``cause`` why it ended
+    ("cleared", "replaced", "reset", "ac-cycle"...)."""
+
+    part_kind: str
+    part: str
+    faulted: bool
+    summary: str
+    cause: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class OsStateChanged(Event):
+    """The host OS stopped answering (crash or hang) or runs again (a new boot)."""
+
+    responsive: bool
+    cause: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class MemoryMappedOut(Event):
+    """POST left DIMMs out of the memory map (``slots``; empty: every DIMM is in use)."""
+
+    slots: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class PartReplaced(Event):
+    """A part was swapped for a new one (its serial number)."""
+
+    part_kind: str
+    part: str
+    serial: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class NodeReplaced(Event):
+    """A whole replacement node arrived in the slot: new serial and GUID, factory state."""
+
+    serial: str
+    guid: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class NodeRestored(Event):
+    """The node's state was put back from a snapshot (after an emulator restart)."""
+
+    host_was_on: bool
+
+
 _EVENT_NAMES = {
     "PowerChanged": "power.changed",
     "SelRecordAdded": "sel.added",
@@ -177,6 +249,15 @@ _EVENT_NAMES = {
     "VirtualMediaChanged": "media.changed",
     "BiosSettingsStaged": "bios.staged",
     "BiosSettingsApplied": "bios.applied",
+    "SelRecordDeleted": "sel.deleted",
+    "SelTimeSet": "sel.time",
+    "LockoutPolicyChanged": "account.policy",
+    "PartFaultChanged": "part.fault",
+    "OsStateChanged": "os.state",
+    "MemoryMappedOut": "memory.mapped-out",
+    "PartReplaced": "part.replaced",
+    "NodeReplaced": "node.replaced",
+    "NodeRestored": "node.restored",
 }
 
 EventSink = Callable[[Event], None]

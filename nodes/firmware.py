@@ -60,7 +60,7 @@ import struct
 import zlib
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from nodes import sensors as sn
 from nodes.errors import CapacityExceeded, InvalidArgument, InvalidState, NotFound
@@ -738,4 +738,98 @@ class FirmwareUpdater:
         for job in self._live():
             if job.ac_lost and job.state is JobState.PENDING_ACTIVATION:
                 self._apply(job, events)
+        return events
+
+    # -- persistence -----------------------------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        """Every job remembered, JSON-safe, and the next job number."""
+        now = self._now()
+        jobs = []
+        for job in self._jobs.values():
+            image = job.image
+            jobs.append(
+                {
+                    "id": job.id,
+                    "component": image.component,
+                    "model": image.model,
+                    "version": image.version,
+                    "payload_size": image.payload_size,
+                    "sha256": image.sha256.hex(),
+                    "old_version": job.old_version,
+                    "apply_time": job.apply_time.value,
+                    "targets": list(job.targets),
+                    "created_at": job.created_at,
+                    "planned": job.planned,
+                    "state": job.state.value,
+                    "steps": [
+                        {
+                            "step": st.step.value,
+                            "at": st.at,
+                            "message": st.message,
+                            "during": st.during.value if st.during else None,
+                        }
+                        for st in job.steps
+                    ],
+                    "started_at": job.started_at,
+                    "ended_at": job.ended_at,
+                    "awaiting": job.awaiting.value if job.awaiting else None,
+                    "failure": job.failure,
+                    "percent": job.percent(now),
+                    "ac_lost": job.ac_lost,
+                }
+            )
+        return {"jobs": jobs, "next_id": self._peek_next_id()}
+
+    def _peek_next_id(self) -> int:
+        n = next(self._ids)
+        self._ids = itertools.count(n)
+        return n
+
+    def restore(self, data: dict[str, Any]) -> list[Event]:
+        """Put the jobs back, as after a power loss of the BMC: a job that was new or running
+        (even activating) ends in EXCEPTION as interrupted and its component keeps its old
+        version; staged (pending) images survive, as images in flash do."""
+        self._jobs = {}
+        for d in data["jobs"]:
+            job = _Job(
+                id=str(d["id"]),
+                image=FirmwareImage(
+                    str(d["component"]),
+                    str(d["model"]),
+                    str(d["version"]),
+                    int(d["payload_size"]),
+                    bytes.fromhex(d["sha256"]),
+                ),
+                old_version=str(d["old_version"]),
+                apply_time=ApplyTime(d["apply_time"]),
+                targets=tuple(d["targets"]),
+                created_at=float(d["created_at"]),
+                planned=float(d["planned"]),
+                state=JobState(d["state"]),
+                steps=[
+                    JobStep(
+                        UpdateStep(st["step"]),
+                        float(st["at"]),
+                        str(st["message"]),
+                        UpdateStep(st["during"]) if st["during"] else None,
+                    )
+                    for st in d["steps"]
+                ],
+                started_at=d["started_at"],
+                ended_at=d["ended_at"],
+                awaiting=Activation(d["awaiting"]) if d["awaiting"] else None,
+                failure=d["failure"],
+                final_percent=int(d["percent"]),
+                ac_lost=bool(d["ac_lost"]),
+            )
+            if job.state is JobState.PENDING_ACTIVATION:
+                job.done = job.planned
+            elif not job.state.finished:
+                job.done = job.planned * job.final_percent / 100
+            self._jobs[job.id] = job
+        self._ids = itertools.count(int(data["next_id"]))
+        events: list[Event] = []
+        for job in self._live():
+            if job.state in (JobState.NEW, JobState.RUNNING):
+                self._fail(job, "interrupted: the BMC lost power", events)
         return events

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import Final
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 from nodes.clock import Clock
@@ -157,3 +157,30 @@ class VirtualMedia:
             write_protected=slot.write_protected if write_protected is None else write_protected,
         )
         return self._set(new)
+
+    # -- persistence -----------------------------------------------------------------------------
+    def snapshot(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "id": s.id,
+                "image": s.image,
+                "inserted": s.inserted,
+                "write_protected": s.write_protected,
+                "transfer_protocol": s.transfer_protocol,
+            }
+            for s in self._slots.values()
+        ]
+
+    def restore(self, data: list[dict[str, Any]]) -> None:
+        for d in data:
+            slot = self._slots.get(d["id"])
+            if slot is None:
+                continue
+            self._slots[slot.id] = MediaSlot(
+                slot.id,
+                slot.kind,
+                str(d["image"]),
+                bool(d["inserted"]),
+                bool(d["write_protected"]),
+                str(d["transfer_protocol"]),
+            )

@@ -13,6 +13,7 @@ import math
 import uuid
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from nodes import sensors as sn
 from nodes.bios import Bios
@@ -26,15 +27,20 @@ from nodes.events import (
     EventSink,
     IdentifyChanged,
     LinkChanged,
+    MemoryMappedOut,
+    OsStateChanged,
+    PartFaultChanged,
+    PartReplaced,
     PowerChanged,
     PowerRestorePolicyChanged,
     PsuInputChanged,
 )
+from nodes.faults import FAULT_OF, PART_OF, SUMMARY, NodeFault, PartKind
 from nodes.firmware import ApplyTime, FirmwareUpdater, UpdateJob
 from nodes.media import MediaKind, VirtualMedia
 from nodes.power import NEXT_STATE, TRANSITIONS, Command, HostState
-from nodes.sel import SensorType, SystemEventLog
-from nodes.sensors import Health, Lag, Reading, SensorDef
+from nodes.sel import EventType, SensorType, SystemEventLog
+from nodes.sensors import Health, Lag, Reading, SensorDef, raw_byte
 from nodes.spec import NodeSpec, PowerRestorePolicy, TimingSpec
 from nodes.users import Privilege, UserTable
 
@@ -162,6 +168,46 @@ _WATTS = {
     HostState.SHUTTING_DOWN: 200.0,
 }
 
+#: With a fan failed and the host powered, the CPU and exhaust temperatures climb this much
+#: above their usual targets, slowly (time constants in seconds): over the upper non-critical
+#: and then the upper critical threshold within minutes, short of non-recoverable.
+_FAN_FAULT_CPU_RISE = 40.0
+_FAN_FAULT_EXHAUST_RISE = 42.0
+_CPU_TAU = 25.0
+_EXHAUST_TAU = 40.0
+_CPU_TAU_FAN_FAULT = 150.0
+_EXHAUST_TAU_FAN_FAULT = 180.0
+
+#: Threshold event offsets (IPMI 2.0 table 42-2): (threshold field, offset, upper).
+_THRESHOLD_OFFSETS = (
+    ("lower_non_critical", 0x00, False),
+    ("lower_critical", 0x02, False),
+    ("lower_non_recoverable", 0x04, False),
+    ("upper_non_critical", 0x07, True),
+    ("upper_critical", 0x09, True),
+    ("upper_non_recoverable", 0x0B, True),
+)
+_THRESHOLD_NAMES = {
+    "lower_non_critical": "Lower Non-critical going low",
+    "lower_critical": "Lower Critical going low",
+    "lower_non_recoverable": "Lower Non-recoverable going low",
+    "upper_non_critical": "Upper Non-critical going high",
+    "upper_critical": "Upper Critical going high",
+    "upper_non_recoverable": "Upper Non-recoverable going high",
+}
+#: Event data 1 of a threshold event: trigger reading in byte 2, trigger threshold in byte 3.
+_THRESHOLD_DATA1 = 0x50
+#: Event data 1 with a sensor-specific extension code in byte 2 (bits 7:6 = 11b).
+_DATA2_EXTENSION = 0xC0
+#: Event data 1 with a sensor-specific extension code in byte 3 (bits 5:4 = 11b).
+_DATA3_EXTENSION = 0x30
+#: System Firmware Progress 0Fh, offset 00h (POST error), data 2: unrecoverable hard-disk
+#: failure, what a BIOS reports when no boot device is left.
+_POST_ERROR_NO_BOOT_DISK = 0x03
+
+#: The states in which the host OS runs (and can crash).
+_OS_STATES = (HostState.BOOTING, HostState.RUNNING, HostState.SHUTTING_DOWN)
+
 
 class Node:
     """One server: host power, boot, sensors, SEL, FRU, firmware, and its BMC."""
@@ -213,6 +259,23 @@ class Node:
         #: Whether the far end of each NIC's cable transmits (its switch port is up). The
         #: rack's fabric sets it; a node on its own sees carrier on every NIC.
         self.nic_carrier = {nic.name: True for nic in spec.nics}
+        #: Active faults, in the order they were injected (see nodes.faults).
+        self._faults: dict[tuple[NodeFault, str], float] = {}
+        self.failed_psus: set[str] = set()
+        self.failed_dimms: set[str] = set()
+        self.failed_drives: set[str] = set()
+        self.failed_nics: set[str] = set()
+        #: DIMMs the last POST left out of the memory map.
+        self.mapped_out_dimms: tuple[str, ...] = ()
+        #: Why the OS stopped answering ("hang", "crash"), when a fault stopped it.
+        self._os_stopped: str | None = None
+        self.bmc_hung = False
+        #: The serial number of each replaceable part, by (kind, name).
+        self.part_serials: dict[tuple[PartKind, str], str] = {}
+        self._replacements = 0
+        #: Threshold events asserted now, per sensor number (threshold field names).
+        self._asserted: dict[int, set[str]] = {}
+        self._thermal_timer: Timer | None = None
 
         self.bmc_ready_at = clock.now()
         self._bmc_timer: Timer | None = None
@@ -273,6 +336,33 @@ class Node:
             asset_tag=spec.asset_tag,
         )
 
+        self._init_part_serials()
+
+    def _init_part_serials(self) -> None:
+        spec, hw = self.spec, self.spec.hardware
+        serial = spec.serial
+        serials: dict[tuple[PartKind, str], str] = {}
+        for psu in hw.psus:
+            serials[(PartKind.PSU, psu.name)] = psu.serial or f"{serial}-{psu.name}"
+        for fan in hw.fans:
+            serials[(PartKind.FAN, fan.name)] = f"{serial}-{fan.name}"
+        for dimm in hw.dimms:
+            serials[(PartKind.DIMM, dimm.slot)] = dimm.serial or f"{serial}-{dimm.slot}"
+        for disk in hw.data_disks:
+            serials[(PartKind.DATA_DISK, disk.slot)] = disk.serial or f"{serial}-{disk.slot}"
+        for disk in hw.boot_drives:
+            serials[(PartKind.BOOT_DRIVE, disk.slot)] = disk.serial or f"{serial}-{disk.slot}"
+        for nic in spec.nics:
+            serials[(PartKind.NIC, nic.name)] = f"{serial}-{nic.name}"
+        self.part_serials = serials
+
+    def part_serial(self, kind: PartKind | str, name: str) -> str:
+        """The serial number of a part (it changes when the part is replaced)."""
+        try:
+            return self.part_serials[(PartKind(kind), name)]
+        except (KeyError, ValueError):
+            raise NotFound(f"{self.name} has no {kind} {name!r}") from None
+
     # -- plumbing ----------------------------------------------------------------------------
     def _emit(self, event: Event) -> None:
         self._emit_sink(event)
@@ -286,7 +376,15 @@ class Node:
         return self.state.chassis_on
 
     def has_input_power(self) -> bool:
-        return any(self.psu_input.values())
+        """Whether some PSU delivers power (it has input and has not failed)."""
+        return any(self.psu_delivering(p) for p in self.psu_input)
+
+    def psu_delivering(self, psu: str) -> bool:
+        return self.psu_input[psu] and psu not in self.failed_psus
+
+    def psu_redundant(self) -> bool:
+        """Whether every PSU delivers (redundancy is not lost)."""
+        return all(self.psu_delivering(p) for p in self.psu_input)
 
     # -- network links ---------------------------------------------------------------------------
     def set_nic_carrier(self, nic: str, up: bool) -> None:
@@ -296,12 +394,13 @@ class Node:
         self.nic_carrier[nic] = up
 
     def nic_link_up(self, nic: str) -> bool:
-        """Whether ``nic`` has link: the host is powered (the NIC transmits) and has carrier."""
-        return self.chassis_on and self.nic_carrier.get(nic, False)
+        """Whether ``nic`` has link: the host is powered (the NIC transmits), the port has not
+        failed and it has carrier."""
+        return self.chassis_on and self.nic_carrier.get(nic, False) and nic not in self.failed_nics
 
     def network_degraded(self) -> bool:
         """The host is powered and at least one of its NICs has no link (lost redundancy)."""
-        return self.chassis_on and not all(self.nic_carrier.values())
+        return self.chassis_on and not all(self.nic_link_up(nic) for nic in self.nic_carrier)
 
     def _check(self, command: Command) -> HostState | None:
         outcome = TRANSITIONS[command][self.state]
@@ -325,15 +424,15 @@ class Node:
         self.state_since = now
         if new is not HostState.POST:
             self.in_setup = False
-        self._cpu_lag.retarget(now, _TARGETS.get(new, self.ambient_c))
-        exhaust = {HostState.OFF: self.ambient_c + 1.0, HostState.POWERING_ON: self.ambient_c + 2}
-        self._exhaust_lag.retarget(now, exhaust.get(new, self.ambient_c + 12.0))
+        self._retarget_thermal(now)
         self._power_lag.retarget(now, _WATTS[new])
         changed = PowerChanged(device=self.name, at=now, old=old, new=new, cause=cause)
         events: list[Event] = [changed]
         self._emit(changed)
         if old.chassis_on != new.chassis_on:
             for nic in self.spec.nics:
+                if nic.name in self.failed_nics:
+                    continue  # a failed port never had link
                 link = LinkChanged(device=self.name, at=now, port=nic.name, up=new.chassis_on)
                 events.append(link)
                 self._emit(link)
@@ -367,6 +466,17 @@ class Node:
 
     def _advance(self) -> None:
         self._transition = None
+        if self.state is HostState.POST and self._no_boot_device():
+            # The BIOS finds nothing to boot from and stays in POST until a reset.
+            self.sel.log(
+                SensorType.SYSTEM_FIRMWARE_PROGRESS,
+                sn.POST_ERROR,
+                0x00,
+                "System Firmware Error: no bootable device (both boot drives failed)",
+                raw_data1=_DATA2_EXTENSION,
+                data2=_POST_ERROR_NO_BOOT_DISK,
+            )
+            return
         nxt = NEXT_STATE.get(self.state)
         if nxt is not None:
             self._enter(nxt, "timer")
@@ -375,6 +485,8 @@ class Node:
         """SEL records and side effects of entering ``new``."""
         sel = self.sel
         events: list[Event] = []
+        if new in (HostState.OFF, HostState.POST):
+            events += self._os_restarts(cause)
         if new is HostState.POST:
             events += self.bios.host_reset()  # pending BIOS settings take effect as POST starts
             if self._boot_target() is BootTarget.BIOS:
@@ -388,6 +500,7 @@ class Node:
             )
             if not old.chassis_on:
                 sel.log(SensorType.ACPI_POWER_STATE, sn.ACPI_STATE, 0x00, "ACPI S0/G0 working")
+            events += self._map_memory()
         elif new is HostState.BOOTING:
             target = self._boot_target()
             self.last_boot_device = target.value
@@ -530,6 +643,7 @@ class Node:
             raise NotFound(f"no PSU {psu!r} in {self.name}")
         if self.psu_input[psu] == has_input:
             return []
+        had_standby = any(self.psu_input.values())
         had_power = self.has_input_power()
         was_on = self.state is not HostState.OFF
         self.psu_input[psu] = has_input
@@ -545,7 +659,12 @@ class Node:
             f"{psu} input lost" if not has_input else f"{psu} input restored",
             asserted=not has_input,
         )
-        redundant = all(self.psu_input.values())
+        self._log_redundancy()
+        events += self._supply_changed(had_standby, had_power, was_on, PowerEvent.AC_FAILED)
+        return events
+
+    def _log_redundancy(self) -> None:
+        redundant = self.psu_redundant()
         self.sel.log(
             SensorType.POWER_SUPPLY,
             sn.PSU_REDUNDANCY,
@@ -553,14 +672,29 @@ class Node:
             "Fully redundant" if redundant else "Redundancy lost",
             event_type=0x0B,
         )
+
+    def _supply_changed(
+        self, had_standby: bool, had_power: bool, was_on: bool, why: PowerEvent
+    ) -> list[Event]:
+        """What follows a PSU's input or health changing.
+
+        The BMC runs on standby power, which any PSU with input gives (a failed supply's
+        standby rail still feeds it); the host needs a PSU that delivers (input, not failed).
+        """
+        events: list[Event] = []
+        standby = any(self.psu_input.values())
+        if had_standby and not standby:
+            events += self._updater.ac_lost()
         if had_power and not self.has_input_power():
             self._was_on_at_ac_loss = was_on
-            self.last_power_event = PowerEvent.AC_FAILED
-            events += self._updater.ac_lost()
+            self.last_power_event = why
             if was_on:
                 events += self._enter(HostState.OFF, "ac-lost")
-        elif not had_power and self.has_input_power():
+        if not had_standby and standby:
             events += self._updater.ac_restored()
+            if self.bmc_hung:  # the BMC lost power: it boots afresh
+                events += self._end_fault(NodeFault.BMC_HANG, "", "ac-cycle")
+        if not had_power and self.has_input_power():
             events += self._restore_after_ac()
         return events
 
@@ -623,8 +757,9 @@ class Node:
 
     # -- the BMC itself -------------------------------------------------------------------------
     def bmc_answering(self) -> bool:
-        """Whether the BMC's firmware is up (the fabric decides if its packets get through)."""
-        return self._now() >= self.bmc_ready_at
+        """Whether the BMC's firmware is up and not hung (the fabric decides if its packets
+        get through)."""
+        return not self.bmc_hung and self._now() >= self.bmc_ready_at
 
     def bmc_reset(self, kind: BmcResetKind) -> list[Event]:
         """Restart the BMC: unreachable for a while, the host keeps running."""
@@ -642,7 +777,10 @@ class Node:
         self._bmc_timer = self.clock.call_at(self.bmc_ready_at, self._bmc_back)
         event = BmcResetStarted(device=self.name, at=now, kind=kind.value, until=self.bmc_ready_at)
         self._emit(event)
-        return [event, *self._updater.bmc_reset_started()]
+        events: list[Event] = [event]
+        if self.bmc_hung:  # a restart gets a hung BMC going again
+            events += self._end_fault(NodeFault.BMC_HANG, "", "bmc-reset")
+        return [*events, *self._updater.bmc_reset_started()]
 
     def _bmc_back(self) -> None:
         self._bmc_timer = None
@@ -679,7 +817,8 @@ class Node:
             self.ambient_c,
             frozenset(self.failed_fans),
             tuple(self.psu_input.values()),
-            tuple((lag.start, lag.target, lag.t0) for lag in lags),
+            frozenset(self.failed_psus),
+            tuple((lag.start, lag.target, lag.t0, lag.tau) for lag in lags),
         )
         if key == self._health_ok_for:
             return Health.OK
@@ -711,24 +850,27 @@ class Node:
         if s.number == sn.POWER_CONSUMPTION:
             return Reading(s, round(self._power_lag.value(now)))
         if s.sensor_type is SensorType.OTHER_UNITS and s.part in self.psu_input:
-            feeding = [p for p, ok in self.psu_input.items() if ok]
+            feeding = [p for p in self.psu_input if self.psu_delivering(p)]
             if s.part not in feeding:
                 return Reading(s, 0.0)
             return Reading(s, round(self._power_lag.value(now) / len(feeding)))
         if s.sensor_type is SensorType.POWER_SUPPLY and s.part in self.psu_input:
             state = 0x01  # presence detected
+            if s.part in self.failed_psus:
+                state |= 0x02  # power supply failure detected
             if not self.psu_input[s.part]:
                 state |= 0x08  # input lost
             return Reading(s, None, state)
         if s.number == sn.PSU_REDUNDANCY:
-            return Reading(s, None, 0x01 if all(self.psu_input.values()) else 0x02)
+            return Reading(s, None, 0x01 if self.psu_redundant() else 0x02)
         if s.sensor_type is SensorType.VOLTAGE:
             if s.number == sn.VBAT:
                 return Reading(s, 3.02)
             assert s.nominal is not None
             return Reading(s, round(s.nominal * 1.004, 2))
         if s.sensor_type is SensorType.DRIVE_SLOT:
-            return Reading(s, None, 0x01)  # drive presence
+            # Drive presence, and drive fault while it has failed.
+            return Reading(s, None, 0x03 if s.part in self.failed_drives else 0x01)
         if s.sensor_type is SensorType.ACPI_POWER_STATE:
             return Reading(s, None, 0x01 if on else 0x20)  # S0/G0 : S5/G2
         return Reading(s, None, 0)
@@ -773,3 +915,517 @@ class Node:
         major = parts[0] if parts else 0
         minor = parts[1] if len(parts) > 1 else 0
         return major, minor
+
+    # -- faults --------------------------------------------------------------------------------
+    @property
+    def active_faults(self) -> list[tuple[NodeFault, str]]:
+        """The faults active now, in the order they were injected."""
+        return list(self._faults)
+
+    def fault_active(self, fault: NodeFault | str, target: str = "") -> bool:
+        return (NodeFault(fault), target) in self._faults
+
+    def _parts(self, kind: PartKind) -> list[str]:
+        return [name for (k, name) in self.part_serials if k is kind]
+
+    def _fault_key(self, fault: NodeFault | str, target: str) -> tuple[NodeFault, str]:
+        """Check a fault and its target (nothing changes): NotFound for an unknown fault or
+        part, InvalidArgument for a target where none belongs or none where one does."""
+        try:
+            kind = NodeFault(fault)
+        except ValueError:
+            raise NotFound(
+                f"no fault {fault!r}: one of {', '.join(f.value for f in NodeFault)}"
+            ) from None
+        if not isinstance(target, str):
+            raise InvalidArgument(f"a fault's target is a part name, not {target!r}")
+        part = PART_OF[kind]
+        if part is None:
+            if target:
+                raise InvalidArgument(f"{kind.value} takes no target (got {target!r})")
+            return kind, ""
+        if not target:
+            raise InvalidArgument(f"{kind.value} needs a target: one of {self._parts(part)}")
+        if (part, target) not in self.part_serials:
+            raise NotFound(
+                f"{self.name} has no {part.value} {target!r}: one of {self._parts(part)}"
+            )
+        return kind, target
+
+    def inject_fault(self, fault: NodeFault | str, target: str = "") -> list[Event]:
+        """Make a part (or the OS, or the BMC) fail now; see ``nodes.faults`` for the effects.
+
+        NotFound for an unknown fault or part, InvalidArgument for a bad target, InvalidState
+        if that fault is already active; nothing changes when it raises.
+        """
+        key = self._fault_key(fault, target)
+        kind, target = key
+        if key in self._faults:
+            raise InvalidState(f"{kind.value} {target} is already failed on {self.name}".strip())
+        if kind is NodeFault.OS_HANG and self.state not in _OS_STATES:
+            raise InvalidState(f"the OS of {self.name} is not running (the host is {self.state})")
+        if kind is NodeFault.OS_HANG and self._os_stopped is not None:
+            raise InvalidState(f"the OS of {self.name} has already stopped ({self._os_stopped})")
+        now = self._now()
+        self._faults[key] = now
+        label = f"{target} {SUMMARY[kind]}".strip()
+        changed = PartFaultChanged(
+            device=self.name, at=now, part_kind=kind.value, part=target, faulted=True, summary=label
+        )
+        self._emit(changed)
+        events: list[Event] = [changed]
+        events += _INJECT[kind](self, target)
+        return events
+
+    def clear_fault(self, fault: NodeFault | str, target: str = "") -> list[Event]:
+        """End a fault (the part works again); InvalidState if it is not active."""
+        kind, target = self._fault_key(fault, target)
+        if (kind, target) not in self._faults:
+            raise InvalidState(f"{kind.value} {target} is not failed on {self.name}".strip())
+        return self._end_fault(kind, target, "cleared")
+
+    def _end_fault(self, kind: NodeFault, target: str, cause: str) -> list[Event]:
+        if self._faults.pop((kind, target), None) is None:
+            return []
+        now = self._now()
+        label = f"{target} {SUMMARY[kind]}".strip()
+        changed = PartFaultChanged(
+            device=self.name,
+            at=now,
+            part_kind=kind.value,
+            part=target,
+            faulted=False,
+            summary=label,
+            cause=cause,
+        )
+        self._emit(changed)
+        events: list[Event] = [changed]
+        events += _CLEAR[kind](self, target)
+        return events
+
+    def _index(self, kind: PartKind, name: str) -> int:
+        return self._parts(kind).index(name)
+
+    # psu
+    def _fail_psu(self, psu: str) -> list[Event]:
+        had_standby = any(self.psu_input.values())
+        had_power = self.has_input_power()
+        was_on = self.state is not HostState.OFF
+        was_redundant = self.psu_redundant()
+        self.failed_psus.add(psu)
+        self.sel.log(
+            SensorType.POWER_SUPPLY,
+            sn.PSU_STATUS_BASE + self._index(PartKind.PSU, psu),
+            0x01,
+            f"{psu} Power Supply Failure detected",
+        )
+        if was_redundant:
+            self._log_redundancy()
+        return self._supply_changed(had_standby, had_power, was_on, PowerEvent.FAULT)
+
+    def _mend_psu(self, psu: str) -> list[Event]:
+        had_standby = any(self.psu_input.values())
+        had_power = self.has_input_power()
+        was_on = self.state is not HostState.OFF
+        self.failed_psus.discard(psu)
+        self.sel.log(
+            SensorType.POWER_SUPPLY,
+            sn.PSU_STATUS_BASE + self._index(PartKind.PSU, psu),
+            0x01,
+            f"{psu} Power Supply Failure cleared",
+            asserted=False,
+        )
+        if self.psu_redundant():
+            self._log_redundancy()
+        return self._supply_changed(had_standby, had_power, was_on, PowerEvent.FAULT)
+
+    # fan
+    def _fan_threshold_event(self, fan: str, asserted: bool) -> None:
+        number = sn.FAN_BASE + self._index(PartKind.FAN, fan)
+        sensor = self.sensor(number)
+        limit = sensor.thresholds.lower_critical or 0.0
+        self.sel.log(
+            SensorType.FAN,
+            number,
+            0x02,
+            f"{fan} Lower Critical going low: reading 0 RPM"
+            if asserted
+            else f"{fan} Lower Critical going low deasserted",
+            asserted=asserted,
+            event_type=EventType.THRESHOLD,
+            raw_data1=_THRESHOLD_DATA1,
+            data2=raw_byte(sensor, 0.0 if asserted else limit + 1),
+            data3=raw_byte(sensor, limit),
+        )
+
+    def _fail_fan(self, fan: str) -> list[Event]:
+        self.failed_fans.add(fan)
+        self._fan_threshold_event(fan, True)
+        self._retarget_thermal(self._now())
+        return []
+
+    def _mend_fan(self, fan: str) -> list[Event]:
+        self.failed_fans.discard(fan)
+        self._fan_threshold_event(fan, False)
+        self._retarget_thermal(self._now())
+        return []
+
+    # temperatures: lags retargeted on every change, threshold events when they cross
+    def _retarget_thermal(self, now: float) -> None:
+        state = self.state
+        hot = bool(self.failed_fans) and state.chassis_on
+        cpu = _TARGETS.get(state, self.ambient_c)
+        exhaust_of = {
+            HostState.OFF: self.ambient_c + 1.0,
+            HostState.POWERING_ON: self.ambient_c + 2,
+        }
+        exhaust = exhaust_of.get(state, self.ambient_c + 12.0)
+        if hot:
+            cpu += _FAN_FAULT_CPU_RISE
+            exhaust += _FAN_FAULT_EXHAUST_RISE
+        self._cpu_lag.retarget(now, cpu)
+        self._exhaust_lag.retarget(now, exhaust)
+        self._cpu_lag.tau = _CPU_TAU_FAN_FAULT if hot else _CPU_TAU
+        self._exhaust_lag.tau = _EXHAUST_TAU_FAN_FAULT if hot else _EXHAUST_TAU
+        self._check_thresholds()
+
+    def _thermal_sensors(self) -> list[tuple[SensorDef, Lag, float]]:
+        out = []
+        for s in self.sensors:
+            if s.number == sn.EXHAUST_TEMP:
+                out.append((s, self._exhaust_lag, 0.0))
+            elif s.sensor_type is SensorType.TEMPERATURE and s.part.startswith("CPU"):
+                out.append((s, self._cpu_lag, 0.0 if s.part == "CPU1" else -2.0))
+        return out
+
+    def _check_thresholds(self) -> None:
+        """Log the threshold crossings of the lag-driven temperatures up to now, then set a
+        timer for the next one (a lag moves monotonically between retargets, so the moment
+        it crosses a limit is exact)."""
+        if self._thermal_timer is not None:
+            self._thermal_timer.cancel()
+            self._thermal_timer = None
+        now = self._now()
+        soonest: float | None = None
+        for sensor, lag, bias in self._thermal_sensors():
+            value = lag.value(now) + bias
+            asserted = self._asserted.setdefault(sensor.number, set())
+            for field_name, offset, upper in _THRESHOLD_OFFSETS:
+                limit: float | None = getattr(sensor.thresholds, field_name)
+                if limit is None:
+                    continue
+                beyond = value >= limit if upper else value <= limit
+                if beyond != (field_name in asserted):
+                    (asserted.add if beyond else asserted.discard)(field_name)
+                    self.sel.log(
+                        SensorType.TEMPERATURE,
+                        sensor.number,
+                        offset,
+                        f"{sensor.name} {_THRESHOLD_NAMES[field_name]}: "
+                        f"reading {value:.1f} C, threshold {limit:g} C"
+                        + ("" if beyond else " (deasserted)"),
+                        asserted=beyond,
+                        event_type=EventType.THRESHOLD,
+                        raw_data1=_THRESHOLD_DATA1,
+                        data2=raw_byte(sensor, value),
+                        data3=raw_byte(sensor, limit),
+                    )
+                when = _crossing(lag, limit - bias, now)
+                if when is not None and (soonest is None or when < soonest):
+                    soonest = when
+        if soonest is not None:
+            self._thermal_timer = self.clock.call_at(soonest, self._thermal_tick)
+
+    def _thermal_tick(self) -> None:
+        self._thermal_timer = None
+        self._check_thresholds()
+
+    # dimm
+    def _fail_dimm(self, slot: str) -> list[Event]:
+        self.failed_dimms.add(slot)
+        index = self._index(PartKind.DIMM, slot)
+        self.sel.log(
+            SensorType.MEMORY,
+            sn.MEMORY_ECC,
+            0x01,
+            f"Uncorrectable ECC error, DIMM {slot}",
+            raw_data1=_DATA3_EXTENSION,
+            data3=index,
+        )
+        if self.state in _OS_STATES:
+            return self._os_stops("crash", f"uncorrectable memory error in DIMM {slot}")
+        return []
+
+    def _mend_dimm(self, slot: str) -> list[Event]:
+        self.failed_dimms.discard(slot)
+        return []  # a DIMM left out of the map stays out until the next POST
+
+    def _map_memory(self) -> list[Event]:
+        """POST: failed DIMMs are left out of the memory map, good ones are used."""
+        mapped_out = tuple(d for d in self._parts(PartKind.DIMM) if d in self.failed_dimms)
+        if mapped_out == self.mapped_out_dimms:
+            return []
+        for slot in mapped_out:
+            if slot not in self.mapped_out_dimms:
+                self.sel.log(
+                    SensorType.MEMORY,
+                    sn.MEMORY_ECC,
+                    0x04,
+                    f"Memory Device Disabled, DIMM {slot}",
+                    raw_data1=_DATA3_EXTENSION,
+                    data3=self._index(PartKind.DIMM, slot),
+                )
+        self.mapped_out_dimms = mapped_out
+        event = MemoryMappedOut(device=self.name, at=self._now(), slots=mapped_out)
+        self._emit(event)
+        return [event]
+
+    def memory_gib(self) -> float:
+        """The memory the host has, without the DIMMs the last POST left out."""
+        return float(
+            sum(d.size_gb for d in self.spec.hardware.dimms if d.slot not in self.mapped_out_dimms)
+        )
+
+    # drives
+    def _drive_event(self, slot: str, asserted: bool) -> None:
+        hw = self.spec.hardware
+        drives = [d.slot for d in hw.data_disks] + [d.slot for d in hw.boot_drives]
+        self.sel.log(
+            SensorType.DRIVE_SLOT,
+            sn.DRIVE_BASE + drives.index(slot),
+            0x01,
+            f"{slot} Drive Fault" + ("" if asserted else " cleared"),
+            asserted=asserted,
+        )
+
+    def _fail_data_disk(self, slot: str) -> list[Event]:
+        self.failed_drives.add(slot)
+        self._drive_event(slot, True)
+        return []
+
+    def _mend_drive(self, slot: str) -> list[Event]:
+        self.failed_drives.discard(slot)
+        self._drive_event(slot, False)
+        return []
+
+    def boot_drives_failed(self) -> int:
+        return sum(1 for d in self.spec.hardware.boot_drives if d.slot in self.failed_drives)
+
+    def _fail_boot_drive(self, slot: str) -> list[Event]:
+        self.failed_drives.add(slot)
+        self._drive_event(slot, True)
+        if self.boot_drives_failed() == len(self.spec.hardware.boot_drives) and (
+            self.state in _OS_STATES and self.last_boot_device in ("disk", "")
+        ):
+            return self._os_stops("crash", "the OS lost its boot volume")
+        return []
+
+    def _no_boot_device(self) -> bool:
+        return self._boot_target() is BootTarget.DISK and self.boot_drives_failed() == len(
+            self.spec.hardware.boot_drives
+        )
+
+    # nic
+    def _fail_nic(self, nic: str) -> list[Event]:
+        up = self.nic_link_up(nic)
+        self.failed_nics.add(nic)
+        if not up:
+            return []
+        link = LinkChanged(device=self.name, at=self._now(), port=nic, up=False)
+        self._emit(link)
+        return [link]
+
+    def _mend_nic(self, nic: str) -> list[Event]:
+        self.failed_nics.discard(nic)
+        if not self.chassis_on:
+            return []
+        link = LinkChanged(device=self.name, at=self._now(), port=nic, up=True)
+        self._emit(link)
+        return [link]
+
+    # the OS
+    def _os_stops(self, why: str, message: str) -> list[Event]:
+        """The OS crashes ("crash": a critical stop is logged) or hangs ("hang")."""
+        if self._os_stopped is not None:
+            return []
+        self._os_stopped = why
+        self.os_responsive = False
+        if why == "crash":
+            self.sel.log(SensorType.OS_STOP, sn.OS_STOP, 0x01, f"Run-time critical stop: {message}")
+        event = OsStateChanged(device=self.name, at=self._now(), responsive=False, cause=why)
+        self._emit(event)
+        return [event]
+
+    def _os_restarts(self, cause: str) -> list[Event]:
+        """The host reset or lost power: a crashed or hung OS is gone (the next boot runs)."""
+        events: list[Event] = []
+        if (NodeFault.OS_HANG, "") in self._faults:
+            events += self._end_fault(NodeFault.OS_HANG, "", "reset")
+        if self._os_stopped is not None:
+            self._os_stopped = None
+            self.os_responsive = True
+            event = OsStateChanged(device=self.name, at=self._now(), responsive=True, cause=cause)
+            self._emit(event)
+            events.append(event)
+        return events
+
+    def _hang_os(self, _: str) -> list[Event]:
+        return self._os_stops("hang", "the OS stopped answering")
+
+    def _unhang_os(self, _: str) -> list[Event]:
+        if self._os_stopped != "hang":
+            return []
+        self._os_stopped = None
+        self.os_responsive = True
+        event = OsStateChanged(device=self.name, at=self._now(), responsive=True, cause="cleared")
+        self._emit(event)
+        return [event]
+
+    # the BMC
+    def _hang_bmc(self, _: str) -> list[Event]:
+        self.bmc_hung = True
+        return []
+
+    def _unhang_bmc(self, _: str) -> list[Event]:
+        self.bmc_hung = False
+        return []
+
+    # -- health of parts -------------------------------------------------------------------------
+    def part_health(self, kind: PartKind | str, name: str) -> Health:
+        """A part's own health: Critical while it has failed (or, for a PSU, has no input:
+        Warning), else OK."""
+        kind = PartKind(kind)
+        self.part_serial(kind, name)
+        if kind is PartKind.PSU:
+            if name in self.failed_psus:
+                return Health.CRITICAL
+            return Health.OK if self.psu_input[name] else Health.WARNING
+        failed = {
+            PartKind.FAN: self.failed_fans,
+            PartKind.DIMM: self.failed_dimms,
+            PartKind.DATA_DISK: self.failed_drives,
+            PartKind.BOOT_DRIVE: self.failed_drives,
+            PartKind.NIC: self.failed_nics,
+        }[kind]
+        if name in failed or (kind is PartKind.DIMM and name in self.mapped_out_dimms):
+            return Health.CRITICAL
+        return Health.OK
+
+    def hardware_health(self) -> Health:
+        """The rollup a BMC reports for the system: the worst sensor, and the parts.
+
+        Lost PSU redundancy, a failed fan or data disk, one boot drive of the mirror, a NIC
+        without link: Warning. No PSU delivering, a failed or mapped-out DIMM, both boot
+        drives: Critical.
+        """
+        worst = self.sensor_health()
+        hw = self.spec.hardware
+        if not self.has_input_power() or self.failed_dimms or self.mapped_out_dimms:
+            return max(worst, Health.CRITICAL)
+        if self.boot_drives_failed() == len(hw.boot_drives):
+            return max(worst, Health.CRITICAL)
+        if (
+            not self.psu_redundant()
+            or not all(self.psu_input.values())
+            or self.failed_fans
+            or self.failed_drives
+            or self.network_degraded()
+            or (self.failed_nics and self.chassis_on)
+        ):
+            return max(worst, Health.WARNING)
+        return worst
+
+    # -- replacements ----------------------------------------------------------------------------
+    def replace_part(self, kind: PartKind | str, target: str) -> list[Event]:
+        """A new part in the slot: a new serial number, and its fault (if any) cleared."""
+        try:
+            part = PartKind(kind)
+        except ValueError:
+            raise NotFound(
+                f"no part kind {kind!r}: one of {', '.join(k.value for k in PartKind)}"
+            ) from None
+        if (part, target) not in self.part_serials:
+            raise NotFound(
+                f"{self.name} has no {part.value} {target!r}: one of {self._parts(part)}"
+            )
+        self._replacements += 1
+        serial = f"{self.spec.serial}-{target}-R{self._replacements}"
+        self.part_serials[(part, target)] = serial
+        event = PartReplaced(
+            device=self.name, at=self._now(), part_kind=part.value, part=target, serial=serial
+        )
+        self._emit(event)
+        events: list[Event] = [event]
+        fault = FAULT_OF[part]
+        if (fault, target) in self._faults:
+            events += self._end_fault(fault, target, "replaced")
+        return events
+
+    def _silence_faults(self) -> None:
+        """Forget every fault and its effects, with no records (a new node, or a restore)."""
+        self._faults.clear()
+        self.failed_psus.clear()
+        self.failed_fans.clear()
+        self.failed_dimms.clear()
+        self.failed_drives.clear()
+        self.failed_nics.clear()
+        self.mapped_out_dimms = ()
+        self._os_stopped = None
+        self.os_responsive = True
+        self.bmc_hung = False
+
+    # -- persistence (see nodes.persist) ---------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        """Everything the node holds, JSON-safe (see ``nodes.persist``)."""
+        from nodes import persist
+
+        return persist.snapshot(self)
+
+    def restore(self, data: dict[str, Any]) -> list[Event]:
+        """Put a snapshot back on a freshly built node, then act as after an AC loss."""
+        from nodes import persist
+
+        return persist.restore(self, data)
+
+    def replace(
+        self, serial: str, *, username: str, password: str, firmware: dict[str, str]
+    ) -> list[Event]:
+        """A whole replacement node arrives in the slot (see ``nodes.persist``)."""
+        from nodes import persist
+
+        return persist.replace(
+            self, serial, username=username, password=password, firmware=firmware
+        )
+
+
+def _crossing(lag: Lag, limit: float, now: float) -> float | None:
+    """When ``lag`` next crosses ``limit`` after ``now`` (None: it never does)."""
+    start = lag.value(now)
+    target = lag.target
+    if (start - limit) * (target - limit) >= 0 or start == target:
+        return None  # on the same side as its target (or on the limit): no crossing ahead
+    return now + lag.tau * math.log((start - target) / (limit - target)) + 1e-6
+
+
+_Effect = Any  # Callable[[Node, str], list[Event]]
+
+_INJECT: dict[NodeFault, _Effect] = {
+    NodeFault.PSU: Node._fail_psu,
+    NodeFault.FAN: Node._fail_fan,
+    NodeFault.DIMM: Node._fail_dimm,
+    NodeFault.DATA_DISK: Node._fail_data_disk,
+    NodeFault.BOOT_DRIVE: Node._fail_boot_drive,
+    NodeFault.NIC_PORT: Node._fail_nic,
+    NodeFault.OS_HANG: Node._hang_os,
+    NodeFault.BMC_HANG: Node._hang_bmc,
+}
+_CLEAR: dict[NodeFault, _Effect] = {
+    NodeFault.PSU: Node._mend_psu,
+    NodeFault.FAN: Node._mend_fan,
+    NodeFault.DIMM: Node._mend_dimm,
+    NodeFault.DATA_DISK: Node._mend_drive,
+    NodeFault.BOOT_DRIVE: Node._mend_drive,
+    NodeFault.NIC_PORT: Node._mend_nic,
+    NodeFault.OS_HANG: Node._unhang_os,
+    NodeFault.BMC_HANG: Node._unhang_bmc,
+}

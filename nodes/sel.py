@@ -10,12 +10,13 @@ taking records and sets its overflow flag, as most BMCs do. Clearing it adds the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from enum import IntEnum
+from typing import Any
 
 from nodes.clock import Clock
 from nodes.errors import CapacityExceeded, InvalidArgument, NotFound, ReservationCanceled
-from nodes.events import EventSink, SelCleared, SelRecordAdded
+from nodes.events import EventSink, SelCleared, SelRecordAdded, SelRecordDeleted, SelTimeSet
 
 
 class SensorType(IntEnum):
@@ -159,6 +160,7 @@ class SystemEventLog:
 
     def set_time(self, epoch: int) -> None:
         self.time_offset = float(epoch) - self._clock.now()
+        self._emit(SelTimeSet(device=self._device, at=self._clock.now(), offset=self.time_offset))
 
     # -- reservations (IPMI semantics: any change cancels the reservation) -----------------
     def reserve(self) -> int:
@@ -219,8 +221,10 @@ class SystemEventLog:
         event_type: int = EventType.SENSOR_SPECIFIC,
         data2: int = 0xFF,
         data3: int = 0xFF,
+        raw_data1: int | None = None,
     ) -> SelRecord | None:
-        """Log an event from the model itself; a full log drops it (overflow is set)."""
+        """Log an event from the model itself; a full log drops it (overflow is set).
+        ``raw_data1`` gives event data 1's bits 7:4 (the offset goes in bits 3:0)."""
         try:
             return self.add(
                 SelEntryInput(
@@ -232,6 +236,7 @@ class SystemEventLog:
                     data2=data2,
                     data3=data3,
                     message=message,
+                    raw_data1=None if raw_data1 is None else (raw_data1 & 0xF0) | (offset & 0x0F),
                 )
             )
         except CapacityExceeded:
@@ -242,6 +247,7 @@ class SystemEventLog:
             raise NotFound(f"no SEL record {record_id}")
         del self._records[record_id]
         self._invalidate()
+        self._emit(SelRecordDeleted(device=self._device, at=self._clock.now(), record_id=record_id))
 
     def clear(self, cleared_sensor_number: int) -> SelRecord | None:
         """Erase every record, then log "Log area reset/cleared" as real BMCs do."""
@@ -260,3 +266,38 @@ class SystemEventLog:
     def _invalidate(self) -> None:
         if self._reservation:
             self._reservation = (self._reservation % 0xFFFF) + 1
+
+    # -- persistence -----------------------------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        """Everything the log holds, JSON-safe (bytes as hex)."""
+        records = []
+        for r in self._records.values():
+            d = asdict(r)
+            d["event_data"] = r.event_data.hex()
+            d["oem"] = r.oem.hex()
+            records.append(d)
+        return {
+            "records": records,
+            "next_id": self._next_id,
+            "overflow": self.overflow,
+            "last_add": self.last_add,
+            "last_erase": self.last_erase,
+            "time_offset": self.time_offset,
+        }
+
+    def restore(self, data: dict[str, Any]) -> None:
+        """Put back what :meth:`snapshot` returned (ids and timestamps as they were)."""
+        records: dict[int, SelRecord] = {}
+        for d in data["records"]:
+            fields = dict(d)
+            fields["event_data"] = bytes.fromhex(d["event_data"])
+            fields["oem"] = bytes.fromhex(d["oem"])
+            record = SelRecord(**fields)
+            records[record.record_id] = record
+        self._records = records
+        self._next_id = int(data["next_id"])
+        self.overflow = bool(data["overflow"])
+        self.last_add = data["last_add"]
+        self.last_erase = data["last_erase"]
+        self.time_offset = float(data["time_offset"])
+        self._invalidate()

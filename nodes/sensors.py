@@ -108,6 +108,52 @@ class Reading:
         return self.sensor.thresholds.health(self.value)
 
 
+@dataclass(frozen=True, slots=True)
+class Linear:
+    """(The SDR's encoding lives here because SEL threshold records carry raw bytes too.)"""
+
+    """A linear conversion ``value = M * raw * 10^R`` (B = 0), unsigned or two's complement."""
+
+    m: int
+    r_exp: int
+    signed: bool
+
+    @property
+    def step(self) -> float:
+        return float(self.m * 10.0**self.r_exp)
+
+    def raw(self, value: float) -> int:
+        """The byte that encodes ``value``, clamped to the representable range."""
+        x = round(value / self.step)
+        if self.signed:
+            return max(-128, min(127, x)) & 0xFF
+        return max(0, min(255, x))
+
+    def value(self, raw: int) -> float:
+        if self.signed and raw & 0x80:
+            raw -= 256
+        return raw * self.step
+
+
+def choose_linear(range_min: float, range_max: float) -> Linear:
+    """The coarsest "nice" step (1, 2 or 5 x 10^R) that still covers the sensor's range."""
+    signed = range_min < 0
+    needed = max(-range_min / 128.0, range_max / 127.0) if signed else range_max / 255.0
+    needed = max(needed, 1e-6)
+    exp = math.floor(math.log10(needed))
+    for r_exp in (exp, exp + 1):
+        for m in (1, 2, 5):
+            if m * 10.0**r_exp >= needed * (1 - 1e-9):
+                return Linear(m, max(-8, min(7, r_exp)), signed)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def raw_byte(sensor: SensorDef, value: float) -> int:
+    """The one-byte reading that encodes ``value`` for an analog sensor (its SDR's linear
+    conversion), as threshold events carry it in event data 2 and 3."""
+    return choose_linear(sensor.range_min, sensor.range_max).raw(value)
+
+
 class Lag:
     """A first-order lag: the value approaches ``target`` with time constant ``tau`` seconds."""
 
@@ -152,6 +198,8 @@ MEMORY_ECC = 0x46
 DRIVE_BASE = 0x50
 BMC_HEALTH = 0x47
 FIRMWARE_VERSION = 0x48
+OS_STOP = 0x49
+POST_ERROR = 0x4A
 
 
 def build_sensors(
@@ -308,6 +356,8 @@ def build_sensors(
         (MEMORY_ECC, "Memory ECC", SensorType.MEMORY),
         (BMC_HEALTH, "BMC Health", SensorType.MANAGEMENT_SUBSYSTEM_HEALTH),
         (FIRMWARE_VERSION, "FW Version", SensorType.VERSION_CHANGE),
+        (OS_STOP, "OS Stop", SensorType.OS_STOP),
+        (POST_ERROR, "POST Error", SensorType.SYSTEM_FIRMWARE_PROGRESS),
     ):
         sensors.append(
             SensorDef(

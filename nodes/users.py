@@ -19,13 +19,22 @@ Lockout rules (one set for every protocol; Redfish's AccountService shows and se
 
 from __future__ import annotations
 
+import functools
 import hmac
 from dataclasses import dataclass, replace
 from enum import IntEnum
+from typing import Any
 
 from nodes.clock import Clock, Timer
 from nodes.errors import InvalidArgument, InvalidState, NotFound
-from nodes.events import AccountLocked, AccountUnlocked, Event, EventSink, UserChanged
+from nodes.events import (
+    AccountLocked,
+    AccountUnlocked,
+    Event,
+    EventSink,
+    LockoutPolicyChanged,
+    UserChanged,
+)
 
 MAX_USERS = 16
 MAX_NAME = 16
@@ -138,6 +147,15 @@ class UserTable:
         if policy.duration_s and policy.counter_reset_s > policy.duration_s:
             raise InvalidArgument("the failure count cannot outlive the lockout it leads to")
         self._lockout = policy
+        self._emit(
+            LockoutPolicyChanged(
+                device=self._device,
+                at=self._clock.now(),
+                threshold=policy.threshold,
+                duration_s=policy.duration_s,
+                counter_reset_s=policy.counter_reset_s,
+            )
+        )
 
     def locked_until(self, user_id: int) -> float | None:
         """When the account's lockout ends, or None if it is not locked."""
@@ -277,3 +295,61 @@ class UserTable:
         self._users[user_id] = User(
             user_id, name, password, enabled, privilege, password_change_required
         )
+
+    # -- persistence -----------------------------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        """Every slot (passwords included: the state store keeps what the BMC keeps), the
+        lockout settings and the accounts locked now (until when)."""
+        now = self._clock.now()
+        return {
+            "users": [
+                {
+                    "user_id": u.user_id,
+                    "name": u.name,
+                    "password": u.password,
+                    "enabled": u.enabled,
+                    "privilege": int(u.privilege),
+                    "password_change_required": u.password_change_required,
+                }
+                for u in self._users.values()
+            ],
+            "lockout": {
+                "threshold": self._lockout.threshold,
+                "duration_s": self._lockout.duration_s,
+                "counter_reset_s": self._lockout.counter_reset_s,
+            },
+            "locked_until": {
+                str(uid): f.locked_until
+                for uid, f in self._failures.items()
+                if f.locked_until is not None and f.locked_until > now
+            },
+        }
+
+    def restore(self, data: dict[str, Any]) -> None:
+        """Put back what :meth:`snapshot` returned; a lock still running runs on."""
+        for f in self._failures.values():
+            if f.timer is not None:
+                f.timer.cancel()
+        self._failures = {}
+        for d in data["users"]:
+            uid = int(d["user_id"])
+            self.get(uid)
+            self._users[uid] = User(
+                uid,
+                str(d["name"]),
+                str(d["password"]),
+                bool(d["enabled"]),
+                Privilege(int(d["privilege"])),
+                bool(d["password_change_required"]),
+            )
+        lock = data["lockout"]
+        self._lockout = LockoutPolicy(
+            int(lock["threshold"]), float(lock["duration_s"]), float(lock["counter_reset_s"])
+        )
+        now = self._clock.now()
+        for key, until in data["locked_until"].items():
+            uid = int(key)
+            if until <= now:
+                continue
+            f = self._failures[uid] = _Failures(last=now, locked_until=float(until))
+            f.timer = self._clock.call_at(float(until), functools.partial(self._lock_expired, uid))

@@ -20,12 +20,11 @@ SDR cache stays valid across runs) and change when the hardware does.
 
 from __future__ import annotations
 
-import math
 import zlib
 from dataclasses import dataclass
 
 from nodes.sel import EventType, SensorType
-from nodes.sensors import Reading, SensorDef, Thresholds
+from nodes.sensors import Linear, Reading, SensorDef, Thresholds, choose_linear
 
 SDR_VERSION = 0x51
 FULL_SENSOR = 0x01
@@ -61,47 +60,11 @@ _DISCRETE_STATES = {
     SensorType.CRITICAL_INTERRUPT: 0x0FFF,
     SensorType.MEMORY: 0x07FF,
     SensorType.MANAGEMENT_SUBSYSTEM_HEALTH: 0x003F,
+    SensorType.OS_STOP: 0x000F,
+    SensorType.SYSTEM_FIRMWARE_PROGRESS: 0x0007,
 }
 #: Generic redundancy (event/reading type 0Bh): offsets 0-7.
 _REDUNDANCY_STATES = 0x00FF
-
-
-@dataclass(frozen=True, slots=True)
-class Linear:
-    """A linear conversion ``value = M * raw * 10^R`` (B = 0), unsigned or two's complement."""
-
-    m: int
-    r_exp: int
-    signed: bool
-
-    @property
-    def step(self) -> float:
-        return float(self.m * 10.0**self.r_exp)
-
-    def raw(self, value: float) -> int:
-        """The byte that encodes ``value``, clamped to the representable range."""
-        x = round(value / self.step)
-        if self.signed:
-            return max(-128, min(127, x)) & 0xFF
-        return max(0, min(255, x))
-
-    def value(self, raw: int) -> float:
-        if self.signed and raw & 0x80:
-            raw -= 256
-        return raw * self.step
-
-
-def choose_linear(range_min: float, range_max: float) -> Linear:
-    """The coarsest "nice" step (1, 2 or 5 x 10^R) that still covers the sensor's range."""
-    signed = range_min < 0
-    needed = max(-range_min / 128.0, range_max / 127.0) if signed else range_max / 255.0
-    needed = max(needed, 1e-6)
-    exp = math.floor(math.log10(needed))
-    for r_exp in (exp, exp + 1):
-        for m in (1, 2, 5):
-            if m * 10.0**r_exp >= needed * (1 - 1e-9):
-                return Linear(m, max(-8, min(7, r_exp)), signed)
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 @dataclass(frozen=True, slots=True)
