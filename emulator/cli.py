@@ -17,6 +17,7 @@ from rich.table import Table
 
 from emulator import logs
 from emulator import topology as topo
+from emulator.control.cli import register as register_control
 from emulator.endpoints import Endpoint, StartupError, plan_endpoints
 from nodes import firmware as fw
 from nodes.errors import InvalidArgument
@@ -36,6 +37,8 @@ def _load(path: Path | None, nodes: int | None = None) -> topo.Topology:
 
 
 def _hint(endpoint: Endpoint) -> str:
+    if endpoint.protocol == "control":
+        return "bearer token (control.json in the state directory)"
     if endpoint.protocol == "workload":
         return "none (connect, read a JSON line)"
     if endpoint.protocol == "snmp":
@@ -119,6 +122,13 @@ def main() -> None:
     default=False,
     help="Start over: forget the state kept in --state-dir (a new rack, as built).",
 )
+@click.option(
+    "--token",
+    envvar="SCALEUNIT_TOKEN",
+    default=None,
+    help="The control plane's bearer token [SCALEUNIT_TOKEN] (default: a new random one). "
+    "It is written with the URL to control.json in the state directory (mode 0600).",
+)
 def up(
     topology_path: Path | None,
     nodes: int | None,
@@ -126,6 +136,7 @@ def up(
     log_level: str,
     state_dir: Path | None,
     fresh: bool,
+    token: str | None,
 ) -> None:
     """Start the rack and serve every endpoint until Ctrl-C."""
     logs.setup(log_level)
@@ -135,7 +146,7 @@ def up(
     from emulator.runtime import RackRuntime  # the protocol stack, only when serving
 
     async def run() -> None:
-        runtime = RackRuntime(topology, speed=speed, state_dir=state_dir, fresh=fresh)
+        runtime = RackRuntime(topology, speed=speed, state_dir=state_dir, fresh=fresh, token=token)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -157,6 +168,12 @@ def up(
                     f"     snmpwalk -v2c -c {e.username} {e.address}:{e.port} 1.3.6.1.2.1.1\n"
                     for e in runtime.endpoints
                     if e.protocol == "snmp" and e.device == topology.switches[0].name
+                )
+                + (
+                    f"     scaleunit status --state-dir {runtime.state_dir}   "
+                    f"(control plane {runtime.control.url})\n"
+                    if runtime.control is not None
+                    else ""
                 )
                 + "Ctrl-C stops."
             )
@@ -363,6 +380,10 @@ def inspect(file: Path, fmt: str) -> None:
     if problem is not None:
         click.echo(f"error: {file}: {problem}", err=True)
         raise SystemExit(1)
+
+
+# -- operating a running rack (emulator.control) ---------------------------------------------------
+register_control(main)
 
 
 if __name__ == "__main__":
