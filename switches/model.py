@@ -581,6 +581,11 @@ class Switch:
         return dataclasses.replace(self._running, shutdown=shut)
 
     @property
+    def config(self) -> SwitchConfig:
+        """The running configuration but the ports' admin states (cheap: for the agent)."""
+        return self._running
+
+    @property
     def saved_shutdown(self) -> frozenset[str]:
         """Ports shut in the saved configuration (what a boot loads)."""
         return self.saved.shutdown

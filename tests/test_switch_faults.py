@@ -13,14 +13,19 @@ import json
 import pytest
 
 from emulator import topology as topo
-from emulator.fabric import CableChanged
+from emulator.fabric import BmcPathChanged, CableChanged, DataPathChanged, ManagementPathChanged
 from emulator.rack import Rack
 from nodes.clock import VirtualClock
-from nodes.errors import InvalidArgument, NotFound
-from nodes.events import Event
+from nodes.errors import InvalidArgument, InvalidState, NotFound
+from nodes.events import Event, LinkChanged
 from nodes.power import HostState
 from switches.events import (
+    ConfigSaved,
+    PsuChanged,
+    SwitchConfigChanged,
     SwitchEvent,
+    SwitchFaultChanged,
+    SwitchReplaced,
     SwitchState,
 )
 from switches.model import FACTORY_HOSTNAME, SwitchFault
@@ -135,3 +140,302 @@ def test_rack_snapshot_restores_the_pulled_cables(rack: Rack, clock: VirtualCloc
     assert any(isinstance(e, CableChanged) for e in events)
     with pytest.raises(InvalidArgument):
         fresh(clock).restore({"pulled_cables": ["n09:bmc"]})
+
+
+# -- faults ----------------------------------------------------------------------------------------
+
+
+def test_power_fault_darkens_the_switch_and_its_return_boots_it(
+    rack: Rack, clock: VirtualClock, seen: list[Event]
+) -> None:
+    running(rack, clock)
+    tor = rack.switches["tor-a"]
+    events = tor.inject_fault("power")
+    assert tor.state is SwitchState.OFF and tor.active_faults == [(SwitchFault.POWER, "")]
+    assert [e.psu for e in events if isinstance(e, PsuChanged)] == ["PSU1", "PSU2"]
+    assert isinstance(events[-1], SwitchFaultChanged) and events[-1].active
+    f = rack.fabric
+    # Its ports are dark: tor-b's peer links go down, every node runs through tor-b only.
+    assert not rack.switches["tor-b"].ports[P49].oper_up
+    assert all(f.data_path(n) == ("tor-b",) for n in rack.nodes)
+    assert not f.agent_answering("tor-a") and not any(
+        n.nic_carrier["nic1"] for n in rack.nodes.values()
+    )
+    with pytest.raises(InvalidState):
+        tor.inject_fault(SwitchFault.POWER)
+    with pytest.raises(InvalidArgument):
+        tor.inject_fault(SwitchFault.POWER, "PSU1")
+    tor.clear_fault(SwitchFault.POWER)
+    assert tor.state is SwitchState.BOOTING and not f.agent_answering("tor-a")
+    clock.advance(tor.spec.boot_s + 1)
+    assert tor.up and f.agent_answering("tor-a")
+    assert all(f.data_path(n) == ("tor-a", "tor-b") for n in rack.nodes)
+    with pytest.raises(InvalidState):
+        tor.clear_fault(SwitchFault.POWER)
+
+
+def test_psu_fault_keeps_the_switch_up(rack: Rack, seen: list[Event]) -> None:
+    tor = rack.switches["tor-b"]
+    tor.inject_fault(SwitchFault.PSU, "PSU2")
+    assert tor.up and not tor.psu_ok("PSU2") and tor.psu_ok("PSU1")
+    assert [(e.psu, e.ok, e.reason) for e in seen if isinstance(e, PsuChanged)] == [
+        ("PSU2", False, "fault")
+    ]
+    # The last PSU failing takes the switch down; clearing one brings it back.
+    tor.inject_fault(SwitchFault.PSU, "PSU1")
+    assert tor.state is SwitchState.OFF
+    tor.clear_fault(SwitchFault.PSU, "PSU1")
+    assert tor.state is SwitchState.BOOTING
+    assert tor.active_faults == [(SwitchFault.PSU, "PSU2")]
+
+
+def test_fan_fault_heats_the_switch_over_time(rack: Rack, clock: VirtualClock) -> None:
+    tor = rack.switches["tor-a"]
+    asic = [s.name for s in tor.temp_sensors].index("ASIC")
+    before = tor.temperature(asic).value
+    assert before is not None
+    tor.inject_fault(SwitchFault.FAN, "Fan1")
+    assert tor.fan_rpm(0).ok is False
+    assert tor.temperature(asic).value == before  # not instant
+    clock.advance(600)
+    after = tor.temperature(asic).value
+    assert after is not None and after > before + 5
+    assert tor.fan_rpm(0).value == 0 and (tor.fan_rpm(1).value or 0) > 6600
+    tor.clear_fault(SwitchFault.FAN, "Fan1")
+    clock.advance(900)
+    cooled = tor.temperature(asic).value
+    assert cooled is not None and cooled < before + 1
+
+
+def test_port_fault_drops_the_link_at_both_ends(
+    rack: Rack, clock: VirtualClock, seen: list[Event]
+) -> None:
+    running(rack, clock)
+    tor_a, tor_b = rack.switches["tor-a"], rack.switches["tor-b"]
+    seen.clear()
+    # A host port: n01's NIC loses carrier, its data path runs through tor-b only.
+    tor_a.inject_fault(SwitchFault.PORT, P1)
+    assert not tor_a.ports[P1].oper_up and tor_a.ports[P1].admin_up
+    assert not rack.nodes["n01"].nic_carrier["nic1"] and not rack.nodes["n01"].nic_link_up("nic1")
+    assert rack.fabric.data_path("n01") == ("tor-b",)
+    assert [(e.device, e.port, e.up) for e in seen if isinstance(e, LinkChanged)] == [
+        ("tor-a", P1, False)
+    ]
+    # A peer link: tor-b's end goes down too.
+    tor_a.inject_fault(SwitchFault.PORT, P49)
+    assert not tor_b.ports[P49].oper_up and tor_b.ports[P50].oper_up
+    # A reboot does not mend hardware.
+    tor_a.reboot()
+    clock.advance(tor_a.spec.boot_s + 1)
+    assert not tor_a.ports[P1].oper_up and not tor_b.ports[P49].oper_up
+    tor_a.clear_fault(SwitchFault.PORT, P49)
+    tor_a.clear_fault(SwitchFault.PORT, P1)
+    assert tor_b.ports[P49].oper_up and tor_a.ports[P1].oper_up
+    assert rack.fabric.data_path("n01") == ("tor-a", "tor-b")
+
+
+def test_bad_fault_requests_change_nothing(rack: Rack, seen: list[Event]) -> None:
+    tor = rack.switches["tor-a"]
+    before = tor.snapshot()
+    for fault, target, error in (
+        ("melted", "", InvalidArgument),
+        ("psu", "", InvalidArgument),
+        ("psu", "PSU9", NotFound),
+        ("fan", "Fan99", NotFound),
+        ("port", "ethernet1/1/99", NotFound),
+        ("port", "", InvalidArgument),
+    ):
+        with pytest.raises(error):
+            tor.inject_fault(fault, target)
+    with pytest.raises(InvalidState):
+        tor.clear_fault("fan", "Fan1")
+    assert tor.snapshot() == before and seen == []
+
+
+# -- configuration loss, restore, replacement ----------------------------------------------------
+
+
+def test_factory_reset_breaks_the_tor_until_its_backup_is_loaded(
+    rack: Rack, clock: VirtualClock, seen: list[Event]
+) -> None:
+    running(rack, clock)
+    tor = rack.switches["tor-a"]
+    tor.set_admin(port_name(40), False)
+    tor.save_config()
+    backup = tor.running_config()  # what the HLH keeps
+    tor.factory_reset()
+    assert tor.state is SwitchState.BOOTING
+    assert [e.cause for e in seen if isinstance(e, SwitchConfigChanged)] == ["factory-reset"]
+    clock.advance(tor.spec.boot_s + 1)
+    f = rack.fabric
+    # Up, links up (factory ports are enabled, LLDP works), but it routes nothing and is silent.
+    assert tor.up and not tor.provisioned and tor.ports[P1].oper_up and tor.ports[P49].oper_up
+    assert tor.ports[port_name(40)].admin_up
+    assert "hostname OS10" in tor.running_config() and "snmp-server" not in tor.saved_config()
+    assert all(f.data_path(n) == ("tor-b",) for n in rack.nodes)
+    assert not f.agent_answering("tor-a") and f.agent_answering("tor-b")
+    # tor-b cannot use tor-a's uplinks either: with tor-b's own uplinks pulled, nothing routes.
+    rack.pull_cable(f"tor-b:{P51}")
+    rack.pull_cable(f"tor-b:{P52}")
+    assert all(f.data_path(n) == () for n in rack.nodes)
+    # The backup goes back in: the ToR routes (and gives tor-b the border over the peer link).
+    seen.clear()
+    tor.load_config(backup)
+    assert tor.provisioned and not tor.ports[port_name(40)].admin_up
+    assert all(f.data_path(n) == ("tor-a", "tor-b") for n in rack.nodes)
+    assert f.agent_answering("tor-a")
+    assert [e.cause for e in seen if isinstance(e, SwitchConfigChanged)] == ["load"]
+    assert any(isinstance(e, ManagementPathChanged) and e.up for e in seen)
+    # Loaded is not saved: a reload before save_config loses it again.
+    assert not tor.saved.provisioned
+    tor.save_config()
+    assert tor.saved_config() == backup
+    tor.reboot()
+    clock.advance(tor.spec.boot_s + 1)
+    assert tor.running_config() == backup
+
+
+def test_a_factory_bmc_switch_still_bridges_bmcs_but_not_tor_management(
+    rack: Rack, clock: VirtualClock
+) -> None:
+    bmc = rack.switches["bmc-switch"]
+    bmc.factory_reset()
+    clock.advance(bmc.spec.boot_s + 1)
+    f = rack.fabric
+    assert all(f.bmc_path_up(n) for n in rack.nodes)
+    assert not any(f.agent_answering(s) for s in rack.switches)
+
+
+def test_a_bad_configuration_text_changes_nothing(rack: Rack, seen: list[Event]) -> None:
+    tor = rack.switches["tor-a"]
+    good = tor.running_config()
+    for text, needle in (
+        (good.replace("lldp enable", "ip routing bogus"), "line 5: unknown command"),
+        (good.replace(f"interface {port_name(3)}\n", "interface ethernet1/1/99\n"), "no interface"),
+        (good.replace("hostname tor-a\n", ""), "no hostname"),
+        (good.replace(" no shutdown", "  frobnicate", 1), "unknown interface command"),
+    ):
+        with pytest.raises(InvalidArgument, match=needle):
+            tor.load_config(text)
+    assert tor.running_config() == good and seen == []
+    tor.inject_fault(SwitchFault.POWER)
+    with pytest.raises(InvalidState):
+        tor.load_config(good)
+    with pytest.raises(InvalidState):
+        tor.factory_reset()
+
+
+def test_a_replacement_switch_has_a_new_serial_and_factory_config(
+    rack: Rack, clock: VirtualClock, seen: list[Event]
+) -> None:
+    tor = rack.switches["tor-b"]
+    backup = tor.running_config()
+    tor.inject_fault(SwitchFault.FAN, "Fan3")
+    tor.inject_fault(SwitchFault.POWER)
+    seen.clear()
+    tor.replace("TORB0002")
+    replaced = [e for e in seen if isinstance(e, SwitchReplaced)]
+    assert [(e.old_serial, e.serial) for e in replaced] == [("TORB0001", "TORB0002")]
+    assert tor.active_faults == [] and tor.fan_ok("Fan3") and tor.has_power()
+    assert tor.serial == "TORB0002" and tor.fans[0].serial == "TORB0002-F1"
+    assert tor.state is SwitchState.BOOTING
+    clock.advance(tor.spec.boot_s + 1)
+    assert tor.up and not tor.provisioned and not rack.fabric.agent_answering("tor-b")
+    # The OEM procedure: load the backup (its build line names the old serial: fine), save.
+    tor.load_config(backup)
+    tor.save_config()
+    assert rack.fabric.agent_answering("tor-b") and tor.saved.provisioned
+    assert "TORB0002" in tor.running_config()
+    assert any(isinstance(e, ConfigSaved) for e in seen)
+    with pytest.raises(InvalidArgument):
+        tor.replace("TORB0002")
+    with pytest.raises(InvalidArgument):
+        tor.replace("")
+
+
+# -- cable pulls ---------------------------------------------------------------------------------
+
+
+def test_pulling_a_node_nic_cable(rack: Rack, clock: VirtualClock, seen: list[Event]) -> None:
+    running(rack, clock)
+    seen.clear()
+    rack.pull_cable("n02:nic2")
+    tor_b = rack.switches["tor-b"]
+    assert not tor_b.ports[P2].oper_up and tor_b.ports[P2].admin_up
+    node = rack.nodes["n02"]
+    assert not node.nic_carrier["nic2"] and not node.nic_link_up("nic2") and node.network_degraded()
+    assert rack.fabric.data_path("n02") == ("tor-a",)
+    assert rack.pulled_cables == ["n02:nic2"]
+    assert [(e.a, e.b, e.plugged) for e in seen if isinstance(e, CableChanged)] == [
+        ("n02:nic2", f"tor-b:{P2}", False)
+    ]
+    assert [(e.device, e.port, e.up) for e in seen if isinstance(e, LinkChanged)] == [
+        ("tor-b", P2, False)
+    ]
+    assert [e.links for e in seen if isinstance(e, DataPathChanged)] == [("nic1",)]
+    # A host power cycle does not bring the link back while the cable is out.
+    node.power_off()
+    node.power_on()
+    clock.advance(300)
+    assert not tor_b.ports[P2].oper_up
+    # Plugged back (by its other end) with the host on: link.
+    rack.plug_cable(f"tor-b:{P2}")
+    assert tor_b.ports[P2].oper_up and node.nic_link_up("nic2")
+    assert rack.pulled_cables == [] and rack.fabric.data_path("n02") == ("tor-a", "tor-b")
+
+
+def test_pulling_a_bmc_cable_silences_that_bmc_only(
+    rack: Rack, clock: VirtualClock, seen: list[Event]
+) -> None:
+    rack.pull_cable("n03:bmc")
+    f = rack.fabric
+    assert not f.bmc_path_up("n03") and not f.bmc_answering("n03")
+    assert all(f.bmc_path_up(n) for n in ("n01", "n02", "n04"))
+    assert not rack.switches["bmc-switch"].ports[port_name(3)].oper_up
+    assert [(e.device, e.up) for e in seen if isinstance(e, BmcPathChanged)] == [("n03", False)]
+    rack.plug_cable("n03:bmc")
+    assert f.bmc_answering("n03")
+
+
+def test_pulling_switch_to_switch_cables(rack: Rack, clock: VirtualClock) -> None:
+    running(rack, clock)
+    f = rack.fabric
+    # Both BMC uplinks out: the ToRs lose in-band management; the BMCs are still reachable.
+    rack.pull_cable(f"bmc-switch:{P51}")
+    assert not f.agent_answering("tor-a") and f.agent_answering("tor-b")
+    assert not rack.switches["tor-a"].ports[P53].oper_up
+    # tor-a's uplinks out: it still reaches the border over the peer links.
+    rack.pull_cable(f"tor-a:{P51}")
+    rack.pull_cable("border-2:eth1")  # by the external end
+    assert all(f.data_path(n) == ("tor-a", "tor-b") for n in rack.nodes)
+    rack.pull_cable(f"tor-a:{P49}")
+    rack.pull_cable(f"tor-b:{P50}")
+    assert all(f.data_path(n) == ("tor-b",) for n in rack.nodes)
+    # Rebooting the far switch does not revive a pulled link.
+    tor_b = rack.switches["tor-b"]
+    tor_b.reboot()
+    clock.advance(tor_b.spec.boot_s + 1)
+    assert not tor_b.ports[P49].oper_up and not rack.switches["tor-a"].ports[P49].oper_up
+    for end in list(rack.pulled_cables):
+        rack.plug_cable(end)
+    assert rack.switches["tor-a"].ports[P49].oper_up and f.agent_answering("tor-a")
+    assert all(f.data_path(n) == ("tor-a", "tor-b") for n in rack.nodes)
+
+
+def test_bad_cable_requests_change_nothing(rack: Rack, seen: list[Event]) -> None:
+    for end, error, needle in (
+        ("n09:bmc", NotFound, "no device named 'n09'"),
+        ("n01:nic7", NotFound, "n01 has no port 'nic7'"),
+        ("tor-a:ethernet1/1/99", NotFound, "no port"),
+        ("tor-a", InvalidArgument, "device:port"),
+        (f"tor-a:{port_name(30)}", InvalidState, "nothing is cabled"),
+    ):
+        with pytest.raises(error, match=needle):
+            rack.pull_cable(end)
+    with pytest.raises(InvalidState, match="not pulled"):
+        rack.plug_cable("n01:nic1")
+    rack.pull_cable("n01:nic1")
+    with pytest.raises(InvalidState, match="already pulled"):
+        rack.pull_cable(f"tor-a:{P1}")  # the same cable by its other end
+    assert rack.pulled_cables == ["n01:nic1"]
+    assert sum(isinstance(e, CableChanged) for e in seen) == 1

@@ -159,20 +159,23 @@ class SwitchMib:
     def _system(self) -> None:
         sw = self.switch
         spec = sw.spec
-        descr = (
-            f"{spec.manufacturer} {spec.model} switch, OS version {sw.os_version}, "
-            f"serial {spec.serial} (scaleunit emulator)"
-        )
-        self._scalar(o.SYS_DESCR, lambda: _octets(descr))
+
+        def descr() -> Value:
+            return _octets(
+                f"{spec.manufacturer} {spec.model} switch, OS version {sw.os_version}, "
+                f"serial {sw.serial} (scaleunit emulator)"
+            )
+
+        self._scalar(o.SYS_DESCR, descr)
         self._scalar(
             o.SYS_OBJECT_ID,
             lambda: smi.ObjectIdentifier((*o.SWITCH_PRODUCTS, self.model_number)),
         )
         self._scalar(o.SYS_UPTIME, lambda: smi.TimeTicks(self.uptime_ticks()))
-        self._scalar(o.SYS_CONTACT, lambda: _octets(spec.snmp.contact))
-        self._scalar(o.SYS_NAME, lambda: _octets(spec.name))
-        location = spec.snmp.location or f"rack {self.rack}"
-        self._scalar(o.SYS_LOCATION, lambda: _octets(location))
+        # The running configuration's (a loaded backup may say otherwise than the topology).
+        self._scalar(o.SYS_CONTACT, lambda: _octets(sw.config.contact))
+        self._scalar(o.SYS_NAME, lambda: _octets(sw.config.hostname))
+        self._scalar(o.SYS_LOCATION, lambda: _octets(sw.config.location or f"rack {self.rack}"))
         # layers 2 (datalink) and 3 (internet): 2 + 4
         self._scalar(o.SYS_SERVICES, lambda: smi.Integer32(6))
 
@@ -375,12 +378,22 @@ class SwitchMib:
         col(o.ENT_HW_REV, lambda e: _octets("A00" if e.fru else ""))
         col(o.ENT_FW_REV, lambda e: _octets(e.firmware))
         col(o.ENT_SW_REV, lambda e: _octets(sw.os_version if e.software else ""))
-        col(o.ENT_SERIAL, lambda e: _octets(e.serial))
+        col(o.ENT_SERIAL, lambda e: _octets(self._serial(e)))
         col(o.ENT_MFG_NAME, lambda e: _octets(spec.manufacturer if e.fru else ""))
         col(o.ENT_MODEL_NAME, lambda e: _octets(e.model))
         col(o.ENT_ALIAS, lambda e: _octets(""))
         col(o.ENT_ASSET_ID, lambda e: _octets(""))
         col(o.ENT_IS_FRU, lambda e: i32(1 if e.fru else 2))
+
+    def _serial(self, entity: _Entity) -> str:
+        """A FRU's serial now (a replacement switch has new ones)."""
+        sw = self.switch
+        if entity.cls == o.CLASS_CHASSIS:
+            return sw.serial
+        parts = sw.psus if entity.cls == o.CLASS_PSU else sw.fans
+        if entity.cls in (o.CLASS_PSU, o.CLASS_FAN) and 0 < entity.rel_pos <= len(parts):
+            return parts[entity.rel_pos - 1].serial
+        return entity.serial
 
     # -- ENTITY-SENSOR-MIB -----------------------------------------------------------------------
     def _entity_sensor_mib(self) -> None:
@@ -469,7 +482,7 @@ class SwitchMib:
         sys_desc = f"{spec.manufacturer} {spec.model} OS {sw.os_version}"
         self._scalar(o.LLDP_LOC_CHASSIS_SUBTYPE, lambda: i32(o.CHASSIS_SUBTYPE_MAC))
         self._scalar(o.LLDP_LOC_CHASSIS_ID, lambda: smi.OctetString(_mac_bytes(sw.chassis_mac)))
-        self._scalar(o.LLDP_LOC_SYS_NAME, lambda: _octets(spec.name))
+        self._scalar(o.LLDP_LOC_SYS_NAME, lambda: _octets(sw.config.hostname))
         self._scalar(o.LLDP_LOC_SYS_DESC, lambda: _octets(sys_desc))
         self._scalar(o.LLDP_LOC_SYS_CAP_SUPPORTED, lambda: smi.Bits(caps))
         self._scalar(o.LLDP_LOC_SYS_CAP_ENABLED, lambda: smi.Bits(caps))
