@@ -1,0 +1,892 @@
+"""The fault catalogue and the injector, on the virtual clock (no sockets).
+
+Every catalogue entry is injected, its effect checked on the models, its events checked on the
+bus, and cleared; scheduled faults fire at their virtual time; faults that end by themselves
+(BMC and switch reboots), by a replacement or by the model are recorded as such; every bad
+request is a FaultError that changes nothing; snapshot/restore keeps records and re-arms what
+was scheduled.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from emulator import topology as topo
+from emulator.faults import (
+    CATALOGUE,
+    FaultCleared,
+    FaultError,
+    FaultEvent,
+    FaultInjected,
+    FaultInjector,
+    FaultRecord,
+    FaultScheduled,
+    drift_version,
+)
+from emulator.operator.baseline import Baseline
+from emulator.rack import Rack
+from nodes.clock import VirtualClock
+from nodes.errors import PowerUnavailable
+from nodes.events import (
+    BmcReady,
+    Event,
+    FirmwareChanged,
+    PartFaultChanged,
+)
+from nodes.faults import NodeFault
+from nodes.power import HostState
+from nodes.sel import SensorType
+from nodes.spec import PowerRestorePolicy
+from switches.events import SwitchState
+from switches.model import SwitchFault
+
+BOOT_S = 400.0  # comfortably longer than any switch boot or host boot in the default timings
+
+# -- fixtures -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def rack(clock: VirtualClock) -> Rack:
+    r = Rack(topo.default(4), clock)
+    for node in r.nodes.values():
+        node.power_on()
+    clock.advance(300)
+    assert all(n.state is HostState.RUNNING for n in r.nodes.values())
+    return r
+
+
+@pytest.fixture
+def faults(rack: Rack) -> FaultInjector:
+    return FaultInjector(rack)
+
+
+@pytest.fixture
+def seen(rack: Rack) -> list[Event]:
+    out: list[Event] = []
+    rack.bus.subscribe(out.append)
+    return out
+
+
+def fault_events(seen: list[Event]) -> list[FaultEvent]:
+    return [e for e in seen if isinstance(e, FaultEvent)]
+
+
+def fingerprint(rack: Rack, faults: FaultInjector) -> str:
+    """Everything a refused request must leave as it was."""
+    state: dict[str, Any] = {
+        "nodes": {
+            name: {
+                "state": n.state.value,
+                "faults": [[f.value, t] for f, t in n.active_faults],
+                "psu_input": n.psu_input,
+                "firmware": n.firmware,
+                "bmc": n.bmc_answering(),
+                "sel": len(n.sel),
+            }
+            for name, n in rack.nodes.items()
+        },
+        "switches": {
+            name: {
+                "state": s.state.value,
+                "faults": [[f.value, t] for f, t in s.active_faults],
+                "provisioned": s.provisioned,
+                "saved": s.saved_config(),
+            }
+            for name, s in rack.switches.items()
+        },
+        "pulled": rack.pulled_cables,
+        "faults": faults.snapshot(),
+    }
+    return json.dumps(state, sort_keys=True)
+
+
+# -- the catalogue -------------------------------------------------------------------------------
+
+
+def test_the_catalogue_has_every_documented_fault_with_a_one_line_summary() -> None:
+    node = {
+        "psu-one",
+        "psu-both",
+        "fan",
+        "dimm-ue",
+        "data-disk",
+        "boot-drive-one",
+        "boot-drive-both",
+        "nic-port",
+        "os-hang",
+        "ac-loss",
+        "bmc-hang",
+        "bmc-reboot",
+        "cable-bmc",
+        "cable-nic",
+        "firmware-drift",
+    }
+    switch = {
+        "switch-power",
+        "switch-psu",
+        "switch-fan",
+        "switch-port",
+        "switch-reboot",
+        "switch-config-loss",
+    }
+    assert set(CATALOGUE) == node | switch
+    for name, kind in CATALOGUE.items():
+        assert kind.name == name
+        assert kind.scope == ("node" if name in node else "switch")
+        assert kind.summary and "\n" not in kind.summary and len(kind.summary) < 200
+    assert CATALOGUE["psu-one"].part == "psu"
+    assert CATALOGUE["firmware-drift"].part == "firmware"
+    assert CATALOGUE["switch-port"].part == "port"
+    assert CATALOGUE["psu-both"].part is None
+
+
+@pytest.mark.parametrize(
+    ("version", "drifted"),
+    [
+        ("2.27.0", "2.26.0"),
+        ("7.00.00.184", "7.00.00.183"),
+        ("14.32.21.04", "14.32.21.03"),
+        ("16.17.01.00", "16.17.00.00"),
+        ("1.1.4", "1.1.3"),
+        ("0.0", "0.0-oem"),
+        ("A10", "A09"),
+    ],
+)
+def test_drift_version_decrements_the_last_nonzero_number(version: str, drifted: str) -> None:
+    assert drift_version(version) == drifted
+
+
+# -- every kind: inject, the model's state, the events, clear -------------------------------------
+
+
+def sel_types(rack: Rack, node: str) -> list[int]:
+    return [r.sensor_type for r in rack.nodes[node].sel.records()]
+
+
+def test_psu_one_loses_redundancy_and_the_node_stays_up(
+    rack: Rack, faults: FaultInjector, seen: list[Event], clock: VirtualClock
+) -> None:
+    n02 = rack.nodes["n02"]
+    before = len(n02.sel)
+    record = faults.inject("psu-one", "n02")
+    assert (record.kind, record.device, record.part, record.state) == (
+        "psu-one",
+        "n02",
+        "PSU1",
+        "active",
+    )
+    assert record.injected_at == clock.now() and record.id == "f-0001"
+    assert n02.active_faults == [(NodeFault.PSU, "PSU1")]
+    assert n02.state is HostState.RUNNING
+    new_sel = n02.sel.records()[before:]
+    assert any(r.sensor_type == SensorType.POWER_SUPPLY for r in new_sel)
+    # The model's events come first, then FaultInjected with the record already active.
+    kinds = [type(e) for e in seen]
+    assert kinds.index(PartFaultChanged) < kinds.index(FaultInjected)
+    injected = fault_events(seen)
+    assert [type(e) for e in injected] == [FaultInjected]
+    assert injected[0].device == "n02" and injected[0].fault_id == record.id
+    assert injected[0].part == "PSU1" and injected[0].at == clock.now()
+
+    cleared = faults.clear(record.id)
+    assert cleared.state == "cleared" and cleared.cleared_by == "operator"
+    assert n02.active_faults == [] and n02.state is HostState.RUNNING
+    assert isinstance(seen[-1], FaultCleared) and seen[-1].by == "operator"
+    assert faults.list(active_only=True) == []
+    assert [r.id for r in faults.list()] == [record.id]
+
+
+def test_psu_one_names_the_second_psu(rack: Rack, faults: FaultInjector) -> None:
+    faults.inject("psu-one", "n03", "PSU2")
+    assert rack.nodes["n03"].active_faults == [(NodeFault.PSU, "PSU2")]
+    # The other PSU can fail on its own too: the node then has none left.
+    faults.inject("psu-one", "n03", "PSU1")
+    assert rack.nodes["n03"].state is HostState.OFF
+
+
+def test_psu_both_powers_the_node_off_and_refuses_power_on(
+    rack: Rack, faults: FaultInjector, clock: VirtualClock
+) -> None:
+    n02 = rack.nodes["n02"]
+    record = faults.inject("psu-both", "n02")
+    assert record.part == ""
+    assert sorted(n02.active_faults) == [(NodeFault.PSU, "PSU1"), (NodeFault.PSU, "PSU2")]
+    assert n02.state is HostState.OFF
+    with pytest.raises(PowerUnavailable):
+        n02.power_on()
+    # Its ToR ports lose link, and the fabric has no data path for it.
+    assert not rack.fabric.nic_link_up("n02", "nic1")
+    assert rack.fabric.data_path("n02") == ()
+    faults.clear(record.id)
+    assert n02.active_faults == []
+    n02.power_on()
+    clock.advance(BOOT_S)
+    assert n02.state is HostState.RUNNING
+
+
+def test_fan_reads_zero_and_temperatures_climb(
+    rack: Rack, faults: FaultInjector, clock: VirtualClock
+) -> None:
+    n01 = rack.nodes["n01"]
+    record = faults.inject("fan", "n01", "Fan3")
+    assert n01.active_faults == [(NodeFault.FAN, "Fan3")]
+    fan = next(r for r in n01.readings() if r.sensor.part == "Fan3")
+    assert fan.value == 0.0
+    cpu_before = next(r for r in n01.readings() if r.sensor.part == "CPU1").value
+    clock.advance(600)
+    cpu_after = next(r for r in n01.readings() if r.sensor.part == "CPU1").value
+    assert cpu_before is not None and cpu_after is not None and cpu_after > cpu_before
+    faults.clear(record.id)
+    fan = next(r for r in n01.readings() if r.sensor.part == "Fan3")
+    assert fan.value is not None and fan.value > 0
+
+
+def test_dimm_ue_crashes_the_host(rack: Rack, faults: FaultInjector) -> None:
+    n01 = rack.nodes["n01"]
+    record = faults.inject("dimm-ue", "n01", "A3")
+    assert n01.active_faults == [(NodeFault.DIMM, "A3")]
+    assert not n01.os_responsive
+    assert SensorType.MEMORY in sel_types(rack, "n01")
+    assert not rack.fabric.workload_answering("n01")
+    faults.clear(record.id)
+    assert n01.active_faults == []
+
+
+def test_data_disk_fails_the_drive(rack: Rack, faults: FaultInjector) -> None:
+    n01 = rack.nodes["n01"]
+    record = faults.inject("data-disk", "n01", "Disk.4")
+    assert n01.active_faults == [(NodeFault.DATA_DISK, "Disk.4")]
+    assert n01.state is HostState.RUNNING
+    assert SensorType.DRIVE_SLOT in sel_types(rack, "n01")
+    faults.clear(record.id)
+    assert n01.active_faults == []
+
+
+def test_boot_drive_one_degrades_and_both_stop_the_boot(
+    rack: Rack, faults: FaultInjector, clock: VirtualClock
+) -> None:
+    n01 = rack.nodes["n01"]
+    one = faults.inject("boot-drive-one", "n01")
+    assert one.part == "BOSS.1"
+    assert n01.active_faults == [(NodeFault.BOOT_DRIVE, "BOSS.1")]
+    assert n01.state is HostState.RUNNING and n01.os_responsive
+    faults.clear(one.id)
+
+    both = faults.inject("boot-drive-both", "n01")
+    assert sorted(n01.active_faults) == [
+        (NodeFault.BOOT_DRIVE, "BOSS.1"),
+        (NodeFault.BOOT_DRIVE, "BOSS.2"),
+    ]
+    assert not n01.os_responsive
+    n01.power_cycle()
+    clock.advance(BOOT_S)
+    assert n01.state is not HostState.RUNNING  # no bootable device
+    faults.clear(both.id)
+    assert n01.active_faults == []
+
+
+def test_nic_port_takes_the_link_down_at_both_ends(rack: Rack, faults: FaultInjector) -> None:
+    record = faults.inject("nic-port", "n02", "nic2")
+    assert rack.nodes["n02"].active_faults == [(NodeFault.NIC_PORT, "nic2")]
+    assert not rack.fabric.nic_link_up("n02", "nic2")
+    assert rack.fabric.nic_link_up("n02", "nic1")
+    assert rack.fabric.data_path("n02") == ("tor-a",)
+    faults.clear(record.id)
+    assert rack.fabric.data_path("n02") == ("tor-a", "tor-b")
+
+
+def test_os_hang_keeps_power_and_silences_the_host(rack: Rack, faults: FaultInjector) -> None:
+    n01 = rack.nodes["n01"]
+    record = faults.inject("os-hang", "n01")
+    assert record.part == ""
+    assert n01.active_faults == [(NodeFault.OS_HANG, "")]
+    assert n01.state is HostState.RUNNING and not n01.os_responsive
+    assert not rack.fabric.workload_answering("n01")
+    assert rack.fabric.bmc_answering("n01")
+    faults.clear(record.id)
+    assert n01.os_responsive
+
+
+def test_os_hang_ends_with_a_reset_and_is_recorded_as_ended_by_itself(
+    rack: Rack, faults: FaultInjector, seen: list[Event]
+) -> None:
+    record = faults.inject("os-hang", "n01")
+    rack.nodes["n01"].hard_reset()
+    after = faults.get(record.id)
+    assert after.state == "cleared" and after.cleared_by == "self"
+    assert [e.by for e in fault_events(seen) if isinstance(e, FaultCleared)] == ["self"]
+
+
+@pytest.mark.parametrize(
+    ("policy", "back_on"),
+    [
+        (PowerRestorePolicy.ALWAYS_OFF, False),
+        (PowerRestorePolicy.PREVIOUS, True),
+        (PowerRestorePolicy.ALWAYS_ON, True),
+    ],
+)
+def test_ac_loss_then_the_power_restore_policy_decides(
+    rack: Rack,
+    faults: FaultInjector,
+    clock: VirtualClock,
+    policy: PowerRestorePolicy,
+    back_on: bool,
+) -> None:
+    n03 = rack.nodes["n03"]
+    n03.set_power_restore_policy(policy)
+    record = faults.inject("ac-loss", "n03")
+    assert n03.psu_input == {"PSU1": False, "PSU2": False}
+    assert n03.state is HostState.OFF
+    assert n03.active_faults == []  # the PSUs are fine, their feed is not
+    faults.clear(record.id)
+    assert n03.psu_input == {"PSU1": True, "PSU2": True}
+    clock.advance(BOOT_S)
+    assert (n03.state is HostState.RUNNING) is back_on
+
+
+def test_bmc_hang_silences_the_bmc_and_the_host_runs(rack: Rack, faults: FaultInjector) -> None:
+    record = faults.inject("bmc-hang", "n04")
+    n04 = rack.nodes["n04"]
+    assert n04.active_faults == [(NodeFault.BMC_HANG, "")]
+    assert not n04.bmc_answering() and not rack.fabric.bmc_answering("n04")
+    assert n04.state is HostState.RUNNING
+    faults.clear(record.id)
+    assert rack.fabric.bmc_answering("n04")
+
+
+def test_bmc_hang_ends_with_an_ac_cycle(rack: Rack, faults: FaultInjector) -> None:
+    hang = faults.inject("bmc-hang", "n04")
+    loss = faults.inject("ac-loss", "n04")
+    faults.clear(loss.id)
+    assert faults.get(hang.id).state == "cleared"
+    assert faults.get(hang.id).cleared_by == "self"
+    assert rack.nodes["n04"].bmc_answering()
+
+
+def test_bmc_reboot_ends_by_itself_when_the_bmc_is_back(
+    rack: Rack, faults: FaultInjector, clock: VirtualClock, seen: list[Event]
+) -> None:
+    n02 = rack.nodes["n02"]
+    record = faults.inject("bmc-reboot", "n02")
+    assert not n02.bmc_answering() and n02.state is HostState.RUNNING
+    with pytest.raises(FaultError, match="ends by itself"):
+        faults.clear(record.id)
+    assert faults.get(record.id).state == "active"
+    clock.advance(rack.topology.timings.bmc_cold_reset_s + 0.001)
+    after = faults.get(record.id)
+    assert (after.state, after.cleared_by) == ("cleared", "self")
+    assert after.cleared_at == pytest.approx(
+        record.injected_at + rack.topology.timings.bmc_cold_reset_s  # type: ignore[operator]
+    )
+    ready = [e for e in seen if isinstance(e, BmcReady)]
+    ended = [e for e in seen if isinstance(e, FaultCleared)]
+    assert len(ready) == len(ended) == 1 and ready[0].at == ended[0].at
+
+
+def test_cable_bmc_is_pulled_and_plugged_back(rack: Rack, faults: FaultInjector) -> None:
+    record = faults.inject("cable-bmc", "n02")
+    assert rack.pulled_cables == ["n02:bmc"]
+    assert not rack.fabric.bmc_path_up("n02")
+    assert rack.fabric.workload_answering("n02")
+    faults.clear(record.id)
+    assert rack.pulled_cables == [] and rack.fabric.bmc_path_up("n02")
+
+
+def test_cable_nic_pulls_the_first_nic_unless_named(rack: Rack, faults: FaultInjector) -> None:
+    first = faults.inject("cable-nic", "n02")
+    assert first.part == "nic1" and rack.pulled_cables == ["n02:nic1"]
+    second = faults.inject("cable-nic", "n02", "nic2")
+    assert rack.pulled_cables == ["n02:nic1", "n02:nic2"]
+    assert rack.fabric.data_path("n02") == ()
+    faults.clear(first.id)
+    faults.clear(second.id)
+    assert rack.fabric.data_path("n02") == ("tor-a", "tor-b")
+
+
+def test_a_cable_plugged_back_by_other_means_ends_the_fault(
+    rack: Rack, faults: FaultInjector
+) -> None:
+    record = faults.inject("cable-nic", "n01", "nic2")
+    rack.plug_cable(rack.links.get("n01:nic2") or "n01:nic2")
+    assert faults.get(record.id).state == "cleared"
+    assert faults.get(record.id).cleared_by == "self"
+
+
+def test_switch_power_darkens_the_switch_and_clear_boots_it(
+    rack: Rack, faults: FaultInjector, clock: VirtualClock
+) -> None:
+    tor_a = rack.switches["tor-a"]
+    record = faults.inject("switch-power", "tor-a")
+    assert tor_a.active_faults == [(SwitchFault.POWER, "")]
+    assert tor_a.state is SwitchState.OFF
+    assert rack.fabric.data_path("n01") == ("tor-b",)
+    faults.clear(record.id)
+    clock.advance(BOOT_S)
+    assert tor_a.state is SwitchState.UP and tor_a.active_faults == []
+    assert rack.fabric.data_path("n01") == ("tor-a", "tor-b")
+
+
+@pytest.mark.parametrize(
+    ("kind", "part", "fault"),
+    [
+        ("switch-psu", "PSU2", SwitchFault.PSU),
+        ("switch-fan", "Fan2", SwitchFault.FAN),
+    ],
+)
+def test_switch_psu_and_fan_leave_the_switch_up(
+    rack: Rack, faults: FaultInjector, kind: str, part: str, fault: SwitchFault
+) -> None:
+    bmc = rack.switches["bmc-switch"]
+    record = faults.inject(kind, "bmc-switch", part)
+    assert bmc.active_faults == [(fault, part)]
+    assert bmc.state is SwitchState.UP
+    faults.clear(record.id)
+    assert bmc.active_faults == []
+
+
+def test_switch_port_defaults_to_the_first_cabled_port(rack: Rack, faults: FaultInjector) -> None:
+    tor_b = rack.switches["tor-b"]
+    first_cabled = next(p for p in tor_b.ports.values() if p.peer)
+    record = faults.inject("switch-port", "tor-b")
+    assert record.part == first_cabled.name
+    assert tor_b.active_faults == [(SwitchFault.PORT, first_cabled.name)]
+    assert not first_cabled.oper_up
+    faults.clear(record.id)
+    assert first_cabled.oper_up
+
+
+def test_switch_reboot_ends_by_itself_when_booted(
+    rack: Rack, faults: FaultInjector, clock: VirtualClock
+) -> None:
+    tor_b = rack.switches["tor-b"]
+    record = faults.inject("switch-reboot", "tor-b")
+    assert tor_b.state is SwitchState.BOOTING
+    with pytest.raises(FaultError, match="ends by itself"):
+        faults.clear(record.id)
+    clock.advance(tor_b.spec.boot_s + 0.001)
+    assert tor_b.state is SwitchState.UP
+    after = faults.get(record.id)
+    assert (after.state, after.cleared_by) == ("cleared", "self")
+
+
+def test_switch_config_loss_then_the_backup_is_loaded_and_saved(
+    rack: Rack, faults: FaultInjector, clock: VirtualClock
+) -> None:
+    tor_a = rack.switches["tor-a"]
+    deployed = tor_a.saved_config()
+    record = faults.inject("switch-config-loss", "tor-a")
+    assert not tor_a.provisioned and tor_a.state is SwitchState.BOOTING
+    assert "Factory default" in tor_a.saved_config()
+    # While it boots, the backup cannot be loaded: refused, nothing changed.
+    with pytest.raises(FaultError, match="not up"):
+        faults.clear(record.id)
+    assert faults.get(record.id).state == "active"
+    clock.advance(tor_a.spec.boot_s + 0.001)
+    assert not rack.fabric.management_path_up("tor-a")
+    assert rack.fabric.data_path("n01") == ("tor-b",)
+    faults.clear(record.id)
+    assert tor_a.provisioned and tor_a.saved_config() == deployed
+    assert rack.fabric.management_path_up("tor-a")
+    assert rack.fabric.data_path("n01") == ("tor-a", "tor-b")
+
+
+def test_switch_config_loss_ends_when_a_backup_is_loaded_by_other_means(
+    rack: Rack, faults: FaultInjector, clock: VirtualClock
+) -> None:
+    tor_a = rack.switches["tor-a"]
+    backup = tor_a.saved_config()
+    record = faults.inject("switch-config-loss", "tor-a")
+    clock.advance(tor_a.spec.boot_s + 0.001)
+    tor_a.load_config(backup)
+    assert faults.get(record.id).cleared_by == "self"
+
+
+def test_firmware_drift_changes_the_version_and_the_baseline_sees_it(
+    rack: Rack, faults: FaultInjector, seen: list[Event]
+) -> None:
+    n02 = rack.nodes["n02"]
+    baseline = Baseline.from_topology(rack.topology)
+    assert baseline.drift(n02.firmware) == []
+    record = faults.inject("firmware-drift", "n02", "bios")
+    assert record.version == "2.26.0" and n02.firmware["bios"] == "2.26.0"
+    changed = [e for e in seen if isinstance(e, FirmwareChanged)]
+    assert [(e.device, e.component, e.old, e.new) for e in changed] == [
+        ("n02", "bios", "2.27.0", "2.26.0")
+    ]
+    assert [d.component for d in baseline.drift(n02.firmware)] == ["bios"]
+    assert any(c.id == "bios" and c.version == "2.26.0" for c in n02.firmware_inventory())
+    faults.clear(record.id)
+    assert n02.firmware["bios"] == "2.27.0" and baseline.drift(n02.firmware) == []
+
+
+def test_firmware_drift_to_a_given_version(rack: Rack, faults: FaultInjector) -> None:
+    record = faults.inject("firmware-drift", "n01", "bmc", version="6.10.30.00")
+    assert rack.nodes["n01"].firmware["bmc"] == "6.10.30.00" and record.version == "6.10.30.00"
+
+
+# -- scheduling ---------------------------------------------------------------------------------
+
+
+def test_a_scheduled_fault_fires_at_its_virtual_time(
+    rack: Rack, faults: FaultInjector, clock: VirtualClock, seen: list[Event]
+) -> None:
+    at = clock.now() + 120.0
+    record = faults.inject("psu-both", "n02", at=at)
+    assert (record.state, record.scheduled_for, record.injected_at) == ("scheduled", at, None)
+    scheduled = fault_events(seen)
+    assert len(scheduled) == 1 and isinstance(scheduled[0], FaultScheduled)
+    assert scheduled[0].when == at and scheduled[0].at == clock.now()
+    clock.advance(119.9)
+    assert rack.nodes["n02"].state is HostState.RUNNING
+    assert faults.get(record.id).state == "scheduled"
+    clock.advance(0.2)
+    fired = faults.get(record.id)
+    assert fired.state == "active" and fired.injected_at == at
+    assert rack.nodes["n02"].state is HostState.OFF
+    assert isinstance(fault_events(seen)[-1], FaultInjected)
+
+
+def test_at_now_injects_at_once_and_a_delay_is_now_plus_it(
+    rack: Rack, faults: FaultInjector, clock: VirtualClock
+) -> None:
+    assert faults.inject("fan", "n01", at=clock.now()).state == "active"
+    later = faults.inject("fan", "n01", "Fan2", at=clock.now() + 5)
+    clock.advance(5)
+    assert faults.get(later.id).state == "active"
+
+
+def test_a_scheduled_fault_cleared_before_its_time_never_fires(
+    rack: Rack, faults: FaultInjector, clock: VirtualClock, seen: list[Event]
+) -> None:
+    record = faults.inject("switch-power", "tor-b", at=clock.now() + 60)
+    cancelled = faults.clear(record.id)
+    assert (cancelled.state, cancelled.cleared_by, cancelled.injected_at) == (
+        "cleared",
+        "operator",
+        None,
+    )
+    clock.advance(120)
+    assert rack.switches["tor-b"].state is SwitchState.UP
+    assert [type(e) for e in fault_events(seen)] == [FaultScheduled, FaultCleared]
+
+
+def test_a_scheduled_fault_that_cannot_be_injected_when_due_is_skipped(
+    rack: Rack, faults: FaultInjector, clock: VirtualClock
+) -> None:
+    record = faults.inject("os-hang", "n01", at=clock.now() + 30)
+    rack.nodes["n01"].power_off()
+    clock.advance(31)
+    after = faults.get(record.id)
+    assert (after.state, after.cleared_by) == ("cleared", "skipped")
+    assert after.detail.startswith("not injected:") and "not running" in after.detail
+    assert rack.nodes["n01"].active_faults == []
+
+
+# -- bad requests: FaultError, nothing changed --------------------------------------------------
+
+BAD: list[tuple[str, Callable[[FaultInjector, float], object], str]] = [
+    ("unknown kind", lambda f, now: f.inject("psu-bth", "n02"), "did you mean 'psu-both'"),
+    ("unknown device", lambda f, now: f.inject("fan", "n9"), "no device 'n9'"),
+    ("switch kind on a node", lambda f, now: f.inject("switch-power", "n01"), "switch fault"),
+    ("node kind on a switch", lambda f, now: f.inject("psu-one", "tor-a"), "node fault"),
+    ("unknown part", lambda f, now: f.inject("psu-one", "n01", "PSU3"), "valid: PSU1, PSU2"),
+    ("unknown fan", lambda f, now: f.inject("fan", "n01", "Fan9"), "did you mean"),
+    ("unknown port", lambda f, now: f.inject("switch-port", "tor-a", "eth9"), "no port"),
+    ("part where none", lambda f, now: f.inject("psu-both", "n01", "PSU1"), "takes no part"),
+    ("version elsewhere", lambda f, now: f.inject("fan", "n01", version="1.0"), "firmware-drift"),
+    (
+        "bad version",
+        lambda f, now: f.inject("firmware-drift", "n01", "bios", version="2.0 beta"),
+        "not a firmware version",
+    ),
+    (
+        "baseline version",
+        lambda f, now: f.inject("firmware-drift", "n01", "bios", version="2.27.0"),
+        "baseline",
+    ),
+    (
+        "unknown component",
+        lambda f, now: f.inject("firmware-drift", "n01", "gpu"),
+        "valid: bios, bmc",
+    ),
+    ("in the past", lambda f, now: f.inject("fan", "n01", at=now - 1), "in the past"),
+    ("not a time", lambda f, now: f.inject("fan", "n01", at=float("nan")), "finite"),
+    ("unknown id", lambda f, now: f.clear("f-0999"), "no fault 'f-0999'"),
+]
+
+
+@pytest.mark.parametrize(("what", "call", "message"), BAD, ids=[b[0] for b in BAD])
+def test_a_bad_request_is_a_fault_error_and_changes_nothing(
+    rack: Rack,
+    faults: FaultInjector,
+    clock: VirtualClock,
+    seen: list[Event],
+    what: str,
+    call: Callable[[FaultInjector, float], object],
+    message: str,
+) -> None:
+    faults.inject("fan", "n04", "Fan6")  # something already there, kept as it is
+    before = fingerprint(rack, faults)
+    count = len(seen)
+    with pytest.raises(FaultError, match=message.replace("(", r"\(")):
+        call(faults, clock.now())
+    assert fingerprint(rack, faults) == before
+    assert len(seen) == count
+
+
+CONFLICTS: list[tuple[str, list[tuple[str, str, str | None]], tuple[str, str, str | None], str]] = [
+    ("same psu twice", [("psu-one", "n02", "PSU1")], ("psu-one", "n02", "PSU1"), "already has"),
+    ("both after one", [("psu-one", "n02", "PSU2")], ("psu-both", "n02", None), "already has"),
+    ("one after both", [("psu-both", "n02", None)], ("psu-one", "n02", "PSU2"), "already has"),
+    ("boot both", [("boot-drive-one", "n02", "BOSS.2")], ("boot-drive-both", "n02", None), "f-"),
+    ("ac twice", [("ac-loss", "n02", None)], ("ac-loss", "n02", None), "already has ac-loss"),
+    ("cable twice", [("cable-nic", "n02", "nic2")], ("cable-nic", "n02", "nic2"), "already"),
+    ("bmc cable", [("cable-bmc", "n02", None)], ("cable-bmc", "n02", None), "already"),
+    ("drift twice", [("firmware-drift", "n02", "nic")], ("firmware-drift", "n02", "nic"), "f-"),
+    ("switch twice", [("switch-port", "tor-a", None)], ("switch-port", "tor-a", None), "already"),
+    ("os-hang when off", [("ac-loss", "n03", None)], ("os-hang", "n03", None), "not running"),
+    ("reboot when off", [("switch-power", "tor-a", None)], ("switch-reboot", "tor-a", None), "off"),
+    ("reboot a hung bmc", [("bmc-hang", "n01", None)], ("bmc-reboot", "n01", None), "not up"),
+]
+
+
+@pytest.mark.parametrize(
+    ("what", "first", "second", "message"), CONFLICTS, ids=[c[0] for c in CONFLICTS]
+)
+def test_a_fault_already_there_is_refused_and_nothing_changes(
+    rack: Rack,
+    faults: FaultInjector,
+    seen: list[Event],
+    what: str,
+    first: list[tuple[str, str, str | None]],
+    second: tuple[str, str, str | None],
+    message: str,
+) -> None:
+    for kind, device, part in first:
+        faults.inject(kind, device, part)
+    before = fingerprint(rack, faults)
+    count = len(seen)
+    with pytest.raises(FaultError, match=message):
+        faults.inject(*second)
+    assert fingerprint(rack, faults) == before and len(seen) == count
+
+
+def test_a_fault_put_on_the_model_by_other_means_is_refused(
+    rack: Rack, faults: FaultInjector
+) -> None:
+    rack.nodes["n01"].inject_fault(NodeFault.FAN, "Fan2")
+    with pytest.raises(FaultError, match="already has a fan fault on Fan2"):
+        faults.inject("fan", "n01", "Fan2")
+    assert faults.list() == []
+
+
+def test_clearing_twice_is_refused(rack: Rack, faults: FaultInjector) -> None:
+    record = faults.inject("fan", "n01")
+    faults.clear(record.id)
+    before = fingerprint(rack, faults)
+    with pytest.raises(FaultError, match="already ended"):
+        faults.clear(record.id)
+    assert fingerprint(rack, faults) == before
+
+
+# -- ended by a replacement ---------------------------------------------------------------------
+
+
+def test_replacing_the_faulty_part_ends_the_fault(
+    rack: Rack, faults: FaultInjector, seen: list[Event]
+) -> None:
+    record = faults.inject("psu-one", "n02", "PSU2")
+    other = faults.inject("fan", "n02", "Fan1")
+    rack.nodes["n02"].replace_part("psu", "PSU2")
+    after = faults.get(record.id)
+    assert (after.state, after.cleared_by) == ("cleared", "replacement")
+    assert faults.get(other.id).state == "active"
+    assert [e.by for e in fault_events(seen) if isinstance(e, FaultCleared)] == ["replacement"]
+
+
+def test_psu_both_ends_when_both_psus_are_replaced(rack: Rack, faults: FaultInjector) -> None:
+    record = faults.inject("psu-both", "n02")
+    n02 = rack.nodes["n02"]
+    n02.replace_part("psu", "PSU1")
+    assert faults.get(record.id).state == "active"  # PSU2 has still failed
+    assert n02.active_faults == [(NodeFault.PSU, "PSU2")]
+    n02.replace_part("psu", "PSU2")
+    assert faults.get(record.id).cleared_by == "replacement"
+
+
+def test_a_partly_replaced_psu_both_clears_what_is_left(rack: Rack, faults: FaultInjector) -> None:
+    record = faults.inject("psu-both", "n02")
+    rack.nodes["n02"].replace_part("psu", "PSU1")
+    faults.clear(record.id)
+    assert rack.nodes["n02"].active_faults == []
+
+
+def test_a_replacement_node_ends_every_fault_it_had(
+    rack: Rack, faults: FaultInjector, clock: VirtualClock
+) -> None:
+    kept = faults.inject("cable-bmc", "n02")  # the rack's cable, not the node's
+    ended = [
+        faults.inject("psu-one", "n02"),
+        faults.inject("bmc-hang", "n02"),
+        faults.inject("firmware-drift", "n02", "nic"),
+    ]
+    other = faults.inject("fan", "n01")
+    n02 = rack.nodes["n02"]
+    n02.replace(
+        "SNREPL01",
+        username="root",
+        password="calvin",
+        firmware={**rack.topology.node("n02").firmware.model_dump(), "bios": "2.10.0"},
+    )
+    for record in ended:
+        after = faults.get(record.id)
+        assert (after.state, after.cleared_by) == ("cleared", "replacement"), record.kind
+    assert faults.get(kept.id).state == "active"
+    assert faults.get(other.id).state == "active"
+
+
+def test_a_replacement_switch_ends_its_faults_and_its_config_loss(
+    rack: Rack, faults: FaultInjector, clock: VirtualClock
+) -> None:
+    tor_a = rack.switches["tor-a"]
+    port = faults.inject("switch-port", "tor-a")
+    fan = faults.inject("switch-fan", "tor-a")
+    loss = faults.inject("switch-config-loss", "tor-a")
+    clock.advance(tor_a.spec.boot_s + 1)
+    tor_a.replace("SWREPL01")
+    for record in (port, fan, loss):
+        after = faults.get(record.id)
+        assert (after.state, after.cleared_by) == ("cleared", "replacement"), record.kind
+    clock.advance(1)
+    assert all(faults.get(r.id).cleared_by == "replacement" for r in (port, fan, loss))
+
+
+def test_a_firmware_update_to_another_version_ends_the_drift(
+    rack: Rack, faults: FaultInjector, seen: list[Event]
+) -> None:
+    record = faults.inject("firmware-drift", "n01", "cpld")
+    n01 = rack.nodes["n01"]
+    # What an update job does when it activates (nodes.firmware's FirmwareChanged with its job).
+    n01.firmware["cpld"] = "1.1.4"
+    rack.bus(
+        FirmwareChanged(
+            device="n01", at=0.0, component="cpld", old="1.1.3", new="1.1.4", job_id="JID_1"
+        )
+    )
+    assert faults.get(record.id).cleared_by == "update"
+
+
+def test_events_of_other_devices_and_parts_leave_records_alone(
+    rack: Rack, faults: FaultInjector
+) -> None:
+    record = faults.inject("psu-one", "n02", "PSU1")
+    rack.nodes["n02"].replace_part("psu", "PSU2")
+    rack.nodes["n01"].replace_part("psu", "PSU1")
+    rack.nodes["n01"].set_psu_input("PSU1", False)
+    rack.nodes["n02"].set_psu_input("PSU2", False)
+    rack.nodes["n02"].set_psu_input("PSU2", True)
+    assert faults.get(record.id).state == "active"
+
+
+# -- snapshot and restore -----------------------------------------------------------------------
+
+
+def test_snapshot_restore_keeps_records_and_rearms_scheduled_faults(
+    rack: Rack, faults: FaultInjector, clock: VirtualClock
+) -> None:
+    active = faults.inject("psu-one", "n02")
+    drift = faults.inject("firmware-drift", "n03", "bios")
+    done = faults.inject("fan", "n01")
+    faults.clear(done.id)
+    reboot = faults.inject("bmc-reboot", "n04")
+    later = faults.inject("switch-port", "tor-b", at=clock.now() + 600)
+    data = json.loads(json.dumps(faults.snapshot()))  # JSON-safe
+
+    # A restarted emulator: a fresh rack on the same clock, the models restored first.
+    fresh = Rack(topo.default(4), clock)
+    for name, node in rack.nodes.items():
+        fresh.nodes[name].restore(json.loads(json.dumps(node.snapshot())))
+    restored = FaultInjector(fresh)
+    seen: list[Event] = []
+    fresh.bus.subscribe(seen.append)
+    restored.restore(data)
+    by_id = {r.id: r for r in restored.list()}
+    assert by_id[active.id].state == "active" and by_id[drift.id].state == "active"
+    assert by_id[done.id].cleared_by == "operator"
+    # A BMC reboot under way at the restart is over: the BMC is up.
+    assert (by_id[reboot.id].state, by_id[reboot.id].cleared_by) == ("cleared", "self")
+    assert by_id[later.id].state == "scheduled"
+    assert [(type(e), e.fault_id) for e in seen if isinstance(e, FaultEvent)] == [
+        (FaultCleared, reboot.id)
+    ]
+    # New ids continue after the old ones; clearing a restored fault undoes it on the model.
+    assert restored.inject("fan", "n01").id == "f-0006"
+    restored.clear(drift.id)
+    assert fresh.nodes["n03"].firmware["bios"] == "2.27.0"
+    restored.clear(active.id)
+    assert fresh.nodes["n02"].active_faults == []
+    clock.advance(600)
+    assert restored.get(later.id).state == "active"
+    assert fresh.switches["tor-b"].active_faults == [
+        (SwitchFault.PORT, restored.get(later.id).part)
+    ]
+
+
+def test_a_scheduled_fault_already_due_at_restore_fires_at_once(
+    rack: Rack, faults: FaultInjector, clock: VirtualClock
+) -> None:
+    record = faults.inject("fan", "n01", at=clock.now() + 10)
+    data = faults.snapshot()
+    clock.advance(60)  # the emulator was down past the fault's time (nothing fired: restarted)
+    fresh = Rack(topo.default(4), clock)
+    restored = FaultInjector(fresh)
+    restored.restore(data)
+    clock.advance(0)
+    assert restored.get(record.id).state == "active"
+    assert fresh.nodes["n01"].active_faults == [(NodeFault.FAN, "Fan1")]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {},
+        {"version": 2, "seq": 0, "records": []},
+        {"version": 1, "seq": 1, "records": [{"id": "f-0001"}]},
+        {
+            "version": 1,
+            "seq": 1,
+            "records": [FaultRecord("f-0001", "psu-tri", "n01", "", "active").to_dict()],
+        },
+        {
+            "version": 1,
+            "seq": 1,
+            "records": [FaultRecord("f-0001", "fan", "n01", "Fan1", "scheduled").to_dict()],
+        },
+    ],
+)
+def test_restore_refuses_what_is_not_a_snapshot_and_changes_nothing(
+    rack: Rack, faults: FaultInjector, data: dict[str, Any]
+) -> None:
+    faults.inject("fan", "n02")
+    before = fingerprint(rack, faults)
+    with pytest.raises(FaultError, match="not a fault snapshot"):
+        faults.restore(data)
+    assert fingerprint(rack, faults) == before
+
+
+def test_reconcile_closes_records_the_models_no_longer_have(
+    rack: Rack, faults: FaultInjector
+) -> None:
+    record = faults.inject("psu-one", "n01")
+    data = faults.snapshot()
+    fresh = Rack(topo.default(4), rack.clock)  # the node's snapshot was lost: no fault there
+    restored = FaultInjector(fresh)
+    restored.restore(data)
+    assert restored.get(record.id).state == "active"
+    closed = restored.reconcile()
+    assert [r.id for r in closed] == [record.id]
+    assert restored.get(record.id).cleared_by == "self"
