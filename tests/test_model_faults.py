@@ -12,16 +12,23 @@ from hypothesis import strategies as st
 from nodes import sensors as sn
 from nodes.bios import ATTRIBUTES
 from nodes.clock import VirtualClock
-from nodes.errors import InvalidArgument, PowerUnavailable
+from nodes.errors import InvalidArgument, InvalidState, NotFound, PowerUnavailable
 from nodes.events import (
     Event,
+    LinkChanged,
+    MemoryMappedOut,
+    NodeReplaced,
     NodeRestored,
+    OsStateChanged,
+    PartFaultChanged,
+    PartReplaced,
 )
 from nodes.faults import NodeFault, PartKind
 from nodes.firmware import JobState, build_image
 from nodes.node import BootTarget, Node
 from nodes.power import HostState
-from nodes.sel import SelRecord, SensorType
+from nodes.sel import EventType, SelRecord, SensorType
+from nodes.sensors import Health
 from nodes.spec import PowerRestorePolicy, TimingSpec
 from nodes.users import LockoutPolicy, Privilege
 from tests.model_helpers import make_node
@@ -48,7 +55,7 @@ def records(node: Node, sensor_type: int, offset: int | None = None) -> list[Sel
     ]
 
 
-# -- snapshot and restore ------------------------------------------------------------------------
+# -- snapshot and restore --------------------------------------------------------------------------
 def _busy_node(clock: VirtualClock) -> Node:
     """A node that has been used: SEL records (one deleted), users, lockout, BIOS current and
     pending, boot override, restore policy, media, a staged and a finished update, faults."""
@@ -294,3 +301,292 @@ def test_every_change_a_snapshot_shows_is_announced_and_restored(
         s["sel"].pop("next_id")
         s["sel"].pop("last_add")
     assert again == snap
+
+
+# -- faults: errors --------------------------------------------------------------------------------
+def test_bad_faults_raise_and_change_nothing(clock: VirtualClock) -> None:
+    events: list[Event] = []
+    node = fresh(clock, events)
+    boot(clock, node)
+    before, n_events = node.snapshot(), len(events)
+    with pytest.raises(NotFound):
+        node.inject_fault("meteor", "")
+    with pytest.raises(NotFound):
+        node.inject_fault(NodeFault.PSU, "PSU9")
+    with pytest.raises(NotFound):
+        node.inject_fault(NodeFault.DIMM, "Z1")
+    with pytest.raises(InvalidArgument):
+        node.inject_fault(NodeFault.PSU, "")
+    with pytest.raises(InvalidArgument):
+        node.inject_fault(NodeFault.OS_HANG, "nic1")
+    with pytest.raises(InvalidState):
+        node.clear_fault(NodeFault.FAN, "Fan1")
+    with pytest.raises(NotFound):
+        node.replace_part("gpu", "G1")
+    node.inject_fault(NodeFault.FAN, "Fan1")
+    mid, n_mid = node.snapshot(), len(events)
+    with pytest.raises(InvalidState):
+        node.inject_fault(NodeFault.FAN, "Fan1")
+    assert node.snapshot() == mid and len(events) == n_mid
+    node.clear_fault(NodeFault.FAN, "Fan1")
+    assert node.active_faults == []
+    assert before["faults"] == [] and len(events) > n_events
+
+
+# -- psu -------------------------------------------------------------------------------------------
+def test_one_psu_fails_redundancy_lost_node_stays_up(clock: VirtualClock) -> None:
+    node = fresh(clock)
+    boot(clock, node)
+    node.inject_fault(NodeFault.PSU, "PSU1")
+    assert node.state is HostState.RUNNING
+    failure = [r for r in records(node, SensorType.POWER_SUPPLY, 0x01) if r.event_type == 0x6F]
+    assert [r.sensor_number for r in failure] == [sn.PSU_STATUS_BASE]
+    redundancy = [r for r in records(node, SensorType.POWER_SUPPLY) if r.event_type == 0x0B]
+    assert redundancy[-1].offset == 0x01  # redundancy lost
+    assert node.read(sn.PSU_STATUS_BASE).state & 0x02
+    assert node.read(sn.PSU_REDUNDANCY).state == 0x02
+    assert node.read(sn.PSU_POWER_BASE).value == 0.0
+    assert node.part_health(PartKind.PSU, "PSU1") is Health.CRITICAL
+    assert node.hardware_health() is Health.WARNING
+    node.clear_fault(NodeFault.PSU, "PSU1")
+    assert records(node, SensorType.POWER_SUPPLY, 0x01)[-1].asserted is False
+    assert node.hardware_health() is Health.OK
+
+
+def test_both_psus_fail_node_off_refuses_power_then_policy(clock: VirtualClock) -> None:
+    node = fresh(clock, power_restore_policy=PowerRestorePolicy.PREVIOUS)
+    boot(clock, node)
+    node.inject_fault(NodeFault.PSU, "PSU1")
+    node.inject_fault(NodeFault.PSU, "PSU2")
+    assert node.state is HostState.OFF
+    assert node.bmc_answering()  # standby power still reaches the BMC
+    with pytest.raises(PowerUnavailable):
+        node.power_on()
+    assert node.hardware_health() is Health.CRITICAL
+    node.replace_part(PartKind.PSU, "PSU2")
+    assert node.state is HostState.POWERING_ON  # it was on: "previous" powers it on
+
+
+# -- fan -------------------------------------------------------------------------------------------
+def _temps(node: Node) -> tuple[float, float]:
+    cpu, exhaust = node.read(sn.CPU_TEMP_BASE).value, node.read(sn.EXHAUST_TEMP).value
+    assert cpu is not None and exhaust is not None
+    return cpu, exhaust
+
+
+def test_fan_failure_heats_the_node_over_minutes_with_threshold_events(
+    clock: VirtualClock,
+) -> None:
+    node = fresh(clock)
+    boot(clock, node)
+    clock.advance(300)
+    t0 = clock.now()
+    node.inject_fault(NodeFault.FAN, "Fan3")
+    assert node.read(sn.FAN_BASE + 2).value == 0.0
+    (low,) = records(node, SensorType.FAN)
+    assert (low.sensor_number, low.event_type, low.offset) == (sn.FAN_BASE + 2, 0x01, 0x02)
+    temp_records = lambda: records(node, SensorType.TEMPERATURE)  # noqa: E731
+    assert temp_records() == []  # nothing at inject time
+    assert node.hardware_health() is Health.CRITICAL  # 0 RPM is below lower critical
+    clock.advance(60)
+    cpu, _ = _temps(node)
+    assert 58 < cpu < 90 and temp_records() == []  # climbing, not there yet
+    clock.advance(30 * 60)
+    cpu, exhaust = _temps(node)
+    assert cpu >= 95 and exhaust >= 75
+    assert node.sensor_health() is Health.CRITICAL
+    got = temp_records()
+    cpu1 = [r for r in got if r.sensor_number == sn.CPU_TEMP_BASE]
+    assert [(r.offset, r.asserted) for r in cpu1] == [(0x07, True), (0x09, True)]
+    # Logged when crossed: minutes after the fan failed, warning before critical.
+    assert 120 < cpu1[0].timestamp - t0 < cpu1[1].timestamp - t0 < 900
+    assert all(r.event_type == EventType.THRESHOLD and r.event_data[0] & 0xF0 == 0x50 for r in got)
+    exhaust_rs = [r for r in got if r.sensor_number == sn.EXHAUST_TEMP]
+    assert [r.offset for r in exhaust_rs] == [0x07, 0x09]
+    # The fan is replaced: temperatures fall back, each threshold deasserted.
+    node.replace_part(PartKind.FAN, "Fan3")
+    clock.advance(10 * 60)
+    cpu, exhaust = _temps(node)
+    assert cpu < 60 and exhaust < 40
+    cpu1 = [r for r in temp_records() if r.sensor_number == sn.CPU_TEMP_BASE]
+    assert [(r.offset, r.asserted) for r in cpu1[2:]] == [(0x09, False), (0x07, False)]
+    assert records(node, SensorType.FAN)[-1].asserted is False
+    assert node.hardware_health() is Health.OK
+
+
+def test_fan_failure_with_the_host_off_does_not_heat(clock: VirtualClock) -> None:
+    node = fresh(clock)
+    node.inject_fault(NodeFault.FAN, "Fan1")
+    clock.advance(3600)
+    assert records(node, SensorType.TEMPERATURE) == []
+
+
+# -- dimm ------------------------------------------------------------------------------------------
+def test_dimm_ue_crashes_the_host_and_post_maps_it_out(clock: VirtualClock) -> None:
+    events: list[Event] = []
+    node = fresh(clock, events)
+    boot(clock, node)
+    total = node.memory_gib()
+    node.inject_fault(NodeFault.DIMM, "A3")
+    (ue,) = records(node, SensorType.MEMORY, 0x01)
+    assert ue.event_data[2] == 2  # the third DIMM
+    (stop,) = records(node, SensorType.OS_STOP)
+    assert stop.offset == 0x01  # run-time critical stop
+    assert not node.os_responsive and node.state is HostState.RUNNING
+    assert any(isinstance(e, OsStateChanged) and not e.responsive for e in events)
+    soft = node.soft_off()
+    assert soft == []  # a crashed OS ignores the power button
+    node.power_cycle()
+    clock.advance(T.power_cycle_off_s + BOOT)
+    assert node.state is HostState.RUNNING and node.os_responsive
+    assert node.mapped_out_dimms == ("A3",)
+    assert records(node, SensorType.MEMORY, 0x04)[0].event_data[2] == 2
+    assert node.memory_gib() == total - 32
+    assert any(isinstance(e, MemoryMappedOut) for e in events)
+    assert node.part_health(PartKind.DIMM, "A3") is Health.CRITICAL
+    old_serial = node.part_serial(PartKind.DIMM, "A3")
+    node.replace_part(PartKind.DIMM, "A3")
+    assert node.part_serial(PartKind.DIMM, "A3") != old_serial
+    assert node.active_faults == []
+    node.hard_reset()
+    assert node.mapped_out_dimms == () and node.memory_gib() == total
+
+
+# -- drives ----------------------------------------------------------------------------------------
+def test_data_disk_fault(clock: VirtualClock) -> None:
+    node = fresh(clock)
+    boot(clock, node)
+    node.inject_fault(NodeFault.DATA_DISK, "Disk.2")
+    (rec,) = records(node, SensorType.DRIVE_SLOT, 0x01)
+    assert rec.sensor_number == sn.DRIVE_BASE + 1
+    assert node.read(sn.DRIVE_BASE + 1).state == 0x03
+    assert node.part_health(PartKind.DATA_DISK, "Disk.2") is Health.CRITICAL
+    assert node.hardware_health() is Health.WARNING
+    assert node.state is HostState.RUNNING and node.os_responsive
+
+
+def test_boot_drives_one_degrades_both_crash_and_no_boot(clock: VirtualClock) -> None:
+    node = fresh(clock)
+    boot(clock, node)
+    node.inject_fault(NodeFault.BOOT_DRIVE, "BOSS.1")
+    assert node.os_responsive and node.hardware_health() is Health.WARNING
+    node.inject_fault(NodeFault.BOOT_DRIVE, "BOSS.2")
+    assert not node.os_responsive
+    assert records(node, SensorType.OS_STOP, 0x01)
+    assert node.hardware_health() is Health.CRITICAL
+    node.hard_reset()
+    clock.advance(3600)
+    assert node.state is HostState.POST  # never RUNNING
+    (post,) = records(node, SensorType.SYSTEM_FIRMWARE_PROGRESS, 0x00)
+    assert post.event_data[0] == 0xC0 and post.event_data[1] == 0x03
+    # A PXE boot still works: the BIOS does not need the boot drives for it.
+    node.set_boot_override(BootTarget.PXE)
+    node.hard_reset()
+    clock.advance(BOOT)
+    assert node.state is HostState.RUNNING
+    node.replace_part(PartKind.BOOT_DRIVE, "BOSS.1")
+    node.hard_reset()
+    clock.advance(BOOT)
+    assert node.state is HostState.RUNNING and node.last_boot_device == "disk"
+
+
+# -- nic -------------------------------------------------------------------------------------------
+def test_nic_port_fault_drops_link_whatever_the_carrier(clock: VirtualClock) -> None:
+    events: list[Event] = []
+    node = fresh(clock, events)
+    boot(clock, node)
+    events.clear()
+    node.inject_fault(NodeFault.NIC_PORT, "nic1")
+    assert [e for e in events if isinstance(e, LinkChanged)] == [
+        LinkChanged(device="n01", at=clock.now(), port="nic1", up=False)
+    ]
+    assert not node.nic_link_up("nic1") and node.nic_link_up("nic2")
+    assert node.network_degraded()
+    # A power cycle does not bring it back.
+    events.clear()
+    node.power_cycle()
+    clock.advance(T.power_cycle_off_s + BOOT)
+    ups = [e.port for e in events if isinstance(e, LinkChanged) and e.up]
+    assert ups == ["nic2"]
+    events.clear()
+    node.clear_fault(NodeFault.NIC_PORT, "nic1")
+    assert [e.up for e in events if isinstance(e, LinkChanged)] == [True]
+    assert node.nic_link_up("nic1")
+
+
+# -- os hang ---------------------------------------------------------------------------------------
+def test_os_hang_ignores_soft_off_graceful_forces_off_and_reset_clears(
+    clock: VirtualClock,
+) -> None:
+    events: list[Event] = []
+    node = fresh(clock, events)
+    with pytest.raises(InvalidState):
+        node.inject_fault(NodeFault.OS_HANG)  # no OS runs
+    boot(clock, node)
+    node.inject_fault(NodeFault.OS_HANG)
+    assert not node.os_responsive and node.state is HostState.RUNNING
+    node.graceful_shutdown(timeout_s=100)
+    clock.advance(99)
+    assert node.state is HostState.RUNNING
+    clock.advance(2)
+    assert node.state is HostState.OFF
+    assert node.active_faults == [] and node.os_responsive
+    ended = [e for e in events if isinstance(e, PartFaultChanged) and not e.faulted]
+    assert ended[-1].cause == "reset"
+    boot(clock, node)
+    node.inject_fault(NodeFault.OS_HANG)
+    node.clear_fault(NodeFault.OS_HANG)
+    assert node.os_responsive
+
+
+# -- bmc hang --------------------------------------------------------------------------------------
+def test_bmc_hang_until_cleared_or_ac_cycle(clock: VirtualClock) -> None:
+    node = fresh(clock)
+    boot(clock, node)
+    node.inject_fault(NodeFault.BMC_HANG)
+    assert not node.bmc_answering() and node.state is HostState.RUNNING
+    clock.advance(3600)
+    assert not node.bmc_answering()
+    node.clear_fault(NodeFault.BMC_HANG)
+    assert node.bmc_answering()
+    node.inject_fault(NodeFault.BMC_HANG)
+    node.set_psu_input("PSU1", False)
+    assert not node.bmc_answering()
+    node.set_psu_input("PSU2", False)
+    node.set_psu_input("PSU2", True)
+    assert node.bmc_answering() and node.active_faults == []
+
+
+# -- replacement -----------------------------------------------------------------------------------
+def test_replace_node_arrives_factory_fresh(clock: VirtualClock) -> None:
+    events: list[Event] = []
+    node = _busy_node(clock)
+    node._emit_sink = events.append
+    boot_guid, boot_serial = node.guid, node.spec.serial
+    node.power_on()
+    with pytest.raises(InvalidArgument):
+        node.replace("NEW1", username="root", password="calvin", firmware={"gpu": "1"})
+    assert node.state is HostState.POWERING_ON  # refused: nothing changed
+    node.replace("NEW1", username="root", password="calvin", firmware={"bios": "2.10.0"})
+    assert node.state is HostState.OFF
+    assert node.spec.serial == "NEW1" and node.guid != boot_guid
+    assert node.fru.product_serial == "NEW1" and boot_serial != "NEW1"
+    assert node.part_serial(PartKind.PSU, "PSU1") == "NEW1-PSU1"
+    assert [u.name for u in node.users.all() if u.name] == ["root"]
+    assert node.users.authenticate("root", "calvin") is not None
+    assert node.firmware["bios"] == "2.10.0" and node.update_jobs == []
+    assert node.bios.pending == {} and node.bios.current["ProcTurboMode"] == "Enabled"
+    assert node.bios.current["SystemServiceTag"] == "NEW1"
+    assert len(node.sel) == 0 and node.active_faults == []
+    assert not node.boot_override.active
+    assert any(isinstance(e, NodeReplaced) for e in events)
+    assert node.snapshot()["serial"] == "NEW1"
+
+
+def test_replace_part_emits_and_changes_serial(clock: VirtualClock) -> None:
+    events: list[Event] = []
+    node = fresh(clock, events)
+    old = node.part_serial("nic", "nic2")
+    node.replace_part("nic", "nic2")
+    (e,) = [e for e in events if isinstance(e, PartReplaced)]
+    assert e.serial == node.part_serial("nic", "nic2") != old

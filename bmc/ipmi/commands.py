@@ -584,11 +584,15 @@ class NodeIpmiBackend:
     def get_chassis_status(self, data: bytes) -> bytes:
         node = self._node
         power = (1 if node.chassis_on else 0) | _RESTORE_POLICY_BITS[node.power_restore_policy]
+        if node.failed_psus and not node.has_input_power():
+            power |= 0x08  # power fault: no supply delivers
         misc = 0x40  # identify command and state info supported
         if node.identify_on:
             misc |= 0x20 if node.identify_until is None else 0x10
         if node.failed_fans:
             misc |= 0x08  # cooling/fan fault
+        if node.failed_drives:
+            misc |= 0x04  # drive fault
         return bytes((power, _LAST_POWER_EVENT[node.last_power_event], misc, 0x00))
 
     def chassis_control(self, data: bytes) -> bytes:

@@ -29,7 +29,7 @@ import re
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -50,11 +50,18 @@ from nodes.events import (
     FirmwareUpdateProgressed,
     IdentifyChanged,
     LinkChanged,
+    LockoutPolicyChanged,
+    MemoryMappedOut,
+    NodeReplaced,
+    NodeRestored,
+    PartFaultChanged,
+    PartReplaced,
     PowerChanged,
     PowerRestorePolicyChanged,
     PsuInputChanged,
     SelCleared,
     SelRecordAdded,
+    SelRecordDeleted,
     UserChanged,
     VirtualMediaChanged,
 )
@@ -297,7 +304,46 @@ class Translator:
             return [_res("ResourceChanged", (), uri, "SoftwareInventory", at)]
         if isinstance(e, FirmwareUpdateProgressed):
             return self._task(e)
+        if isinstance(e, PartFaultChanged | PartReplaced):
+            return self._part(e)
+        if isinstance(e, MemoryMappedOut):
+            return [
+                _res("ResourceStateChanged", (uri, "Disabled"), uri, "Memory", at)
+                for uri in (f"{sys_}/Memory/{slot}" for slot in e.slots)
+            ]
+        if isinstance(e, NodeReplaced | NodeRestored):
+            return [_res("ResourceChanged", (), sys_, "ComputerSystem", at)]
+        if isinstance(e, SelRecordDeleted):
+            uri = f"{MANAGER}/LogServices/SEL/Entries/{e.record_id}"
+            return [_res("ResourceRemoved", (), uri, "LogEntry", at)]
+        if isinstance(e, LockoutPolicyChanged):
+            return [_res("ResourceChanged", (), f"{V1}/AccountService", "AccountService", at)]
         return []
+
+    #: Where each part kind lives: (collection path under the system or chassis, type).
+    _PARTS: ClassVar[dict[str, tuple[str, str, str]]] = {
+        "psu": ("chassis", "PowerSubsystem/PowerSupplies", "PowerSupply"),
+        "fan": ("chassis", "ThermalSubsystem/Fans", "Fan"),
+        "dimm": ("system", "Memory", "Memory"),
+        "data-disk": ("chassis", "Drives", "Drive"),
+        "boot-drive": ("chassis", "Drives", "Drive"),
+        "nic-port": ("system", "EthernetInterfaces", "EthernetInterface"),
+        "nic": ("system", "EthernetInterfaces", "EthernetInterface"),
+    }
+
+    def _part(self, e: PartFaultChanged | PartReplaced) -> list[Notice]:
+        """A part's health changed (Critical while failed), or a new part is in its slot.
+        The host OS and the BMC are no Redfish parts: a hang shows only in what follows."""
+        where = self._PARTS.get(e.part_kind)
+        if where is None:
+            return []
+        base = self.chassis if where[0] == "chassis" else self.system
+        uri = f"{base}/{where[1]}/{e.part}"
+        if isinstance(e, PartReplaced):
+            return [_res("ResourceChanged", (), uri, where[2], e.at)]
+        key = "ResourceStatusChangedCritical" if e.faulted else "ResourceStatusChangedOK"
+        health = "Critical" if e.faulted else "OK"
+        return [_res(key, (uri, health), uri, where[2], e.at)]
 
     def _task(self, e: FirmwareUpdateProgressed) -> list[Notice]:
         before = self._job_states.get(e.job_id)

@@ -7,6 +7,7 @@ from typing import Literal
 
 from bmc.redfish.errors import error
 from bmc.redfish.schemas.systems import BootPatch
+from nodes.faults import PartKind
 from nodes.node import BootOverride, BootTarget, Node
 from nodes.power import HostState
 from nodes.sel import SelRecord, SensorType
@@ -63,12 +64,24 @@ def host_state(state: HostState) -> Literal["Enabled", "StandbyOffline", "Starti
 
 
 def health(node: Node) -> Literal["OK", "Warning", "Critical"]:
-    worst = node.sensor_health()
-    if worst is Health.OK and (not all(node.psu_input.values()) or node.failed_fans):
-        worst = Health.WARNING
-    if worst is Health.OK and node.network_degraded():  # a NIC lost its link: no redundancy
-        worst = Health.WARNING
-    return HEALTH_OF[worst]
+    """The system's and chassis's rollup: sensors and parts (see Node.hardware_health)."""
+    return HEALTH_OF[node.hardware_health()]
+
+
+def part_health(node: Node, kind: PartKind, name: str) -> Literal["OK", "Warning", "Critical"]:
+    return HEALTH_OF[node.part_health(kind, name)]
+
+
+def storage_health(node: Node, storage_id: str) -> Literal["OK", "Warning", "Critical"]:
+    """A controller's rollup: a failed data disk degrades the HBA's set; one boot drive lost
+    degrades the BOSS mirror, both lose it."""
+    disks = storages(node)[storage_id]
+    failed = sum(1 for d in disks if d.slot in node.failed_drives)
+    if not failed:
+        return "OK"
+    if storage_id == "BOSS" and failed == len(disks):
+        return "Critical"
+    return "Warning"
 
 
 def boot_override(current: BootOverride, patch: BootPatch) -> BootOverride:
@@ -184,6 +197,17 @@ _SEL_SENSOR_TYPES = {
     SensorType.BATTERY: "Battery",
 }
 _CRITICAL_TYPES = {SensorType.CRITICAL_INTERRUPT, SensorType.POWER_SUPPLY}
+#: Sensor-specific offsets that are failures (IPMI 2.0 table 42-3): memory uncorrectable ECC,
+#: parity, device disabled; drive fault; OS critical stops; POST error; power unit failures.
+_CRITICAL_OFFSETS = {
+    SensorType.MEMORY: {0x01, 0x02, 0x04},
+    SensorType.DRIVE_SLOT: {0x01},
+    SensorType.OS_STOP: {0x00, 0x01},
+    SensorType.SYSTEM_FIRMWARE_PROGRESS: {0x00},
+    SensorType.POWER_UNIT: {0x04, 0x06},
+}
+#: Threshold offsets (table 42-2) of non-critical limits; the others are critical or worse.
+_NON_CRITICAL_THRESHOLDS = {0x00, 0x01, 0x06, 0x07}
 
 
 def sel_sensor_type(record: SelRecord) -> str | None:
@@ -205,5 +229,7 @@ def sel_severity(record: SelRecord) -> Literal["OK", "Warning", "Critical"]:
             "Critical" if record.sensor_type != SensorType.POWER_SUPPLY or record.offset else "OK"
         )
     if record.event_type == 0x01:  # threshold crossing
-        return "Warning"
+        return "Warning" if record.offset in _NON_CRITICAL_THRESHOLDS else "Critical"
+    if record.event_type == 0x6F and record.offset in _CRITICAL_OFFSETS.get(st, ()):
+        return "Critical"
     return "OK"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
@@ -27,8 +27,10 @@ from bmc.redfish.schemas.common import Collection, Link, Status, collection_type
 from bmc.redfish.schemas.systems import Drive
 from bmc.redfish.service import BmcService, Principal
 from nodes.errors import ModelError
+from nodes.faults import PartKind
 from nodes.node import Node
-from nodes.sensors import Reading
+from nodes.sel import SensorType
+from nodes.sensors import Health, Reading
 
 V1 = "/redfish/v1"
 CHASSIS = collection_type("ChassisCollection.ChassisCollection")
@@ -112,14 +114,17 @@ async def patch_chassis(
 async def power_subsystem(chassis_id: str, _: Reader, bmc: CurrentBmc) -> Response:
     node = _chassis(bmc, chassis_id)
     psus = node.spec.hardware.psus
-    redundant = all(node.psu_input.values())
+    redundant = node.psu_redundant()
     return reply(
         PowerSubsystem(
             odata_id=_uri(node, "PowerSubsystem"),
             id="PowerSubsystem",
             name="Power Subsystem",
             capacity_watts=float(min(p.capacity_w for p in psus)),
-            status=Status(state="Enabled", health="OK" if redundant else "Warning"),
+            status=Status(
+                state="Enabled",
+                health="OK" if redundant else "Warning" if node.has_input_power() else "Critical",
+            ),
             power_supplies=Link(odata_id=_uri(node, "PowerSubsystem", "PowerSupplies")),
         )
     )
@@ -146,10 +151,13 @@ async def power_supply(chassis_id: str, psu_id: str, _: Reader, bmc: CurrentBmc)
             id=psu_id,
             name=f"Power Supply {psu_id}",
             model=psu.model,
-            serial_number=psu.serial or f"{node.spec.serial}-{psu_id}",
+            serial_number=node.part_serial(PartKind.PSU, psu_id),
             power_capacity_watts=float(psu.capacity_w),
             line_input_status="Normal" if has_input else "LossOfInput",
-            status=Status(state="Enabled", health="OK" if has_input else "Critical"),
+            status=Status(
+                state="Enabled",
+                health="OK" if node.psu_delivering(psu.name) else "Critical",
+            ),
         )
     )
 
@@ -163,10 +171,19 @@ async def thermal_subsystem(chassis_id: str, _: Reader, bmc: CurrentBmc) -> Resp
             odata_id=_uri(node, "ThermalSubsystem"),
             id="ThermalSubsystem",
             name="Thermal Subsystem",
-            status=Status(state="Enabled", health="Warning" if node.failed_fans else "OK"),
+            status=Status(state="Enabled", health=_thermal_health(node)),
             fans=Link(odata_id=_uri(node, "ThermalSubsystem", "Fans")),
         )
     )
+
+
+def _thermal_health(node: Node) -> Literal["OK", "Warning", "Critical"]:
+    """A failed fan is Warning (the others make up for it); a temperature sets the rest."""
+    temps = [r.health for r in node.readings() if r.sensor.sensor_type is SensorType.TEMPERATURE]
+    worst = max(temps, default=Health.OK)
+    if node.failed_fans:
+        worst = max(worst, Health.WARNING)
+    return mapping.HEALTH_OF[worst]
 
 
 @router.get("/{chassis_id}/ThermalSubsystem/Fans")
@@ -274,6 +291,7 @@ async def drive(chassis_id: str, drive_id: str, _: Reader, bmc: CurrentBmc) -> R
     disk = next((d for d in disks if d.slot == drive_id), None)
     if disk is None:
         raise error(404, "ResourceNotFound", "Drive", drive_id)
+    boot = {d.slot for d in node.spec.hardware.boot_drives}
     return reply(
         Drive(
             odata_id=drive_uri(node, drive_id),
@@ -283,7 +301,12 @@ async def drive(chassis_id: str, drive_id: str, _: Reader, bmc: CurrentBmc) -> R
             media_type="HDD" if disk.media == "hdd" else "SSD",
             protocol="NVMe" if disk.media == "nvme" else "SATA",
             capacity_bytes=disk.capacity_gb * 1_000_000_000,
-            serial_number=disk.serial or f"{node.spec.serial}-{drive_id}",
-            status=Status(state="Enabled", health="OK"),
+            serial_number=node.part_serial(
+                PartKind.BOOT_DRIVE if drive_id in boot else PartKind.DATA_DISK, drive_id
+            ),
+            status=Status(
+                state="Enabled",
+                health="Critical" if drive_id in node.failed_drives else "OK",
+            ),
         )
     )
