@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import io
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -17,13 +18,21 @@ from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
 from nodes.spec import MAX_BMC_PASSWORD, MAX_BMC_USERNAME, NodeSpec, TimingSpec
-from switches.spec import SnmpSettings, SnmpVersion, SwitchRole, SwitchSpec, port_name
+from switches.spec import (
+    AuthProtocol,
+    PrivProtocol,
+    SnmpSettings,
+    SnmpVersion,
+    SwitchRole,
+    SwitchSpec,
+    port_name,
+)
 
 MIN_NODES = 4
 MAX_NODES = 16
@@ -45,6 +54,57 @@ class Credentials(BaseModel):
     password: str = Field(DEFAULT_PASSWORD, min_length=1, max_length=MAX_BMC_PASSWORD)
 
 
+#: An SNMPv3 USM key (RFC 3414 asks for at least 8 characters): printable, no spaces.
+_USM_KEY = r"^[\x21-\x7e]{8,64}$"
+
+
+class BmcTraps(BaseModel):
+    """The BMCs' SNMPv3 hardware traps (see bmc.snmp.traps): each BMC sends, from its own
+    address, as its own USM user (by default the BMC's user and password as both keys), with
+    authentication and AES privacy, to every receiver ("ADDRESS" or "ADDRESS:PORT", UDP 162
+    by default)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    receivers: list[str] = Field(default_factory=list, max_length=8)
+    user: str | None = Field(None, pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,31}$")
+    auth: AuthProtocol = AuthProtocol.SHA
+    auth_key: str | None = None
+    priv: PrivProtocol = PrivProtocol.AES128
+    priv_key: str | None = None
+
+    @field_validator("auth_key", "priv_key")
+    @classmethod
+    def _key(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(_USM_KEY, value):
+            raise ValueError(
+                f"an SNMPv3 key is 8 to 64 printable characters without spaces, "
+                f"not {len(value)} characters"
+            )
+        return value
+
+    @field_validator("receivers")
+    @classmethod
+    def _receivers(cls, value: list[str]) -> list[str]:
+        for r in value:
+            address, _, port = r.partition(":")
+            try:
+                IPv4Address(address)
+                ok = not port or 1 <= int(port) <= 65535
+            except ValueError:
+                ok = False
+            if not ok:
+                raise ValueError(f"receiver {r!r}: expected ADDRESS or ADDRESS:PORT")
+        return value
+
+    def targets(self) -> list[tuple[str, int]]:
+        out = []
+        for r in self.receivers:
+            address, _, port = r.partition(":")
+            out.append((address, int(port or 162)))
+        return out
+
+
 class BmcNetwork(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -53,6 +113,7 @@ class BmcNetwork(BaseModel):
     redfish_port: int = Field(443, ge=1, le=65535, description="used when it may be bound")
     redfish_fallback_port: int = Field(8443, ge=1024, le=65535, description="otherwise")
     redfish_tls: bool = Field(True, description="HTTPS (one self-signed certificate); false: HTTP")
+    traps: BmcTraps = BmcTraps()
 
 
 class WorkloadSettings(BaseModel):
@@ -141,6 +202,16 @@ class Topology(BaseModel):
         return (
             node.bmc.username or self.credentials.username,
             node.bmc.password or self.credentials.password,
+        )
+
+    def bmc_trap_user(self, node: NodeSpec) -> tuple[str, str, str]:
+        """The SNMPv3 user a BMC sends its traps as: (name, auth key, priv key)."""
+        username, password = self.bmc_credentials(node)
+        traps = self.bmc_network.traps
+        return (
+            traps.user or username,
+            traps.auth_key or password,
+            traps.priv_key or password,
         )
 
 
@@ -345,6 +416,25 @@ def check(topo: Topology) -> list[tuple[Loc, str]]:
             ],
             "host address",
         )
+    traps = topo.bmc_network.traps
+    if traps.receivers:
+        short = [
+            (which, nd.name, len(key))
+            for nd in topo.nodes
+            for key, which in zip(topo.bmc_trap_user(nd)[1:], ("auth_key", "priv_key"), strict=True)
+            if len(key) < 8
+        ]
+        for which in ("auth_key", "priv_key"):
+            first = next(((nd_name, size) for w, nd_name, size in short if w == which), None)
+            if first is not None:
+                out.append(
+                    (
+                        ("bmc_network", "traps", which),
+                        f"{first[0]}'s BMC password ({first[1]} characters) is too short for an "
+                        "SNMPv3 "
+                        f"key (at least 8): set bmc_network.traps.{which}",
+                    )
+                )
     for i, receiver in enumerate(topo.snmp.receivers):
         if receiver.version is SnmpVersion.V3:
             for sw in topo.switches:
@@ -476,6 +566,7 @@ def generate(
     host_base_address: str | None = None,
     control_address: str | None = None,
     control_port: int | None = None,
+    bmc_trap_receivers: Sequence[str] = (),
 ) -> str:
     """YAML text of a standard rack of ``nodes`` nodes (the BMC network: gateway .1, HLH .2,
     nodes from .3, as PROCEDURES.md describes; the switches' management addresses .1, .2, .3 of
@@ -508,6 +599,11 @@ def generate(
         lines.append(f"  redfish_fallback_port: {redfish_fallback_port}")
     if not redfish_tls:
         lines.append("  redfish_tls: false      # plain HTTP")
+    if bmc_trap_receivers:  # written only when asked for, like the Redfish ports
+        receivers = ", ".join(f"'{r}'" for r in bmc_trap_receivers)
+        lines.append(
+            f"  traps: {{receivers: [{receivers}]}}  # SNMPv3 hardware traps (BMC user, SHA, AES)"
+        )
     lines += [
         "bmc_attach: switch     # or 'tors': odd nodes' BMCs on tor-a, even on tor-b",
         "timings:               # emulated seconds; `scaleunit up --speed X` runs X times faster",
