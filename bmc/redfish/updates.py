@@ -256,6 +256,20 @@ class TaskBook:
         self.history = history
         self.tasks: dict[str, UpdateTask] = {}
         self._ids = itertools.count(1)
+        # Jobs the model already holds (restored from the state store after a restart): their
+        # task monitors answer again, under the job's Id as a pushed image's task had.
+        for job in node.update_jobs:
+            self.tasks[job.id] = UpdateTask(
+                id=job.id,
+                image=f"{job.component}-{job.version}",
+                created_at=job.created_at,
+                apply_time=job.apply_time,
+                targets=job.targets,
+                pulled=False,
+                phase=Phase.JOB,
+                job_id=job.id,
+                last_job=job,
+            )
 
     # -- queries -------------------------------------------------------------------------------
     def get(self, task_id: str) -> UpdateTask | None:
