@@ -358,3 +358,86 @@ def test_track_rack_tracks_in_restore_order(tmp_path: Path, clock: VirtualClock)
     if switches and nodes:
         assert keys.index(switches[-1]) < keys.index(nodes[0])
     store.close()
+
+
+def _rack_with_store(
+    path: Path, clock: VirtualClock, **options: Any
+) -> tuple[Rack, Fabric, StateStore]:
+    rack = Rack(topology.default(4), clock)
+    fabric = Fabric(rack)
+    store = StateStore(path, **options)
+    store.bind_topology(topology_identity(rack.topology))
+    track_rack(store, rack, operator=fabric)
+    rack.bus.subscribe(store)
+    return rack, fabric, store
+
+
+def test_a_whole_rack_comes_back_from_the_store(tmp_path: Path, clock: VirtualClock) -> None:
+    from nodes.spec import PowerRestorePolicy
+    from switches.model import SwitchFault
+
+    rack, fabric, store = _rack_with_store(tmp_path, clock)
+    store.load()  # nothing yet: commits the rack as built
+    for node in rack.nodes.values():
+        node.power_on()
+    clock.advance(BOOT + 40)
+    fabric.evaluate_health()
+    n2 = rack.nodes["n02"]
+    n2.users.set_name(5, "alice")
+    n2.users.set_password(5, "Alice-pw-2026")
+    n2.bios.stage({"AssetTag": "rack-7"})
+    n2.set_power_restore_policy(PowerRestorePolicy.ALWAYS_ON)
+    rack.nodes["n03"].set_power_restore_policy(PowerRestorePolicy.ALWAYS_OFF)
+    rack.nodes["n04"].power_off()
+    rack.nodes["n01"].inject_fault("fan", "Fan3")
+    rack.switches["tor-b"].inject_fault(SwitchFault.FAN, rack.switches["tor-b"].fans[0].name)
+    rack.pull_cable("n04:nic1")
+    fabric.drain("n01")
+    clock.advance(60)
+    fabric.evaluate_health()
+    # What the store committed is what the model holds, without closing (as after a kill).
+    nodes_before = {name: node.snapshot() for name, node in rack.nodes.items()}
+    switches_before = {name: sw.snapshot() for name, sw in rack.switches.items()}
+    alerts_before = fabric.alerts()
+    for name in rack.nodes:
+        assert store.stored(f"node:{name}") == json_round_trip(nodes_before[name])
+    for name in rack.switches:
+        assert store.stored(f"switch:{name}") == json_round_trip(switches_before[name])
+    assert store.stored("rack:cables") == json_round_trip(rack.snapshot())
+    assert store.stored("operator") == json_round_trip(fabric.snapshot())
+    assert store.integrity_check() == "ok"
+    # A kill: the store is never closed; the OS releases the lock with the process (here: by
+    # hand), and a new process opens the same files.
+    store._unlock()
+
+    clock2 = VirtualClock(clock.now() + 30)
+    rack2, fabric2, store2 = _rack_with_store(tmp_path, clock2)
+    restored = store2.load()
+    assert restored[0].startswith("switch:") and restored[-1] == "operator"
+    m2 = rack2.nodes["n02"]
+    assert m2.users.get(5).name == "alice"
+    assert m2.users.check_password(5, "Alice-pw-2026")
+    assert m2.bios.pending == {"AssetTag": "rack-7"}
+    assert rack2.nodes["n01"].active_faults == rack.nodes["n01"].active_faults != []
+    assert rack2.switches["tor-b"].active_faults == rack.switches["tor-b"].active_faults != []
+    assert rack2.pulled_cables == rack.pulled_cables == ["n04:nic1"]
+    sel_before = nodes_before["n02"]["sel"]["records"]
+    assert m2.snapshot()["sel"]["records"][: len(sel_before)] == sel_before
+    # The power-restore policy: always-on comes back, always-off does not, previous follows the
+    # host (n01 on, n04 off).
+    clock2.advance(BOOT + 10)
+    states = {name: node.state for name, node in rack2.nodes.items()}
+    assert states["n02"] is HostState.RUNNING
+    assert states["n03"] is HostState.OFF
+    assert states["n04"] is HostState.OFF
+    assert [a.id for a in fabric2.alerts()][: len(alerts_before)] == [a.id for a in alerts_before]
+    assert fabric2.node_status("n01") in (NodeStatus.MAINTENANCE,)
+    store2.close()
+
+
+def json_round_trip(value: Any) -> Any:
+    import json
+
+    from emulator.state.store import dumps
+
+    return json.loads(dumps(value))
