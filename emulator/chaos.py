@@ -1,0 +1,241 @@
+"""Chaos mode: random faults from a seed, reproducible.
+
+:class:`Chaos` draws everything from one ``random.Random(seed)`` stream, on the rack's clock:
+
+* faults arrive as a Poisson process: exponential gaps of mean ``mean_interval_s`` emulated
+  seconds between arrivals;
+* at an arrival, if fewer than ``max_active`` faults are active on the rack (whoever injected
+  them), it picks a kind (among ``kinds``, the whole catalogue by default), then a device of that
+  kind's scope, then a part, each uniformly among those the injector would accept *now* (a kind
+  with nothing possible is passed over), and injects it through the :class:`FaultInjector`, so
+  every rule of the injector holds: no fault twice on a part, no OS hang on a host that is off,
+  no reboot of a switch that is down, nothing on a device ``eligible`` refuses (a node being
+  replaced or added, say);
+* each fault it injected is cleared (``cleared_by="chaos"``) after a duration drawn from the same
+  stream (exponential, mean ``mean_duration_s``); faults that end by themselves (BMC and switch
+  reboots) are left to do so, and a clear the models refuse for now (a switch still booting) is
+  tried again a little later, a bounded number of times.
+
+The same seed on the same topology, started at the same virtual time with nothing else
+happening, gives the same faults at the same virtual times (:attr:`Chaos.history`). ``stop``
+cancels what is pending; the faults it leaves active stay listed by the injector (``stop(
+clear=True)`` clears them).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from emulator.faults import CATALOGUE, SELF_CLEARING, FaultError, FaultInjector
+from emulator.logs import kv
+from nodes.clock import Clock, Timer
+from switches.model import Switch
+
+__all__ = ["Chaos", "ChaosStep"]
+
+log = logging.getLogger("emulator.chaos")
+
+#: Retries of a clear the models refuse for now, and the gap between them (emulated seconds).
+CLEAR_RETRIES = 20
+CLEAR_RETRY_S = 30.0
+
+
+@dataclass(frozen=True)
+class ChaosStep:
+    """One fault chaos injected: when, what, and when it plans to clear it."""
+
+    at: float
+    fault_id: str
+    kind: str
+    device: str
+    part: str
+    clear_at: float | None
+
+
+class Chaos:
+    """``Chaos(injector, clock, seed=..., mean_interval_s=..., kinds=None, max_active=...)``."""
+
+    def __init__(
+        self,
+        injector: FaultInjector,
+        clock: Clock,
+        *,
+        seed: int,
+        mean_interval_s: float,
+        kinds: list[str] | None = None,
+        max_active: int,
+        mean_duration_s: float | None = None,
+        eligible: Callable[[str], bool] | None = None,
+    ) -> None:
+        """``mean_duration_s``: how long a fault lasts on average (default: twice the mean
+        interval); ``eligible(device)``: whether chaos may touch that device now."""
+        if not isinstance(mean_interval_s, int | float) or not (
+            math.isfinite(mean_interval_s) and mean_interval_s > 0
+        ):
+            raise FaultError(f"mean_interval_s must be a positive number, not {mean_interval_s!r}")
+        if isinstance(max_active, bool) or not isinstance(max_active, int) or max_active < 1:
+            raise FaultError(f"max_active must be at least 1, not {max_active!r}")
+        duration = 2.0 * mean_interval_s if mean_duration_s is None else mean_duration_s
+        if not (math.isfinite(duration) and duration > 0):
+            raise FaultError(f"mean_duration_s must be a positive number, not {duration!r}")
+        if kinds is not None:
+            if not kinds:
+                raise FaultError("kinds is empty: name at least one, or none for every kind")
+            for kind in kinds:
+                if kind not in CATALOGUE:
+                    injector.check(kind, "")  # raises the injector's "did you mean" FaultError
+        self.injector = injector
+        self.clock = clock
+        self.seed = seed
+        self.mean_interval_s = float(mean_interval_s)
+        self.mean_duration_s = float(duration)
+        self.kinds = list(dict.fromkeys(kinds)) if kinds is not None else list(CATALOGUE)
+        self.max_active = max_active
+        self.eligible = eligible
+        self._rng = random.Random(seed)
+        self._arrival: Timer | None = None
+        self._clears: dict[str, Timer] = {}
+        self._running = False
+        self._draining = False
+        #: Every fault chaos injected, in order.
+        self.history: list[ChaosStep] = []
+        #: Arrivals passed over because ``max_active`` faults were active or nothing was possible.
+        self.skipped = 0
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    # -- start and stop ------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._running:
+            raise FaultError("chaos is already running")
+        self._running = True
+        self._draining = False
+        self._next_arrival()
+        log.info(
+            kv(
+                proto="chaos",
+                event="chaos.started",
+                seed=self.seed,
+                mean_interval_s=self.mean_interval_s,
+                max_active=self.max_active,
+                kinds=",".join(self.kinds),
+            )
+        )
+
+    def stop(self, *, clear: bool = False) -> None:
+        """Stop injecting; pending clears are cancelled. ``clear``: clear chaos's active faults
+        now instead (one the models refuse for now, a switch still booting, is tried again a
+        little later, a bounded number of times)."""
+        self._running = False
+        self._draining = clear
+        if self._arrival is not None:
+            self._arrival.cancel()
+            self._arrival = None
+        pending = list(self._clears)
+        for timer in self._clears.values():
+            timer.cancel()
+        self._clears.clear()
+        if clear:
+            for fault_id in pending:
+                self._try_clear(fault_id, CLEAR_RETRIES)
+        log.info(kv(proto="chaos", event="chaos.stopped", seed=self.seed, faults=len(self.history)))
+
+    # -- arrivals ------------------------------------------------------------------------------
+    def _next_arrival(self) -> None:
+        gap = self._rng.expovariate(1.0 / self.mean_interval_s)
+        self._arrival = self.clock.call_later(gap, self._arrive)
+
+    def _arrive(self) -> None:
+        self._arrival = None
+        if not self._running:
+            return
+        try:
+            if len(self.injector.list(active_only=True)) < self.max_active:
+                self._inject_one()
+            else:
+                self.skipped += 1
+        finally:
+            if self._running:
+                self._next_arrival()
+
+    def _inject_one(self) -> None:
+        rng = self._rng
+        kinds = list(self.kinds)
+        rng.shuffle(kinds)
+        for kind in kinds:
+            choices = self._choices(kind)
+            while choices:
+                device, part = choices.pop(rng.randrange(len(choices)))
+                try:
+                    record = self.injector.inject(kind, device, part or None)
+                except FaultError:
+                    continue  # refused by the model now (an OS hang on a host that is off)
+                duration = rng.expovariate(1.0 / self.mean_duration_s)
+                clear_at: float | None = None
+                if kind not in SELF_CLEARING:
+                    clear_at = self.clock.now() + duration
+                    self._schedule_clear(record.id, duration, CLEAR_RETRIES)
+                self.history.append(
+                    ChaosStep(self.clock.now(), record.id, kind, device, record.part, clear_at)
+                )
+                log.info(
+                    kv(
+                        **{CATALOGUE[kind].scope: device},
+                        proto="chaos",
+                        event="chaos.fault",
+                        fault_id=record.id,
+                        kind=kind,
+                        part=record.part or None,
+                        clear_in=f"{duration:.1f}" if clear_at is not None else None,
+                    )
+                )
+                return
+        self.skipped += 1
+
+    def _choices(self, kind: str) -> list[tuple[str, str]]:
+        """Every (device, part) the injector accepts now for ``kind``, in the rack's order."""
+        spec = CATALOGUE[kind]
+        rack = self.injector.rack
+        devices = list(rack.nodes) if spec.scope == "node" else list(rack.switches)
+        out = []
+        for device in devices:
+            if self.eligible is not None and not self.eligible(device):
+                continue
+            parts: list[str] = self.injector.parts(kind, device) or [""]
+            if spec.part == "port":
+                switch = rack.switches[device]
+                assert isinstance(switch, Switch)
+                parts = [p for p in parts if switch.ports[p].peer]  # a dark port shows nothing
+            for part in parts:
+                try:
+                    self.injector.check(kind, device, part or None)
+                except FaultError:
+                    continue
+                out.append((device, part))
+        return out
+
+    # -- clears --------------------------------------------------------------------------------
+    def _schedule_clear(self, fault_id: str, delay: float, retries: int) -> None:
+        self._clears[fault_id] = self.clock.call_later(
+            delay, lambda: self._try_clear(fault_id, retries)
+        )
+
+    def _try_clear(self, fault_id: str, retries: int) -> None:
+        self._clears.pop(fault_id, None)
+        if self.injector.get(fault_id).state != "active":
+            return  # it ended otherwise (a replacement, the operator, by itself)
+        try:
+            self.injector.clear(fault_id, by="chaos")
+        except FaultError as exc:
+            if retries > 0 and (self._running or self._draining):
+                self._schedule_clear(fault_id, CLEAR_RETRY_S, retries - 1)
+            else:
+                log.warning(
+                    kv(proto="chaos", event="chaos.clear_failed", fault_id=fault_id, error=exc)
+                )
