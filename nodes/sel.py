@@ -120,6 +120,8 @@ class SystemEventLog:
         self._emit = emit
         self.capacity = capacity
         self._records: dict[int, SelRecord] = {}
+        #: snapshot()'s dict of each record, made once per record: record_id -> (record, dict).
+        self._snapshot_cache: dict[int, tuple[SelRecord, dict[str, Any]]] = {}
         self._next_id = 1
         self.overflow = False
         self.last_add: int | None = None
@@ -269,13 +271,23 @@ class SystemEventLog:
 
     # -- persistence -----------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
-        """Everything the log holds, JSON-safe (bytes as hex)."""
+        """Everything the log holds, JSON-safe (bytes as hex).
+
+        The state store takes one at every event, so each record's dict is made once and kept
+        while that record is (records are frozen): callers must not change them."""
         records = []
+        cache = self._snapshot_cache
         for r in self._records.values():
-            d = asdict(r)
-            d["event_data"] = r.event_data.hex()
-            d["oem"] = r.oem.hex()
-            records.append(d)
+            hit = cache.get(r.record_id)
+            if hit is None or hit[0] is not r:
+                d = asdict(r)
+                d["event_data"] = r.event_data.hex()
+                d["oem"] = r.oem.hex()
+                hit = cache[r.record_id] = (r, d)
+            records.append(hit[1])
+        if len(cache) > len(self._records):
+            for record_id in [i for i in cache if i not in self._records]:
+                del cache[record_id]
         return {
             "records": records,
             "next_id": self._next_id,
