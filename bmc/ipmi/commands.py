@@ -315,11 +315,11 @@ class NodeIpmiBackend:
         self._node = node
         self._reachable = reachable
         self._sdr: SdrRepository = build_repository(node.sensors, node.fru.board_mfg_minutes)
-        self._fru = build_fru(node.fru)
-        # IPMI 2.0 section 20.8: a GUID goes on the wire least significant byte first, i.e.
-        # the RFC 4122 byte string reversed.
-        self._system_guid = node.guid.bytes[::-1]
-        self._device_guid = uuid.uuid5(node.guid, "bmc").bytes[::-1]
+        # The FRU and the GUIDs follow the node's identity (a replacement node has new ones).
+        self._fru_of: object = None
+        self._fru_bytes = b""
+        self._guid_of: uuid.UUID | None = None
+        self._guids = (b"", b"")
         self._product_id = _le16(_product_id(node.spec.model))
         self._sdr_reservation = 0
         self._boot_set_in_progress = 0
@@ -327,12 +327,27 @@ class NodeIpmiBackend:
         self._boot_info_ack = 0
         self._lan_set_in_progress = 0
 
+    @property
+    def _fru(self) -> bytes:
+        if self._node.fru is not self._fru_of:
+            self._fru_of, self._fru_bytes = self._node.fru, build_fru(self._node.fru)
+        return self._fru_bytes
+
+    def _guid(self) -> tuple[bytes, bytes]:
+        """System and device GUID. IPMI 2.0 section 20.8: a GUID goes on the wire least
+        significant byte first, i.e. the RFC 4122 byte string reversed."""
+        guid = self._node.guid
+        if guid != self._guid_of:
+            self._guid_of = guid
+            self._guids = (guid.bytes[::-1], uuid.uuid5(guid, "bmc").bytes[::-1])
+        return self._guids
+
     # -- IpmiBackend -----------------------------------------------------------------------
     def answering(self) -> bool:
         return self._node.bmc_answering() and self._reachable()
 
     def system_guid(self) -> bytes:
-        return self._system_guid
+        return self._guid()[0]
 
     def credential(self, name: bytes) -> Credential | None:
         """An enabled user with this name (disabled users cannot log in)."""
@@ -428,10 +443,10 @@ class NodeIpmiBackend:
         )
 
     def get_device_guid(self, data: bytes) -> bytes:
-        return self._device_guid
+        return self._guid()[1]
 
     def get_system_guid(self, data: bytes) -> bytes:
-        return self._system_guid
+        return self._guid()[0]
 
     def cold_reset(self, data: bytes) -> bytes:
         return self._reset_after_reply(BmcResetKind.COLD)
