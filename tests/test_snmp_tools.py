@@ -316,6 +316,26 @@ def test_v3_trap_to_a_v3_receiver(rack_factory: Callable[..., RackThread]) -> No
         ), traps.lines
 
 
+def test_v3_inform_to_a_v3_receiver(rack_factory: Callable[..., RackThread]) -> None:
+    """For informs the receiver is authoritative: the agent discovers snmptrapd's engine ID,
+    then sends the inform authPriv with tor-a's own keys, and snmptrapd acknowledges it."""
+    port = free_udp_port()
+    rack = rack_factory(
+        snmp_receivers=[receiver(port, version="v3", kind="inform", extra=", user: ops")]
+    )
+    with TrapReceiver(
+        ["createUser ops SHA-256 tor-a-ops-auth AES tor-a-ops-priv"], port=port
+    ) as traps:
+        rack.call(lambda r: r.switches["tor-a"].set_admin("ethernet1/1/50", False))
+        assert traps.wait_for(
+            lambda s: f"{TRAP_OID} = OID: {LINK_DOWN}" in s and f"{if_oid(1, 50)} =" in s, 10
+        ), traps.lines
+        rack.call(lambda r: r.switches["tor-a"].set_admin("ethernet1/1/50", True))
+        assert traps.wait_for(
+            lambda s: f"{TRAP_OID} = OID: {LINK_UP}" in s and f"{if_oid(1, 50)} =" in s, 10
+        ), traps.lines
+
+
 def test_garbage_datagrams_do_not_stop_the_agent(
     rack_factory: Callable[..., RackThread],
 ) -> None:
