@@ -61,6 +61,7 @@ def _track(
     key: str,
     obj: object,
     touched_by: Callable[[Event], bool] | None = None,
+    items: tuple[str, str, str] | None = None,
 ) -> bool:
     snapshot = getattr(obj, "snapshot", None)
     restore = getattr(obj, "restore", None)
@@ -69,7 +70,7 @@ def _track(
             kv(proto="state", event="state.not-tracked", key=key, reason="no snapshot/restore")
         )
         return False
-    store.track(key, snapshot, restore, touched_by=touched_by)
+    store.track(key, snapshot, restore, touched_by=touched_by, items=items)
     return True
 
 
@@ -100,7 +101,8 @@ def track_rack(
         def node_touched(event: Event, name: str = name) -> bool:
             return event.device == name and not _is_fabric_event(event)
 
-        _track(store, f"node:{name}", node, node_touched)
+        # SEL records one row each: an event writes the records it added, not the whole log.
+        _track(store, f"node:{name}", node, node_touched, items=("sel", "records", "record_id"))
     if faults is not None:
         _track(store, "faults", faults, _is_fault_event)
     if operator is not None:

@@ -61,7 +61,7 @@ LOCK_NAME: Final = "state.lock"
 #: ``PRAGMA application_id``: 'SUNT', so another program's SQLite file is recognised as foreign.
 APPLICATION_ID: Final = 0x53554E54
 #: The schema this code writes. Add a migration to :data:`MIGRATIONS` to move it on.
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 #: Events kept in the history table by default (older ones are dropped, oldest first).
 DEFAULT_HISTORY_LIMIT: Final = 100_000
 #: How many history rows are appended between two trims.
@@ -86,8 +86,19 @@ CREATE TABLE history (
 CREATE INDEX history_device ON history (device, seq);
 """
 
+#: Version 2: the items of a provider's big list (a node's SEL records), one row each, so that
+#: an event writes the records that changed rather than the whole list.
+_SCHEMA_V2 = """
+CREATE TABLE items (
+    key TEXT NOT NULL,
+    item_id NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (key, item_id)
+) WITHOUT ROWID;
+"""
+
 #: ``MIGRATIONS[n]`` takes a database at schema version ``n`` to ``n + 1``.
-MIGRATIONS: Final[dict[int, str]] = {0: _SCHEMA_V1}
+MIGRATIONS: Final[dict[int, str]] = {0: _SCHEMA_V1, 1: _SCHEMA_V2}
 
 
 class StateError(Exception):
@@ -123,11 +134,20 @@ class HistoryRecord:
 
 
 @dataclass
+class _ItemChanges:
+    upserts: list[tuple[Any, object, str]]
+    deletes: list[Any]
+
+
+@dataclass
 class _Provider:
     key: str
     snapshot: Callable[[], Any]
     restore: Callable[[Any], object]
     touched_by: Callable[[Event], bool]
+    #: (section, list field, id field): ``snapshot()[section][field]`` is a list of dicts,
+    #: each named by ``item[id field]``, kept one row each in the items table.
+    items: tuple[str, str, str] | None = None
 
 
 def _default(value: object) -> object:
@@ -188,6 +208,8 @@ class StateStore:
         self._providers: dict[str, _Provider] = {}
         #: The JSON last committed for each key: an unchanged snapshot is not written again.
         self._written: dict[str, str] = {}
+        #: Per key with items: item id -> (the item object last seen, its committed JSON).
+        self._items: dict[str, dict[Any, tuple[object, str]]] = {}
         self._loading = False
         self._pending: list[Event] = []
         self._since_trim = 0
@@ -244,6 +266,7 @@ class StateStore:
             with contextlib.suppress(FileNotFoundError):
                 (self.state_dir / (DB_NAME + suffix)).unlink()
         self._written.clear()
+        self._items.clear()
 
     def _open(self, synchronous: str) -> sqlite3.Connection:
         existed = self.path.exists() and self.path.stat().st_size > 0
@@ -309,11 +332,17 @@ class StateStore:
         restore_fn: Callable[[Any], object],
         *,
         touched_by: Callable[[Event], bool] | None = None,
+        items: tuple[str, str, str] | None = None,
     ) -> None:
         """Keep ``snapshot_fn()`` under ``key``; :meth:`load` hands it back to ``restore_fn``.
 
         ``touched_by(event)`` says whether an event may have changed it; by default an event
         whose ``device`` is ``key`` or ends ``key`` after a colon ("node:n01" for device "n01").
+        ``items=(section, field, id_field)`` keeps the list ``snapshot()[section][field]`` one
+        row per item (named by ``item[id_field]``): an event writes only the items that are new
+        or changed, and deletes those gone. An item object seen before (the same object) is
+        taken as unchanged without encoding it, so a provider that keeps its items' dicts while
+        they do not change (``nodes.sel``) costs nothing for them.
         Providers are restored in the order they were tracked.
         """
         if key in self._providers:
@@ -324,7 +353,7 @@ class StateStore:
             def touched_by(event: Event, device: str = device) -> bool:
                 return event.device == device
 
-        self._providers[key] = _Provider(key, snapshot_fn, restore_fn, touched_by)
+        self._providers[key] = _Provider(key, snapshot_fn, restore_fn, touched_by, items)
 
     @property
     def keys(self) -> list[str]:
@@ -358,7 +387,21 @@ class StateStore:
     def stored(self, key: str) -> Any | None:
         """The last committed snapshot of ``key`` (None if there is none)."""
         row = self._db.execute("SELECT data FROM state WHERE key = ?", (key,)).fetchone()
-        return None if row is None else json.loads(row[0])
+        return None if row is None else self._assemble(key, json.loads(row[0]))
+
+    def _assemble(self, key: str, data: Any) -> Any:
+        """A committed snapshot with its items put back in their list (by item id)."""
+        provider = self._providers.get(key)
+        if provider is None or provider.items is None:
+            return data
+        section, field, _ = provider.items
+        if not isinstance(data, dict) or not isinstance(data.get(section), dict):
+            return data
+        rows = self._db.execute(
+            "SELECT item_id, data FROM items WHERE key = ? ORDER BY item_id", (key,)
+        ).fetchall()
+        data[section][field] = [json.loads(text) for _, text in rows]
+        return data
 
     def load(self) -> list[str]:
         """Restore every tracked provider that has a committed snapshot, in tracking order;
@@ -373,7 +416,7 @@ class StateStore:
                 if text is None:
                     continue
                 try:
-                    data = json.loads(text)
+                    data = self._assemble(key, json.loads(text))
                 except json.JSONDecodeError as exc:
                     raise StateCorrupt(
                         f"{self.path}: the snapshot of {key} is damaged: {exc}"
@@ -388,6 +431,13 @@ class StateStore:
                         f"({type(exc).__name__}: {exc}); pass --fresh to start over"
                     ) from exc
                 self._written[key] = text
+                if provider.items is not None:
+                    self._items[key] = {
+                        item_id: (None, item_text)
+                        for item_id, item_text in self._db.execute(
+                            "SELECT item_id, data FROM items WHERE key = ?", (key,)
+                        )
+                    }
                 restored.append(key)
         finally:
             self._loading = False
@@ -432,13 +482,44 @@ class StateStore:
         keys = [p.key for p in self._providers.values() if _touches(p, event)]
         self._write([event], keys)
 
+    def _split(self, provider: _Provider, data: Any) -> tuple[Any, _ItemChanges | None]:
+        """The snapshot without its items, and which items to write and delete."""
+        assert provider.items is not None
+        section, field, id_field = provider.items
+        part = data.get(section) if isinstance(data, dict) else None
+        if not isinstance(part, dict) or not isinstance(part.get(field), list):
+            return data, None
+        cache = self._items.setdefault(provider.key, {})
+        upserts: list[tuple[Any, object, str]] = []
+        seen = set()
+        for item in part[field]:
+            item_id = item[id_field]
+            seen.add(item_id)
+            known = cache.get(item_id)
+            if known is not None and known[0] is item:
+                continue
+            text = dumps(item)
+            if known is not None and known[1] == text:
+                cache[item_id] = (item, text)  # the same content, committed already
+                continue
+            upserts.append((item_id, item, text))
+        deletes = [item_id for item_id in cache if item_id not in seen]
+        stripped = {**data, section: {**part, field: []}}
+        return stripped, _ItemChanges(upserts, deletes)
+
     def _write(self, events: Iterable[Event], keys: Iterable[str]) -> None:
         changed: list[tuple[str, str]] = []
+        item_changes: list[tuple[str, _ItemChanges]] = []
         now = 0.0
         for key in keys:
             provider = self._providers[key]
             try:
-                text = dumps(provider.snapshot())
+                data = provider.snapshot()
+                if provider.items is not None:
+                    data, items = self._split(provider, data)
+                    if items is not None and (items.upserts or items.deletes):
+                        item_changes.append((key, items))
+                text = dumps(data)
             except Exception as exc:
                 self.errors += 1
                 log.error(kv(proto="state", event="state.snapshot-failed", key=key, error=exc))
@@ -446,7 +527,7 @@ class StateStore:
             if self._written.get(key) != text:
                 changed.append((key, text))
         rows = [(type(e).__name__, e.device, e.at, dumps(event_payload(e)), e) for e in events]
-        if not changed and not rows:
+        if not changed and not rows and not item_changes:
             return
         wall = time.time()
         try:
@@ -464,6 +545,15 @@ class StateStore:
                         "at = excluded.at, wall = excluded.wall",
                         (key, text, now, wall),
                     )
+                for key, items in item_changes:
+                    self._db.executemany(
+                        "INSERT OR REPLACE INTO items (key, item_id, data) VALUES (?,?,?)",
+                        [(key, item_id, text) for item_id, _, text in items.upserts],
+                    )
+                    self._db.executemany(
+                        "DELETE FROM items WHERE key = ? AND item_id = ?",
+                        [(key, item_id) for item_id in items.deletes],
+                    )
                 self._since_trim += len(rows)
                 if self._since_trim >= _TRIM_EVERY:
                     self._since_trim = 0
@@ -478,6 +568,12 @@ class StateStore:
         self.commits += 1
         for key, text in changed:
             self._written[key] = text
+        for key, items in item_changes:
+            cache = self._items[key]
+            for item_id, item, text in items.upserts:
+                cache[item_id] = (item, text)
+            for item_id in items.deletes:
+                del cache[item_id]
 
     @contextlib.contextmanager
     def _transaction(self) -> Any:
