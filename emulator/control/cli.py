@@ -429,10 +429,12 @@ def chaos_status(client: ControlClient) -> None:
 
 # -- events --------------------------------------------------------------------------------------
 _HEAD = ("seq", "type", "device", "at")
+#: Long texts left out of the one-line form (--json has them).
+_LONG = ("description", "remediation")
 
 
 def event_line(e: dict[str, Any]) -> str:
-    fields = {k: v for k, v in e.items() if k not in _HEAD}
+    fields = {k: v for k, v in e.items() if k not in _HEAD and k not in _LONG}
     record = fields.pop("record", None)
     if isinstance(record, dict):
         fields["record_id"] = record.get("record_id")

@@ -139,7 +139,7 @@ class ControlPlane:
             {
                 "name": name,
                 "role": sw.spec.role.value,
-                "serial": sw.spec.serial,
+                "serial": sw.serial,
                 "up": sw.up,
                 "managed": self.rack.fabric.management_path_up(name),
                 "faults": active.get(name, []),
@@ -183,7 +183,7 @@ class ControlPlane:
     # -- replacement ---------------------------------------------------------------------------
     def _serials(self) -> set[str]:
         serials = {n.spec.serial for n in self.rack.nodes.values()}
-        return serials | {s.spec.serial for s in self.rack.switches.values()}
+        return serials | {s.serial for s in self.rack.switches.values()}
 
     def _new_serial(self, old: str) -> str:
         taken = self._serials()
@@ -248,7 +248,7 @@ class ControlPlane:
 
     def replace_switch(self, name: str, serial: str | None = None) -> tuple[list[Event], str]:
         switch = self.switch(name)
-        new_serial = self._check_serial(serial, switch.spec.serial)
+        new_serial = self._check_serial(serial, switch.serial)
         events: list[Event] = switch.replace(new_serial)
         return events, new_serial
 
