@@ -21,6 +21,7 @@ from bmc.redfish.events import EventHub
 from bmc.redfish.server import BindError, RedfishServer
 from bmc.redfish.service import BmcService
 from bmc.redfish.tls import ensure_certificate
+from bmc.snmp.traps import BmcTrapSender
 from emulator.clock import ScaledClock
 from emulator.control.app import create_app
 from emulator.control.feed import EventFeed
@@ -90,6 +91,8 @@ class RackRuntime:
         self._ipmi: dict[str, tuple[asyncio.DatagramTransport, IpmiEndpoint]] = {}
         #: One SNMP agent per switch, by switch name.
         self.snmp: dict[str, SwitchAgent] = {}
+        #: The BMCs' SNMPv3 hardware traps (bmc.snmp.traps); None without trap receivers.
+        self.bmc_traps: BmcTrapSender | None = None
         #: One workload endpoint per node, by node name.
         self.workloads: dict[str, WorkloadServer] = {}
         self.started_in: float = 0.0
@@ -125,6 +128,7 @@ class RackRuntime:
                     await self._serve_node(loop, rack, endpoint)
             await self._serve_redfish(rack, [e for e in planned if e.protocol == "redfish"])
             await self._serve_snmp(rack, [e for e in planned if e.protocol == "snmp"])
+            await self._serve_bmc_traps(rack)
             await self._serve_workloads(rack, [e for e in planned if e.protocol == "workload"])
             await self._serve_control(rack, [e for e in planned if e.protocol == "control"])
         except BaseException:
@@ -256,6 +260,17 @@ class RackRuntime:
         self._redfish_bmcs = {s.name: s for s in services}
         self.endpoints.extend(endpoints)
 
+    async def _serve_bmc_traps(self, rack: Rack) -> None:
+        """Each BMC's SNMPv3 trap originator, from its own address (bmc.snmp.traps)."""
+        if not self.topology.bmc_network.traps.receivers:
+            return
+        sender = BmcTrapSender(rack)
+        self.bmc_traps = sender  # first, so that stop() closes it if start fails
+        try:
+            await sender.start()
+        except OSError as exc:
+            raise StartupError(f"BMC traps: cannot bind a BMC's trap socket: {exc}") from None
+
     async def _serve_snmp(self, rack: Rack, endpoints: list[Endpoint]) -> None:
         """One SNMP agent, with its own pysnmp engine, per switch on its own address."""
         for e in endpoints:
@@ -318,9 +333,7 @@ class RackRuntime:
         self.control = server  # first, so that stop() closes it if start fails
         await server.start()
         self.endpoints.append(
-            Endpoint(
-                e.device, e.protocol, server.address, server.port, "", "", e.scheme, e.note
-            )
+            Endpoint(e.device, e.protocol, server.address, server.port, "", "", e.scheme, e.note)
         )
         self._write_control_file(server.url)
         log.info(kv(rack=self.topology.name, proto="control", event="listening", url=server.url))
@@ -380,6 +393,9 @@ class RackRuntime:
         for agent in self.snmp.values():
             agent.close()
         self.snmp.clear()
+        if self.bmc_traps is not None:
+            self.bmc_traps.close()
+            self.bmc_traps = None
         for workload in self.workloads.values():
             await workload.stop()
         self.workloads.clear()

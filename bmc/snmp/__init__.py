@@ -1,0 +1,1 @@
+"""The BMCs' SNMP side: SNMPv3 hardware traps (:mod:`bmc.snmp.traps`)."""

@@ -1,0 +1,450 @@
+"""BMC hardware traps: SNMPv3 authPriv TRAPs, sent by each BMC when its SEL logs a hardware record.
+
+As OEM BMCs do (PROCEDURES.md: "Hardware faults reach the system as SNMPv3 traps sent by the BMCs
+(the BMC's own credentials, AES privacy) to a listener on UDP/TCP 162; only OEM-defined trap OIDs
+raise alerts"):
+
+* **What.** A SEL record of a hardware sensor type (power supply and power unit, fan,
+  temperature, voltage and current, memory, drive slot, processor, critical interrupt, OS stop
+  and watchdog, LAN, battery) becomes one trap; boot progress, ACPI states, firmware progress,
+  log housekeeping and the like send nothing. :func:`classify` decides, from the IPMI sensor
+  type, event type, offset and direction: a category and a severity (info when a condition
+  clears or is benign, warning, critical).
+* **OIDs.** One OEM-style enterprise subtree, the documentation enterprise of RFC 5612 (the
+  emulator is nobody's product): ``1.3.6.1.4.1.32473.2`` (scaleunitBmcMIB); traps
+  ``...32473.2.0.<category * 10 + severity>`` (e.g. suBmcPowerSupplyCritical = ``...2.0.13``),
+  varbinds ``...32473.2.1.<n>.0``: node, serial, IPMI sensor type, severity, message, SEL record
+  id. ``mibs/SCALEUNIT-BMC-MIB.txt`` is :func:`mib_text` (a test keeps them equal), for
+  snmptrapd/snmptranslate ``-M mibs -m SCALEUNIT-BMC-MIB``.
+* **How.** One pysnmp engine per BMC (its engine ID from the BMC's MAC, RFC 3411 format 3 under
+  enterprise 32473; print it with :func:`engine_id` for snmptrapd's ``createUser -e``), with one
+  USM user (``bmc_network.traps``: by default the BMC's user, its password as the SHA and AES
+  keys), sending from a UDP socket bound to the BMC's own address.
+* **When.** Only while the BMC answers (firmware up, not hung) and the fabric gives it a path
+  (BMC switch up, cable in): otherwise the trap is lost, as on real hardware. Either way an event
+  goes on the rack's bus: :class:`BmcTrapSent` or :class:`BmcTrapLost`.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import TYPE_CHECKING, Any
+
+from pysnmp.carrier.asyncio.dgram import udp
+from pysnmp.entity import config, engine
+from pysnmp.entity.rfc3413 import ntforg
+from pysnmp.proto import rfc1902
+
+from nodes.events import Event, SelRecordAdded
+from nodes.sel import SYSTEM_EVENT_RECORD, EventType, SelRecord, SensorType
+from switches.spec import AuthProtocol, PrivProtocol
+
+if TYPE_CHECKING:
+    from emulator.rack import Rack
+    from nodes.spec import NodeSpec
+
+__all__ = [
+    "BmcTrapEvent",
+    "BmcTrapLost",
+    "BmcTrapSender",
+    "Category",
+    "HardwareAlert",
+    "Severity",
+    "classify",
+    "engine_id",
+    "mib_text",
+]
+
+log = logging.getLogger("bmc.snmp")
+
+OID = tuple[int, ...]
+ENTERPRISE: OID = (1, 3, 6, 1, 4, 1, 32473)
+BMC_MIB: OID = (*ENTERPRISE, 2)
+NOTIFICATIONS: OID = (*BMC_MIB, 0)
+OBJECTS: OID = (*BMC_MIB, 1)
+SYS_UPTIME: OID = (1, 3, 6, 1, 2, 1, 1, 3, 0)
+SNMP_TRAP_OID: OID = (1, 3, 6, 1, 6, 3, 1, 1, 4, 1, 0)
+
+
+class Category(IntEnum):
+    """What kind of hardware a trap is about (its trap OID's tens)."""
+
+    POWER_SUPPLY = 1
+    FAN = 2
+    TEMPERATURE = 3
+    VOLTAGE = 4
+    MEMORY = 5
+    DRIVE = 6
+    PROCESSOR = 7
+    CRITICAL_INTERRUPT = 8
+    OS_STOP = 9
+    NETWORK = 10
+    BATTERY = 11
+
+
+class Severity(IntEnum):
+    """A trap's severity (its trap OID's units, and the suBmcSeverity varbind)."""
+
+    INFO = 1
+    WARNING = 2
+    CRITICAL = 3
+
+
+_CATEGORY_OF: dict[int, Category] = {
+    SensorType.POWER_SUPPLY: Category.POWER_SUPPLY,
+    SensorType.POWER_UNIT: Category.POWER_SUPPLY,
+    SensorType.FAN: Category.FAN,
+    SensorType.TEMPERATURE: Category.TEMPERATURE,
+    SensorType.VOLTAGE: Category.VOLTAGE,
+    SensorType.CURRENT: Category.VOLTAGE,
+    SensorType.MEMORY: Category.MEMORY,
+    SensorType.DRIVE_SLOT: Category.DRIVE,
+    SensorType.PROCESSOR: Category.PROCESSOR,
+    SensorType.CRITICAL_INTERRUPT: Category.CRITICAL_INTERRUPT,
+    SensorType.OS_STOP: Category.OS_STOP,
+    SensorType.WATCHDOG_2: Category.OS_STOP,
+    SensorType.LAN: Category.NETWORK,
+    SensorType.BATTERY: Category.BATTERY,
+}
+
+_I, _W, _C = Severity.INFO, Severity.WARNING, Severity.CRITICAL
+#: Sensor-specific offsets (IPMI 2.0 table 42-3) -> severity when asserted; others: warning.
+_SPECIFIC: dict[int, dict[int, Severity]] = {
+    # presence, failure, predictive failure, input lost, input lost/out of range, out of range,
+    # configuration error, inactive
+    SensorType.POWER_SUPPLY: {0: _I, 1: _C, 2: _W, 3: _C, 4: _C, 5: _C, 6: _W, 7: _I},
+    # power off, cycle, 240VA down, interlock down, AC lost, soft control failure, failure,
+    # predictive failure
+    SensorType.POWER_UNIT: {0: _I, 1: _I, 2: _W, 3: _W, 4: _C, 5: _C, 6: _C, 7: _W},
+    # correctable ECC, uncorrectable ECC, parity, scrub failed, disabled, ECC log limit,
+    # presence, configuration error, spare, throttled, critical overtemperature
+    SensorType.MEMORY: {0: _W, 1: _C, 2: _C, 3: _C, 4: _W, 5: _W, 6: _I, 7: _W, 8: _I, 9: _W},
+    # presence, fault, predictive failure, hot spare, check in progress, in critical array,
+    # in failed array, rebuild in progress, rebuild aborted
+    SensorType.DRIVE_SLOT: {0: _I, 1: _C, 2: _W, 3: _I, 4: _I, 5: _C, 6: _C, 7: _W, 8: _C},
+    # IERR, thermal trip, FRB1-3, configuration error, uncorrectable CPU complex error,
+    # presence, disabled, terminator, throttled, machine check, correctable machine check
+    SensorType.PROCESSOR: {7: _I, 8: _W, 9: _I, 10: _W, 12: _W},
+    # critical stop during load, run-time critical stop, graceful stop, graceful shutdown,
+    # soft shutdown by PEF, agent not responding
+    SensorType.OS_STOP: {0: _C, 1: _C, 2: _I, 3: _I, 4: _I, 5: _C},
+    SensorType.WATCHDOG_2: {0: _I, 1: _C, 2: _C, 3: _C, 8: _I},
+    SensorType.LAN: {0: _W, 1: _I},  # cable / link lost, link restored
+    SensorType.BATTERY: {0: _W, 1: _C, 2: _I},
+}
+#: Sensor types whose every asserted offset not listed above is critical.
+_CRITICAL_BY_DEFAULT = {SensorType.PROCESSOR, SensorType.CRITICAL_INTERRUPT}
+
+
+@dataclass(frozen=True)
+class HardwareAlert:
+    """What one SEL record becomes on the wire."""
+
+    category: Category
+    severity: Severity
+    sensor_type: int
+    record_id: int
+    message: str
+
+    @property
+    def trap_oid(self) -> OID:
+        return (*NOTIFICATIONS, int(self.category) * 10 + int(self.severity))
+
+
+def _severity(record: SelRecord) -> Severity:
+    if record.event_type == EventType.THRESHOLD:
+        if not record.asserted:
+            return _I
+        # going low/high: non-critical 0,1 / 6,7; critical 2,3 / 8,9; non-recoverable 4,5 / 10,11
+        return _W if record.offset in (0, 1, 6, 7) else _C
+    if record.event_type == EventType.REDUNDANCY:
+        # fully redundant, lost, degraded, non-redundant sufficient (from redundant / from
+        # insufficient), non-redundant insufficient, degraded from full / from non-redundant
+        if not record.asserted or record.offset == 0:
+            return _I
+        return _C if record.offset == 5 else _W
+    if not record.asserted:
+        return _I  # the condition cleared
+    table = _SPECIFIC.get(record.sensor_type, {})
+    if record.offset in table:
+        return table[record.offset]
+    return _C if record.sensor_type in _CRITICAL_BY_DEFAULT else _W
+
+
+def _describe(record: SelRecord, category: Category) -> str:
+    if record.message:
+        return record.message
+    what = category.name.replace("_", " ").lower()
+    state = "asserted" if record.asserted else "deasserted"
+    return f"{what} sensor {record.sensor_number:#04x} offset {record.offset} {state}"
+
+
+def classify(record: SelRecord) -> HardwareAlert | None:
+    """The trap a SEL record raises, or None (not a hardware record, or an OEM record)."""
+    if record.record_type != SYSTEM_EVENT_RECORD:
+        return None
+    category = _CATEGORY_OF.get(record.sensor_type)
+    if category is None:
+        return None
+    return HardwareAlert(
+        category=category,
+        severity=_severity(record),
+        sensor_type=record.sensor_type,
+        record_id=record.record_id,
+        message=_describe(record, category),
+    )
+
+
+# -- the MIB -------------------------------------------------------------------------------------
+_OBJECTS: list[tuple[int, str, str, str]] = [
+    (1, "suBmcNodeName", "OCTET STRING (SIZE (0..64))", "The node whose BMC sent the trap."),
+    (2, "suBmcSerial", "OCTET STRING (SIZE (0..64))", "The node's chassis serial number."),
+    (
+        3,
+        "suBmcSensorType",
+        "INTEGER (0..255)",
+        "The IPMI sensor type of the SEL record (IPMI 2.0 table 42-3).",
+    ),
+    (
+        4,
+        "suBmcSeverity",
+        "INTEGER { info(1), warning(2), critical(3) }",
+        "info: a condition cleared or a benign one; warning; critical.",
+    ),
+    (5, "suBmcMessage", "OCTET STRING (SIZE (0..255))", "The SEL record's description."),
+    (6, "suBmcSelRecordId", "INTEGER (0..65535)", "The SEL record id (ipmitool sel get ID)."),
+]
+_OBJECT_NAMES = [name for _, name, _, _ in _OBJECTS]
+
+
+def _camel(category: Category) -> str:
+    return "".join(part.capitalize() for part in category.name.split("_"))
+
+
+def mib_text() -> str:
+    """SCALEUNIT-BMC-MIB, SMIv2, with no IMPORTS (Debian's net-snmp ships no IETF MIBs; its
+    parser knows the SMI types): what ``mibs/SCALEUNIT-BMC-MIB.txt`` holds."""
+    lines = [
+        "SCALEUNIT-BMC-MIB DEFINITIONS ::= BEGIN",
+        "",
+        "-- The hardware traps scaleunit's emulated BMCs send (bmc/snmp/traps.py writes it).",
+        "-- SNMPv3 authPriv TRAPs, one per hardware SEL record; trap = category * 10 + severity.",
+        "-- Under enterprise 32473, which RFC 5612 reserves for documentation.",
+        "",
+        "scaleunit OBJECT IDENTIFIER ::= { iso 3 6 1 4 1 32473 }",
+        "scaleunitBmcMIB OBJECT IDENTIFIER ::= { scaleunit 2 }",
+        "suBmcNotifications OBJECT IDENTIFIER ::= { scaleunitBmcMIB 0 }",
+        "suBmcTrapObjects OBJECT IDENTIFIER ::= { scaleunitBmcMIB 1 }",
+        "",
+    ]
+    for number, name, syntax, description in _OBJECTS:
+        lines += [
+            f"{name} OBJECT-TYPE",
+            f"    SYNTAX {syntax}",
+            "    MAX-ACCESS accessible-for-notify",
+            "    STATUS current",
+            f'    DESCRIPTION "{description}"',
+            f"    ::= {{ suBmcTrapObjects {number} }}",
+            "",
+        ]
+    for category in Category:
+        for severity in Severity:
+            name = f"suBmc{_camel(category)}{severity.name.capitalize()}"
+            what = category.name.replace("_", " ").lower()
+            lines += [
+                f"{name} NOTIFICATION-TYPE",
+                f"    OBJECTS {{ {', '.join(_OBJECT_NAMES)} }}",
+                "    STATUS current",
+                f'    DESCRIPTION "A {what} SEL record of severity {severity.name.lower()}."',
+                f"    ::= {{ suBmcNotifications {int(category) * 10 + int(severity)} }}",
+                "",
+            ]
+    lines.append("END")
+    return "\n".join(lines) + "\n"
+
+
+# -- events --------------------------------------------------------------------------------------
+@dataclass(frozen=True, kw_only=True)
+class BmcTrapEvent(Event):
+    """A hardware trap a BMC raised (``device`` is the node)."""
+
+    _log_name = "bmc.trap"
+    trap: str  # dotted trap OID
+    category: str
+    severity: str
+    record_id: int
+    message: str
+
+    @property
+    def name(self) -> str:
+        return self._log_name
+
+
+@dataclass(frozen=True, kw_only=True)
+class BmcTrapSent(BmcTrapEvent):
+    """The BMC sent the trap to ``receivers`` ("address:port")."""
+
+    _log_name = "bmc.trap_sent"
+    receivers: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class BmcTrapLost(BmcTrapEvent):
+    """The trap never left: ``reason`` "bmc-silent" (firmware resetting or hung) or
+    "no-path" (BMC switch down, cable pulled)."""
+
+    _log_name = "bmc.trap_lost"
+    reason: str
+
+
+# -- sending -------------------------------------------------------------------------------------
+def engine_id(spec: NodeSpec) -> bytes:
+    """RFC 3411 SnmpEngineID, MAC format: enterprise 32473 (RFC 5612), 3, the BMC's MAC."""
+    return bytes.fromhex("80007ed903" + spec.bmc.mac.replace(":", ""))
+
+
+_AUTH = {
+    AuthProtocol.SHA256: config.USM_AUTH_HMAC192_SHA256,
+    AuthProtocol.SHA: config.USM_AUTH_HMAC96_SHA,
+}
+_PRIV = {PrivProtocol.AES128: config.USM_PRIV_CFB128_AES, PrivProtocol.NONE: config.USM_PRIV_NONE}
+_TARGETS = "bmc-receivers"
+_NOTIFY = "bmc-notify"
+_CONTEXT = rfc1902.OctetString(b"")
+
+
+class _SendOnlyUdp(udp.UdpAsyncioTransport):  # type: ignore[misc]
+    """The BMC's trap socket: what arrives on it is dropped (nothing here answers requests)."""
+
+    def datagram_received(self, datagram: bytes, transportAddress: Any) -> None:
+        return
+
+
+class _BmcEngine:
+    def __init__(self, eng: Any, transport: _SendOnlyUdp, ntf: Any) -> None:
+        self.eng = eng
+        self.transport = transport
+        self.ntf = ntf
+
+    def close(self) -> None:
+        self.transport.close_transport()
+        self.eng.close_dispatcher()
+
+
+class BmcTrapSender:
+    """Every BMC's trap originator, over one rack. Build on the loop that owns the model, then
+    ``await start()``; it follows the rack's bus until :meth:`close`."""
+
+    def __init__(self, rack: Rack) -> None:
+        self.rack = rack
+        settings = rack.topology.bmc_network.traps
+        self.settings = settings
+        self.targets = settings.targets()
+        self._engines: dict[str, _BmcEngine] = {}
+        self.sent: list[tuple[str, OID]] = []  # (node, trap OID) of every trap sent
+
+    async def start(self) -> None:
+        """One engine and socket per BMC (none when no receiver is configured)."""
+        if not self.targets:
+            return
+        try:
+            for name, node in self.rack.nodes.items():
+                self._engines[name] = await self._engine(node.spec)
+        except BaseException:
+            self.close()
+            raise
+        self.rack.bus.subscribe(self.on_event)
+
+    async def _engine(self, spec: NodeSpec) -> _BmcEngine:
+        user, auth_key, priv_key = self.rack.topology.bmc_trap_user(spec)
+        traps = self.settings
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            sock.bind((str(spec.bmc.address), 0))  # traps leave from the BMC's own address
+        except OSError:
+            sock.close()
+            raise
+        sock.setblocking(False)
+        eng = engine.SnmpEngine(snmpEngineID=rfc1902.OctetString(engine_id(spec)))
+        transport = _SendOnlyUdp()
+        transport.open_server_mode(sock=sock)
+        config.add_transport(eng, udp.DOMAIN_NAME, transport)
+        await transport._lport
+        level = "authNoPriv" if traps.priv is PrivProtocol.NONE else "authPriv"
+        priv = None if traps.priv is PrivProtocol.NONE else priv_key
+        config.add_v3_user(eng, user, _AUTH[traps.auth], auth_key, _PRIV[traps.priv], priv)
+        config.add_vacm_user(eng, 3, user, level, (), (), (1,))
+        config.add_target_parameters(eng, "bmc-params", user, level, 3)
+        for i, (address, port) in enumerate(self.targets):
+            config.add_target_address(
+                eng,
+                f"receiver-{i}",
+                udp.DOMAIN_NAME,
+                (address, port),
+                "bmc-params",
+                tagList=_TARGETS,
+            )
+        config.add_notification_target(eng, _NOTIFY, "bmc-params", _TARGETS, "trap")
+        return _BmcEngine(eng, transport, ntforg.NotificationOriginator())
+
+    def close(self) -> None:
+        for bmc in self._engines.values():
+            bmc.close()
+        self._engines.clear()
+
+    def on_event(self, event: Event) -> None:
+        if not isinstance(event, SelRecordAdded) or event.device not in self._engines:
+            return
+        alert = classify(event.record)
+        if alert is None:
+            return
+        name = event.device
+        fabric = self.rack.fabric
+        fields: dict[str, Any] = {
+            "device": name,
+            "at": event.at,
+            "trap": ".".join(map(str, alert.trap_oid)),
+            "category": alert.category.name.lower().replace("_", "-"),
+            "severity": alert.severity.name.lower(),
+            "record_id": alert.record_id,
+            "message": alert.message,
+        }
+        if not fabric.bmc_answering(name):
+            reason = "no-path" if not fabric.bmc_path_up(name) else "bmc-silent"
+            log.info("node=%s proto=snmp event=trap.lost reason=%s", name, reason)
+            self.rack.bus(BmcTrapLost(**fields, reason=reason))
+            return
+        self._send(name, alert)
+        receivers = tuple(f"{a}:{p}" for a, p in self.targets)
+        self.rack.bus(BmcTrapSent(**fields, receivers=receivers))
+
+    def _send(self, name: str, alert: HardwareAlert) -> None:
+        bmc = self._engines[name]
+        node = self.rack.nodes[name]
+        # sysUpTime: hundredths of a second since the BMC's firmware last came up.
+        ticks = int(max(0.0, self.rack.clock.now() - node.bmc_ready_at) * 100) % 2**32
+        binds = [
+            (SYS_UPTIME, rfc1902.TimeTicks(ticks)),
+            (SNMP_TRAP_OID, rfc1902.ObjectIdentifier(alert.trap_oid)),
+            ((*OBJECTS, 1, 0), rfc1902.OctetString(name)),
+            ((*OBJECTS, 2, 0), rfc1902.OctetString(node.fru.chassis_serial)),
+            ((*OBJECTS, 3, 0), rfc1902.Integer32(alert.sensor_type)),
+            ((*OBJECTS, 4, 0), rfc1902.Integer32(int(alert.severity))),
+            ((*OBJECTS, 5, 0), rfc1902.OctetString(alert.message.encode()[:255])),
+            ((*OBJECTS, 6, 0), rfc1902.Integer32(alert.record_id)),
+        ]
+        try:
+            bmc.ntf.send_varbinds(bmc.eng, _NOTIFY, None, _CONTEXT, binds, None)
+        except Exception as exc:  # a receiver misconfigured must not break the model
+            log.warning("node=%s proto=snmp event=trap.error error=%r", name, exc)
+            return
+        self.sent.append((name, alert.trap_oid))
+        log.debug(
+            "node=%s proto=snmp event=trap.sent trap=%s severity=%s",
+            name,
+            ".".join(map(str, alert.trap_oid)),
+            alert.severity.name.lower(),
+        )
