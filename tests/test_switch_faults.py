@@ -9,11 +9,16 @@ The model's rules: ``Switch.inject_fault/clear_fault`` (power, PSU, fan, port), 
 from __future__ import annotations
 
 import json
+import subprocess
+import time
+from collections.abc import Callable
 
 import pytest
 
 from emulator import topology as topo
+from emulator.endpoints import Endpoint
 from emulator.fabric import BmcPathChanged, CableChanged, DataPathChanged, ManagementPathChanged
+from emulator.harness import RackThread
 from emulator.rack import Rack
 from nodes.clock import VirtualClock
 from nodes.errors import InvalidArgument, InvalidState, NotFound
@@ -30,6 +35,7 @@ from switches.events import (
 )
 from switches.model import FACTORY_HOSTNAME, SwitchFault
 from switches.spec import port_name
+from tests.snmp_helpers import TrapReceiver, integer, run, v2c, values
 
 P1, P2, P49, P50, P51, P52, P53 = (port_name(i) for i in (1, 2, 49, 50, 51, 52, 53))
 
@@ -439,3 +445,124 @@ def test_bad_cable_requests_change_nothing(rack: Rack, seen: list[Event]) -> Non
         rack.pull_cable(f"tor-a:{P1}")  # the same cable by its other end
     assert rack.pulled_cables == ["n01:nic1"]
     assert sum(isinstance(e, CableChanged) for e in seen) == 1
+
+
+# -- with the real tools ---------------------------------------------------------------------------
+
+SYS_NAME, SYS_DESCR = ".1.3.6.1.2.1.1.5.0", ".1.3.6.1.2.1.1.1.0"
+IF_OPER = ".1.3.6.1.2.1.2.2.1.8"
+IF_INDEX = ".1.3.6.1.2.1.2.2.1.1"
+TRAP_OID = ".1.3.6.1.6.3.1.1.4.1.0"
+LINK_DOWN, LINK_UP, COLD_START = (f".1.3.6.1.6.3.1.1.5.{i}" for i in (3, 4, 1))
+ENT_STATE_OPER_DISABLED = ".1.3.6.1.2.1.131.0.2"
+
+
+def wait_until(predicate: Callable[[], bool], seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return predicate()
+
+
+def oper_status(e: Endpoint) -> dict[int, int]:
+    out = run(v2c("snmpwalk", e, IF_OPER))
+    assert out.returncode == 0, out.stderr
+    return {int(oid.rsplit(".", 1)[1]): integer(v) for oid, v in values(out.stdout).items()}
+
+
+def sys_get(e: Endpoint, oid: str, timeout: str = "2") -> subprocess.CompletedProcess[str]:
+    cmd = v2c("snmpget", e, oid)
+    cmd[cmd.index("-t") + 1] = timeout
+    cmd[cmd.index("-r") + 1] = "0"
+    return run(cmd)
+
+
+def link_trap(e: Endpoint, trap: str, port: int) -> Callable[[str], bool]:
+    return lambda line: (
+        f"[{e.address}]" in line
+        and f"{TRAP_OID} = OID: {trap}" in line
+        and f"{IF_INDEX}.{port} = INTEGER: {port}" in line
+    )
+
+
+@pytest.mark.tools
+def test_port_fault_and_cable_pull_seen_by_snmptrapd_and_snmpwalk(
+    rack_factory: Callable[..., RackThread],
+) -> None:
+    with TrapReceiver() as traps:
+        receiver = f"{{address: 127.0.0.1, port: {traps.port}, version: v2c, kind: trap}}"
+        rack = rack_factory(speed=100, snmp_receivers=[receiver])
+        tor_a, tor_b = rack.endpoint("tor-a", "snmp"), rack.endpoint("tor-b", "snmp")
+        assert oper_status(tor_b)[49] == 1 and oper_status(tor_b)[50] == 1
+
+        # A port's hardware fails on tor-a: linkDown from both ends of the peer link.
+        rack.call(lambda r: r.switches["tor-a"].inject_fault("port", port_name(49)))
+        assert traps.wait_for(link_trap(tor_a, LINK_DOWN, 49), 10), traps.lines
+        assert traps.wait_for(link_trap(tor_b, LINK_DOWN, 49), 10), traps.lines
+        assert oper_status(tor_a)[49] == 2 and oper_status(tor_b)[49] == 2
+        assert oper_status(tor_b)[50] == 1
+        rack.call(lambda r: r.switches["tor-a"].clear_fault("port", port_name(49)))
+        assert traps.wait_for(link_trap(tor_b, LINK_UP, 49), 10), traps.lines
+        assert oper_status(tor_b)[49] == 1
+
+        # The other peer link's cable pulled (by tor-b's end): both ends down, then back.
+        rack.call(lambda r: r.pull_cable(f"tor-b:{port_name(50)}"))
+        assert traps.wait_for(link_trap(tor_a, LINK_DOWN, 50), 10), traps.lines
+        assert traps.wait_for(link_trap(tor_b, LINK_DOWN, 50), 10), traps.lines
+        assert oper_status(tor_a)[50] == 2 and oper_status(tor_b)[50] == 2
+        # A node's BMC cable: the BMC switch's port goes down with a linkDown.
+        bmc = rack.endpoint("bmc-switch", "snmp")
+        rack.call(lambda r: r.pull_cable("n02:bmc"))
+        assert traps.wait_for(link_trap(bmc, LINK_DOWN, 2), 10), traps.lines
+        assert oper_status(bmc)[2] == 2 and oper_status(bmc)[1] == 1
+        assert rack.call(lambda r: r.pulled_cables) == [f"tor-b:{port_name(50)}", "n02:bmc"]
+
+        # A PSU fails: ENTITY-STATE entStateOperDisabled; the agent keeps answering.
+        rack.call(lambda r: r.switches["tor-b"].inject_fault("psu", "PSU1"))
+        assert traps.wait_for(
+            lambda s: f"[{tor_b.address}]" in s and ENT_STATE_OPER_DISABLED in s, 10
+        ), traps.lines
+        assert sys_get(tor_b, SYS_NAME).returncode == 0
+
+
+@pytest.mark.tools
+def test_switch_power_loss_and_configuration_loss_with_the_real_tools(
+    rack_factory: Callable[..., RackThread],
+) -> None:
+    with TrapReceiver() as traps:
+        receiver = f"{{address: 127.0.0.1, port: {traps.port}, version: v2c, kind: trap}}"
+        rack = rack_factory(speed=100, snmp_receivers=[receiver])
+        tor_a = rack.endpoint("tor-a", "snmp")
+        boot_s = rack.call(lambda r: r.switches["tor-a"].spec.boot_s) / 100
+
+        # Power: silent (a timeout, not an error), then back with coldStart.
+        rack.call(lambda r: r.switches["tor-a"].inject_fault("power"))
+        silent = sys_get(tor_a, SYS_NAME, timeout="0.5")
+        assert silent.returncode != 0 and "Timeout" in silent.stderr
+        rack.call(lambda r: r.switches["tor-a"].clear_fault("power"))
+        assert traps.wait_for(
+            lambda s: f"[{tor_a.address}]" in s and f"{TRAP_OID} = OID: {COLD_START}" in s,
+            boot_s + 10,
+        ), traps.lines
+        assert "tor-a" in sys_get(tor_a, SYS_NAME).stdout
+
+        # Configuration loss: it reloads and comes back with factory defaults, silent to SNMP
+        # (no management address, no communities): no coldStart either.
+        backup = rack.call(lambda r: r.switches["tor-a"].running_config())
+        colds = len([t for t in traps.traps() if COLD_START in t])
+        rack.call(lambda r: r.switches["tor-a"].factory_reset())
+        assert wait_until(lambda: rack.call(lambda r: r.switches["tor-a"].up), boot_s + 10)
+        assert sys_get(tor_a, SYS_NAME, timeout="0.5").returncode != 0
+        assert len([t for t in traps.traps() if COLD_START in t]) == colds
+        # A replacement arrives meanwhile; the backup is loaded and saved: it answers again,
+        # with the replacement's serial and the backup's name.
+        rack.call(lambda r: r.switches["tor-a"].replace("TORA0777"))
+        assert wait_until(lambda: rack.call(lambda r: r.switches["tor-a"].up), boot_s + 10)
+        assert sys_get(tor_a, SYS_NAME, timeout="0.5").returncode != 0
+        rack.call(lambda r: r.switches["tor-a"].load_config(backup))
+        rack.call(lambda r: r.switches["tor-a"].save_config())
+        assert 'STRING: "tor-a"' in sys_get(tor_a, SYS_NAME).stdout
+        assert "TORA0777" in sys_get(tor_a, SYS_DESCR).stdout
+        assert oper_status(tor_a)[49] == 1
