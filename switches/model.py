@@ -538,7 +538,12 @@ class Switch:
     def _retarget_thermals(self, now: float) -> None:
         if self.state is SwitchState.OFF:
             return
-        penalty = 1.0 + 0.3 * len(self.failed_fans)
+        # Each failed fan adds heat; with little airflow left the rise grows with its inverse
+        # (no fan left: four times the normal rise, past every critical threshold).
+        nominal = sum(f.nominal_rpm for f in self.fans)
+        airflow = sum(self._fan_target(i) for i in range(len(self.fans))) / nominal
+        starved = min(0.55 / max(airflow, 0.55 / 4), 4.0)
+        penalty = max(1.0 + 0.3 * len(self.failed_fans), starved)
         for sensor, lag in zip(self.temp_sensors, self._temp_lags, strict=True):
             lag.retarget(now, self.ambient_c + sensor.idle_rise_c * penalty)
 

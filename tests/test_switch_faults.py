@@ -566,3 +566,17 @@ def test_switch_power_loss_and_configuration_loss_with_the_real_tools(
         assert 'STRING: "tor-a"' in sys_get(tor_a, SYS_NAME).stdout
         assert "TORA0777" in sys_get(tor_a, SYS_DESCR).stdout
         assert oper_status(tor_a)[49] == 1
+
+
+def test_every_fan_failed_takes_the_temperatures_past_critical(
+    rack: Rack, clock: VirtualClock
+) -> None:
+    tor = rack.switches["tor-b"]
+    for fan in tor.fans:
+        tor.inject_fault(SwitchFault.FAN, fan.name)
+    clock.advance(30)
+    assert all(tor.temperature(i).ok for i in range(len(tor.temp_sensors)))  # not yet
+    clock.advance(900)
+    for i, sensor in enumerate(tor.temp_sensors[1:], start=1):
+        reading = tor.temperature(i)
+        assert reading.value is not None and reading.value > sensor.critical_c and not reading.ok
