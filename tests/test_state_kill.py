@@ -150,6 +150,15 @@ def redfish(t: topo.Topology, node: str) -> httpx.Client:
     )
 
 
+def killed(rack: RackProcess) -> bool:
+    """Whether a client's failure is the kill: the process is gone (given 2 s to be reaped)."""
+    assert rack.proc is not None
+    deadline = time.monotonic() + 2
+    while rack.proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return rack.proc.poll() is not None
+
+
 def check_database(state_dir: Path) -> None:
     """After the kill, before any restart: SQLite finds the file sound."""
     db = sqlite3.connect(state_dir / "state.db")
@@ -334,8 +343,7 @@ def test_kill_during_a_storm_loses_nothing_acknowledged(
             try:
                 make()
             except (subprocess.CalledProcessError, subprocess.TimeoutExpired, httpx.HTTPError):
-                assert rack.proc is not None
-                if rack.proc.poll() is not None or killer.finished.is_set():
+                if killed(rack):
                     ledger.maybe[key] = value  # in flight at the kill
                     break
                 raise
@@ -387,4 +395,103 @@ def test_kill_during_a_storm_loses_nothing_acknowledged(
         if got not in expect:
             failures.append(f"{node} ({policy}, last acknowledged {allowed}): host {got}")
     assert not failures, f"seed {seed}, {ledger.count} changes: " + "; ".join(failures)
+    assert rack.stop() == 0, rack.stderr()[-2000:]
+
+
+# -- (c) a fault storm through the control plane --------------------------------------------------
+#: Faults that stay until cleared (a reboot ends by itself, and is closed on restart).
+STORM_FAULTS: list[tuple[str, str, list[str]]] = [
+    ("psu-one", "node", ["PSU1", "PSU2"]),
+    ("fan", "node", ["Fan1", "Fan2", "Fan3", "Fan4", "Fan5", "Fan6"]),
+    ("data-disk", "node", ["Disk.1", "Disk.2", "Disk.3", "Disk.4"]),
+    ("boot-drive-one", "node", ["BOSS.1", "BOSS.2"]),
+    ("nic-port", "node", ["nic1", "nic2"]),
+    ("switch-fan", "switch", ["Fan1", "Fan2", "Fan3", "Fan4"]),
+    ("switch-psu", "switch", ["PSU1", "PSU2"]),
+]
+
+
+def control(state_dir: Path) -> httpx.Client:
+    info = json.loads((state_dir / "control.json").read_text())
+    return httpx.Client(
+        base_url=info["url"], headers={"Authorization": f"Bearer {info['token']}"}, timeout=5
+    )
+
+
+def test_kill_during_a_fault_storm_keeps_every_acknowledged_fault(
+    running: tuple[topo.Topology, RackProcess],
+) -> None:
+    t, rack = running
+    seed = int(os.environ.get("SCALEUNIT_STORM_SEED", random.randrange(1 << 30)))
+    rng = random.Random(seed)
+    rack.start()
+    nodes = [n.name for n in t.nodes]
+    switches = ["tor-a", "tor-b"]
+    #: fault id -> (kind, device, part, state the client last saw acknowledged)
+    acked: dict[str, tuple[str, str, str, str]] = {}
+    in_flight: str | None = None  # a clear in flight at the kill: either state is right
+    killer = threading.Timer(rng.uniform(1.5, 4.0), rack.kill9)
+    killer.start()
+    deadline = time.monotonic() + 30
+    try:
+        with control(rack.state_dir) as api:
+            for _ in range(300):
+                assert time.monotonic() < deadline, "the kill never came"
+                active = [f for f, v in acked.items() if v[3] == "active"]
+                try:
+                    if active and rng.random() < 0.3:
+                        fid = rng.choice(active)
+                        in_flight = fid
+                        r = api.delete(f"/faults/{fid}")
+                        in_flight = None
+                        assert r.status_code == 200, r.text
+                        acked[fid] = (*acked[fid][:3], r.json()["state"])
+                        continue
+                    kind, scope, parts = rng.choice(STORM_FAULTS)
+                    device = rng.choice(nodes if scope == "node" else switches)
+                    part = rng.choice(parts)
+                    body: dict[str, Any] = {"kind": kind, "device": device, "part": part}
+                    if rng.random() < 0.2:
+                        body["in_s"] = 3600.0  # scheduled an hour ahead: still scheduled after
+                    r = api.post("/faults", json=body)
+                except httpx.HTTPError:
+                    if killed(rack):
+                        break
+                    raise
+                if r.status_code in (400, 409) and "already" in r.text:
+                    continue  # that part has it already: refused, nothing changed
+                assert r.status_code == 201, r.text
+                f = r.json()
+                acked[f["id"]] = (kind, device, part, f["state"])
+    finally:
+        killer.join(15)
+    assert rack.proc is not None and rack.proc.wait(10) == -signal.SIGKILL
+    assert len(acked) >= 3, f"seed {seed}: only {len(acked)} faults before the kill"
+    check_database(rack.state_dir)
+
+    rack.start()
+    with control(rack.state_dir) as api:
+        after = {f["id"]: f for f in api.get("/faults").json()}
+        status = api.get("/status").json()
+    failures = []
+    for fid, (kind, device, part, state) in acked.items():
+        got = after.get(fid)
+        if got is None:
+            failures.append(f"{fid} ({kind} {device} {part}) lost")
+            continue
+        if (got["kind"], got["device"], got["part"]) != (kind, device, part):
+            failures.append(f"{fid}: {got} is not {kind} {device} {part}")
+        allowed = {state} | ({"active", "cleared"} if fid == in_flight else set())
+        if got["state"] not in allowed:
+            failures.append(f"{fid} ({kind} {device} {part}): {got['state']}, acked {state}")
+    # The models agree: a node's active faults are in the status the control plane shows.
+    for node in status["nodes"]:
+        want = {
+            f"{kind}:{part}"
+            for kind, device, part, state in acked.values()
+            if device == node["name"] and state == "active"
+        }
+        if not want <= set(node["faults"]) and in_flight is None:
+            failures.append(f"{node['name']}: faults {node['faults']}, acked active {want}")
+    assert not failures, f"seed {seed}, {len(acked)} faults: " + "; ".join(failures)
     assert rack.stop() == 0, rack.stderr()[-2000:]
