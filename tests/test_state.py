@@ -441,3 +441,82 @@ def json_round_trip(value: Any) -> Any:
     from emulator.state.store import dumps
 
     return json.loads(dumps(value))
+
+
+def test_sel_records_are_rows_and_a_clear_or_delete_removes_them(
+    tmp_path: Path, clock: VirtualClock
+) -> None:
+    from nodes.sel import SensorType
+
+    rack, _, store = _rack_with_store(tmp_path, clock)
+    store.load()
+    sel = rack.nodes["n03"].sel
+
+    def rows() -> list[int]:
+        with sqlite3.connect(tmp_path / DB_NAME) as db:
+            return [
+                i
+                for (i,) in db.execute(
+                    "SELECT item_id FROM items WHERE key = 'node:n03' ORDER BY item_id"
+                )
+            ]
+
+    for i in range(5):
+        sel.log(SensorType.TEMPERATURE, 0x30, 0x07, f"record {i}")
+    assert rows() == [1, 2, 3, 4, 5]
+    # The node's own row does not carry them.
+    with sqlite3.connect(tmp_path / DB_NAME) as db:
+        (text,) = db.execute("SELECT data FROM state WHERE key = 'node:n03'").fetchone()
+    assert '"records":[]' in text and "record 3" not in text
+    sel.delete(2)
+    assert rows() == [1, 3, 4, 5]
+    sel.clear(0x40)
+    assert rows() == [6]  # "Log area reset/cleared"
+    assert store.stored("node:n03")["sel"]["records"] == json_round_trip(
+        rack.nodes["n03"].snapshot()["sel"]["records"]
+    )
+    store._unlock()
+
+    rack2, _, store2 = _rack_with_store(tmp_path, VirtualClock(clock.now() + 5))
+    store2.load()
+    ids = [r.record_id for r in rack2.nodes["n03"].sel.records()]
+    assert ids[0] == 6 and "reset/cleared" in rack2.nodes["n03"].sel.get(6).message.lower()
+    store2.close()
+
+
+def test_a_version_1_database_is_migrated(tmp_path: Path) -> None:
+    from emulator.state import store as store_mod
+
+    db = sqlite3.connect(tmp_path / DB_NAME)
+    db.execute(f"PRAGMA application_id={store_mod.APPLICATION_ID}")
+    db.executescript(store_mod._SCHEMA_V1)
+    db.execute("INSERT INTO state (key, data, at, wall) VALUES ('box:a', '{\"value\": 3}', 0, 0)")
+    db.execute("PRAGMA user_version=1")
+    db.commit()
+    db.close()
+    bus = EventBus()
+    a = Box("a", bus)
+    store = _store(tmp_path, bus, a)
+    assert store.load() == ["box:a"] and a.value == 3
+    with sqlite3.connect(tmp_path / DB_NAME) as check:
+        assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert check.execute("SELECT count(*) FROM items").fetchone()[0] == 0
+    store.close()
+
+
+def test_a_snapshot_that_cannot_be_restored_is_reported_and_kept(tmp_path: Path) -> None:
+    bus = EventBus()
+    a = Box("a", bus)
+    store = _store(tmp_path, bus, a)
+    a.poke(9)
+    store.close()
+
+    class Broken(Box):
+        def restore(self, data: dict[str, Any]) -> None:
+            raise KeyError("value")
+
+    store2 = _store(tmp_path, EventBus(), Broken("a", EventBus()))
+    with pytest.raises(StateCorrupt, match=r"snapshot of box:a cannot be restored .*--fresh"):
+        store2.load()
+    store2.close()
+    assert _committed(tmp_path, "box:a") == {"value": 9}  # not written over
