@@ -706,8 +706,12 @@ class Node:
             return self.power_on(RestartCause.RESTORE_PREVIOUS)
         return []
 
-    def set_power_restore_policy(self, policy: PowerRestorePolicy) -> list[Event]:
-        self.power_restore_policy = PowerRestorePolicy(policy)
+    def set_power_restore_policy(self, policy: PowerRestorePolicy | str) -> list[Event]:
+        try:
+            policy = PowerRestorePolicy(policy)
+        except ValueError:
+            raise InvalidArgument(f"unknown power restore policy {policy!r}") from None
+        self.power_restore_policy = policy
         event = PowerRestorePolicyChanged(device=self.name, at=self._now(), policy=policy.value)
         self._emit(event)
         return [event]

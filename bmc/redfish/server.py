@@ -195,7 +195,8 @@ class RedfishServer:
         if local is None or local[1] is None:
             return True
         bmc = self.directory.at(local[0], local[1])
-        return bmc is None or bmc.path_up()
+        # A hung BMC is silent as an unreachable one is: requests wait, unanswered.
+        return bmc is None or (bmc.path_up() and not bmc.node.bmc_hung)
 
     def bind_all(self) -> None:
         """Bind every BMC's socket; :class:`BindError` names the one that failed."""

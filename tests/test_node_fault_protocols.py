@@ -1,0 +1,320 @@
+"""Node faults seen through the real clients: ipmitool (SEL, SDR, chassis status), freeipmi's
+ipmi-sensors, httpx on Redfish, and the node's workload endpoint, against a rack on loopback
+running at 100x (the fan's heat takes minutes of emulated time, seconds of real time).
+
+Each fault is injected on the model on the rack's own loop thread (``rack.call``), as the
+control plane does; what the clients print is asserted, so a record a client misreads fails
+here.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from emulator.harness import RackThread
+from emulator.rack import Rack
+from nodes.faults import NodeFault, PartKind
+from nodes.power import HostState
+from tests.conftest import require_tool
+
+pytestmark = pytest.mark.tools
+
+SPEED = 100.0
+TOOL_TIMEOUT = 30.0
+
+
+class Probe:
+    """One node of a running rack, through its clients."""
+
+    def __init__(self, rack: RackThread, device: str, sdr_cache: Path) -> None:
+        self.rack = rack
+        self.device = device
+        self.ipmi_ep = rack.endpoint(device, "ipmi")
+        self.rf_ep = rack.endpoint(device, "redfish")
+        self.work_ep = rack.endpoint(device, "workload")
+        self.sdr_cache = sdr_cache
+        sdr_cache.mkdir(mode=0o700, exist_ok=True)
+
+    # -- the model, on the rack's loop ------------------------------------------------------------
+    def model(self, fn: Callable[[Any], Any]) -> Any:
+        device = self.device
+        return self.rack.call(lambda r: fn(r.nodes[device]))
+
+    def inject(self, fault: NodeFault, target: str = "") -> None:
+        self.model(lambda n: n.inject_fault(fault, target))
+
+    def boot(self) -> None:
+        self.model(lambda n: n.power_on())
+        assert wait_for(lambda: self.model(lambda n: n.state) is HostState.RUNNING, 20)
+
+    # -- the clients ------------------------------------------------------------------------------
+    def ipmitool(self, *args: str) -> subprocess.CompletedProcess[str]:
+        e = self.ipmi_ep
+        argv = [require_tool("ipmitool"), "-I", "lanplus", "-C", "17", "-N", "1", "-R", "1"]
+        argv += ["-H", e.address, "-p", str(e.port), "-U", e.username, "-P", e.password, *args]
+        return subprocess.run(argv, capture_output=True, text=True, timeout=TOOL_TIMEOUT)
+
+    def ipmi_ok(self, *args: str) -> str:
+        done = self.ipmitool(*args)
+        assert done.returncode == 0, (args, done.stdout, done.stderr)
+        return done.stdout
+
+    def sel(self) -> list[str]:
+        """``ipmitool sel elist`` lines, without the record id and time columns."""
+        out = self.ipmi_ok("sel", "elist")
+        return [" | ".join(p.strip() for p in line.split("|")[3:]) for line in out.splitlines()]
+
+    def sensors(self) -> dict[str, list[str]]:
+        """freeipmi's ipmi-sensors table, by sensor name: [type, reading, units, event]."""
+        e = self.ipmi_ep
+        argv = [
+            require_tool("ipmi-sensors"), "-D", "LAN_2_0", "-h", f"{e.address}:{e.port}",
+            "-u", e.username, "-p", e.password, f"--sdr-cache-directory={self.sdr_cache}",
+        ]  # fmt: skip
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=TOOL_TIMEOUT)
+        assert done.returncode == 0, done.stderr
+        rows = [[c.strip() for c in line.split("|")] for line in done.stdout.splitlines()[1:]]
+        return {row[1]: row[2:] for row in rows if len(row) >= 6}
+
+    def get(self, path: str, timeout: float = 5.0) -> dict[str, Any]:
+        e = self.rf_ep
+        r = httpx.get(
+            f"{e.scheme}://{e.address}:{e.port}{path}",
+            auth=(e.username, e.password),
+            verify=False,
+            timeout=timeout,
+        )
+        assert r.status_code == 200, (path, r.status_code, r.text)
+        return dict(r.json())
+
+    @property
+    def system(self) -> str:
+        return f"/redfish/v1/Systems/{self.device}"
+
+    @property
+    def chassis(self) -> str:
+        return f"/redfish/v1/Chassis/{self.device}"
+
+    def workload(self, timeout: float = 1.0) -> dict[str, Any] | None:
+        """The workload endpoint's answer, or None when nothing comes back in time."""
+        e = self.work_ep
+        try:
+            with socket.create_connection((e.address, e.port), timeout=timeout) as s:
+                s.settimeout(timeout)
+                data = b""
+                while not data.endswith(b"\n"):
+                    chunk = s.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+        except (TimeoutError, ConnectionError):
+            return None
+        return dict(json.loads(data)) if data else None
+
+
+def wait_for(predicate: Callable[[], Any], seconds: float, step: float = 0.1) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return bool(predicate())
+
+
+def has(lines: list[str], *parts: str) -> bool:
+    return any(all(p in line for p in parts) for line in lines)
+
+
+@pytest.fixture
+def rack(rack_factory: Callable[..., RackThread]) -> RackThread:
+    return rack_factory(speed=SPEED)
+
+
+# -- PSUs ------------------------------------------------------------------------------------------
+def test_psu_one_then_both(rack: RackThread, tmp_path: Path) -> None:
+    n = Probe(rack, "n01", tmp_path / "sdr")
+    n.model(lambda node: node.set_power_restore_policy("previous"))
+    n.boot()
+    n.inject(NodeFault.PSU, "PSU1")
+    sel = n.sel()
+    assert has(sel, "PSU1 Status", "Failure detected", "Asserted"), sel
+    assert has(sel, "PS Redundancy", "Redundancy Lost"), sel
+    asserted = n.ipmi_ok("sdr", "get", "PSU1 Status").split("Assertions Enabled")[0]
+    assert "[Presence detected]" in asserted and "[Failure detected]" in asserted, asserted
+    assert n.ipmi_ok("chassis", "power", "status").strip() == "Chassis Power is on"
+    psu1 = n.get(f"{n.chassis}/PowerSubsystem/PowerSupplies/PSU1")
+    assert psu1["Status"]["Health"] == "Critical" and psu1["LineInputStatus"] == "Normal"
+    assert n.get(n.system)["Status"]["Health"] == "Warning"
+    assert n.get(f"{n.chassis}/PowerSubsystem")["Status"]["Health"] == "Warning"
+
+    n.inject(NodeFault.PSU, "PSU2")
+    assert n.ipmi_ok("chassis", "power", "status").strip() == "Chassis Power is off"
+    status = n.ipmi_ok("chassis", "status")
+    assert "Main Power Fault     : true" in status and "Last Power Event     : fault" in status
+    refused = n.ipmitool("chassis", "power", "on")
+    assert refused.returncode != 0, refused.stdout
+    system = n.get(n.system)
+    assert system["PowerState"] == "Off" and system["Status"]["Health"] == "Critical"
+    r = httpx.post(
+        f"{n.rf_ep.scheme}://{n.rf_ep.address}:{n.rf_ep.port}{n.system}"
+        "/Actions/ComputerSystem.Reset",
+        json={"ResetType": "On"},
+        auth=(n.rf_ep.username, n.rf_ep.password),
+        verify=False,
+        timeout=5,
+    )
+    assert r.status_code >= 400, r.text
+    assert n.get(n.system)["PowerState"] == "Off"  # refused, nothing changed
+
+    # A new PSU2 arrives: a new serial, and the restore policy ("previous") powers it on.
+    old = n.get(f"{n.chassis}/PowerSubsystem/PowerSupplies/PSU2")["SerialNumber"]
+    n.model(lambda node: node.replace_part(PartKind.PSU, "PSU2"))
+    psu2 = n.get(f"{n.chassis}/PowerSubsystem/PowerSupplies/PSU2")
+    assert psu2["SerialNumber"] != old and psu2["Status"]["Health"] == "OK"
+    assert wait_for(lambda: n.get(n.system)["PowerState"] == "On", 10)
+    assert has(n.sel(), "PSU2 Status", "Failure detected", "Deasserted")
+
+
+# -- fans ------------------------------------------------------------------------------------------
+def test_fan_failure_heats_the_node(rack: RackThread, tmp_path: Path) -> None:
+    n = Probe(rack, "n02", tmp_path / "sdr")
+    n.boot()
+    n.inject(NodeFault.FAN, "Fan3")
+    sensors = n.sensors()
+    assert sensors["Fan3"][1:3] == ["0.00", "RPM"] and "Critical" in sensors["Fan3"][3], sensors
+    assert has(n.sel(), "Fan3", "Lower Critical going low", "Asserted")
+    fan = n.get(f"{n.chassis}/ThermalSubsystem/Fans/Fan3")
+    assert fan["Status"]["Health"] == "Critical" and fan["SpeedPercent"]["SpeedRPM"] == 0
+    assert not has(n.sel(), "Temperature")  # nothing at once: it takes minutes
+    # ~6.5 emulated minutes to CPU1's upper critical; at 100x a few seconds.
+    assert wait_for(lambda: has(n.sel(), "CPU1 Temp", "Upper Critical going high"), 30)
+    sel = n.sel()
+    warn = next(i for i, s in enumerate(sel) if "CPU1 Temp" in s and "Non-critical" in s)
+    crit = next(i for i, s in enumerate(sel) if "CPU1 Temp" in s and "Upper Critical" in s)
+    assert warn < crit, sel
+    cpu = n.get(f"{n.chassis}/Sensors/Cpu1Temp")
+    assert cpu["Reading"] >= 95 and cpu["Status"]["Health"] == "Critical", cpu
+    assert n.get(n.system)["Status"]["Health"] == "Critical"
+    assert n.get(f"{n.chassis}/ThermalSubsystem")["Status"]["Health"] == "Critical"
+    assert "Critical" in n.sensors()["CPU1 Temp"][3]
+
+    n.model(lambda node: node.replace_part(PartKind.FAN, "Fan3"))
+    assert wait_for(
+        lambda: has(n.sel(), "CPU1 Temp", "Upper Non-critical going high", "Deasserted"), 30
+    )
+    assert wait_for(lambda: n.get(n.system)["Status"]["Health"] == "OK", 30)
+    assert n.get(f"{n.chassis}/ThermalSubsystem/Fans/Fan3")["Status"]["Health"] == "OK"
+
+
+# -- memory and drives -----------------------------------------------------------------------------
+def test_dimm_data_disk_and_boot_drives(rack: RackThread, tmp_path: Path) -> None:
+    n = Probe(rack, "n03", tmp_path / "sdr")
+    n.boot()
+    assert wait_for(lambda: n.workload() is not None, 10)
+    total = n.get(n.system)["MemorySummary"]["TotalSystemMemoryGiB"]
+
+    n.inject(NodeFault.DIMM, "A3")
+    sel = n.sel()
+    assert has(sel, "Memory ECC", "Uncorrectable ECC", "Asserted"), sel
+    assert has(sel, "OS Stop", "Run-time critical stop"), sel
+    assert n.workload() is None  # the OS is gone
+    dimm = n.get(f"{n.system}/Memory/A3")
+    assert dimm["Status"] == {"State": "Enabled", "Health": "Critical"}
+    assert n.get(n.system)["Status"]["Health"] == "Critical"
+    n.ipmi_ok("chassis", "power", "cycle")
+    assert wait_for(lambda: n.workload() is not None, 20)  # back, without the DIMM
+    assert has(n.sel(), "Memory ECC", "Memory Device Disabled")
+    assert n.get(f"{n.system}/Memory/A3")["Status"]["State"] == "Disabled"
+    assert n.get(n.system)["MemorySummary"]["TotalSystemMemoryGiB"] == total - 32
+
+    n.inject(NodeFault.DATA_DISK, "Disk.2")
+    assert has(n.sel(), "Disk.2", "Drive Fault", "Asserted")
+    assert n.get(f"{n.chassis}/Drives/Disk.2")["Status"]["Health"] == "Critical"
+    assert n.get(f"{n.system}/Storage/HBA")["Status"]["Health"] == "Warning"
+    assert "Drive Fault          : true" in n.ipmi_ok("chassis", "status")
+
+    n.inject(NodeFault.BOOT_DRIVE, "BOSS.1")
+    assert n.get(f"{n.system}/Storage/BOSS")["Status"]["Health"] == "Warning"
+    assert n.workload() is not None  # the mirror carries on
+    n.inject(NodeFault.BOOT_DRIVE, "BOSS.2")
+    assert n.get(f"{n.system}/Storage/BOSS")["Status"]["Health"] == "Critical"
+    assert n.workload() is None
+    n.ipmi_ok("chassis", "power", "reset")
+    assert wait_for(lambda: has(n.sel(), "POST Error", "Unrecoverable"), 20)
+    time.sleep(200 / SPEED)  # longer than an OS boot: it never comes
+    assert n.model(lambda node: node.state) is HostState.POST
+    assert n.workload() is None
+    # A new boot drive: the next reset boots.
+    n.model(lambda node: node.replace_part(PartKind.BOOT_DRIVE, "BOSS.1"))
+    n.ipmi_ok("chassis", "power", "reset")
+    assert wait_for(lambda: n.workload() is not None, 20)
+
+
+# -- network, OS and BMC ---------------------------------------------------------------------------
+def test_nic_port_os_hang_and_bmc_hang(rack: RackThread, tmp_path: Path) -> None:
+    n = Probe(rack, "n04", tmp_path / "sdr")
+    n.boot()
+    assert wait_for(lambda: (n.workload() or {}).get("paths") == ["tor-a", "tor-b"], 10)
+
+    n.inject(NodeFault.NIC_PORT, "nic1")
+    nic1 = n.get(f"{n.system}/EthernetInterfaces/nic1")
+    assert nic1["LinkStatus"] == "LinkDown" and nic1["Status"]["Health"] == "Critical"
+    assert n.get(f"{n.system}/EthernetInterfaces/nic2")["LinkStatus"] == "LinkUp"
+    assert n.get(n.system)["Status"]["Health"] == "Warning"
+    # The switch port went down with it: the workload answers through tor-b only.
+    answer = n.workload()
+    assert answer is not None and answer["paths"] == ["tor-b"], answer
+    n.model(lambda node: node.clear_fault(NodeFault.NIC_PORT, "nic1"))
+    assert wait_for(lambda: (n.workload() or {}).get("paths") == ["tor-a", "tor-b"], 10)
+
+    n.inject(NodeFault.OS_HANG)
+    assert n.workload() is None
+    n.ipmi_ok("chassis", "power", "soft")  # ignored by a hung OS
+    time.sleep(60 / SPEED)
+    assert n.ipmi_ok("chassis", "power", "status").strip() == "Chassis Power is on"
+    n.ipmi_ok("chassis", "power", "reset")  # a reset ends the hang
+    assert wait_for(lambda: n.workload() is not None, 20)
+    assert n.model(lambda node: node.active_faults) == []
+
+    n.inject(NodeFault.BMC_HANG)
+    t0 = time.monotonic()
+    silent = n.ipmitool("mc", "info")
+    assert silent.returncode != 0 and time.monotonic() - t0 >= 1.0, silent.stderr
+    with pytest.raises(httpx.TimeoutException):
+        n.get("/redfish/v1/", timeout=2)
+    assert n.workload() is not None  # the host runs on
+    n.model(lambda node: node.clear_fault(NodeFault.BMC_HANG))
+    assert wait_for(lambda: n.ipmitool("mc", "info").returncode == 0, 10)
+    assert n.get("/redfish/v1/")["Id"] == "RootService"
+
+
+def test_a_fault_through_the_rack_is_one_story(rack: RackThread, tmp_path: Path) -> None:
+    """The same fault read back from the model, IPMI and Redfish at one moment agrees."""
+    n = Probe(rack, "n02", tmp_path / "sdr")
+    n.boot()
+
+    def inject_both(r: Rack) -> list[tuple[NodeFault, str]]:
+        node = r.nodes["n02"]
+        node.inject_fault(NodeFault.DATA_DISK, "Disk.4")
+        node.inject_fault(NodeFault.PSU, "PSU2")
+        return node.active_faults
+
+    faults = rack.call(inject_both)
+    assert faults == [(NodeFault.DATA_DISK, "Disk.4"), (NodeFault.PSU, "PSU2")]
+    assert has(n.sel(), "Disk.4", "Drive Fault") and has(n.sel(), "PSU2 Status", "Failure")
+    assert n.get(f"{n.chassis}/Drives/Disk.4")["Status"]["Health"] == "Critical"
+    assert n.get(f"{n.chassis}/PowerSubsystem/PowerSupplies/PSU2")["Status"]["Health"] == (
+        "Critical"
+    )
+    entries = n.get("/redfish/v1/Managers/bmc/LogServices/SEL/Entries")["Members"]
+    critical = [e for e in entries if e.get("Severity") == "Critical"]
+    assert len(critical) >= 2, entries
