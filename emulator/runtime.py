@@ -35,7 +35,7 @@ from emulator.rack import Rack
 from emulator.state import StateError, StateStore, topology_identity, track_rack
 from emulator.topology import Topology
 from emulator.workload import WorkloadServer, bind_tcp
-from nodes.events import BmcResetStarted, Event
+from nodes.events import BmcResetStarted, Event, NodeReplaced
 from switches.snmp.agent import SwitchAgent, bind_udp
 
 log = logging.getLogger("emulator")
@@ -363,10 +363,11 @@ class RackRuntime:
             self.control_file.unlink(missing_ok=True)
 
     def _on_event(self, event: Event) -> None:
-        if isinstance(event, BmcResetStarted) and event.device in self._redfish_bmcs:
+        # A restarting BMC forgets its sessions, as real firmware does; a replacement node's
+        # BMC never had them.
+        if isinstance(event, BmcResetStarted | NodeReplaced) and event.device in self._redfish_bmcs:
             self._redfish_bmcs[event.device].drop_sessions()
-        if isinstance(event, BmcResetStarted) and event.device in self._ipmi:
-            # A restarting BMC forgets its sessions, as real firmware does.
+        if isinstance(event, BmcResetStarted | NodeReplaced) and event.device in self._ipmi:
             self._ipmi[event.device][1].drop_sessions()
 
     async def stop(self) -> None:
