@@ -495,3 +495,54 @@ def test_kill_during_a_fault_storm_keeps_every_acknowledged_fault(
             failures.append(f"{node['name']}: faults {node['faults']}, acked active {want}")
     assert not failures, f"seed {seed}, {len(acked)} faults: " + "; ".join(failures)
     assert rack.stop() == 0, rack.stderr()[-2000:]
+
+
+# -- the CLI's refusals ----------------------------------------------------------------------------
+def up_once(topology: Path, state_dir: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """``up`` that is expected to refuse to start: its exit code and output."""
+    argv = [sys.executable, "-m", "emulator.cli", "up", "--topology", str(topology)]
+    argv += ["--state-dir", str(state_dir), *extra]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_up_refuses_a_locked_foreign_or_damaged_state_dir(
+    running: tuple[topo.Topology, RackProcess], tmp_path: Path
+) -> None:
+    t, rack = running
+    rack.start()
+    ipmi(t, "n01", "user", "set", "name", "5", "bob")
+    second = up_once(rack.topology, rack.state_dir)
+    assert second.returncode == 1
+    assert second.stderr.startswith(f"error: {rack.state_dir}: the state directory is in use")
+    assert "Traceback" not in second.stderr
+    assert rack.proc is not None and rack.proc.poll() is None  # the first one runs on
+    assert rack.stop() == 0
+
+    other = tmp_path / "other.yaml"
+    other.write_text(topo.generate(5, base_address=next_base_address(), ipmi_port=TEST_IPMI_PORT))
+    refused = up_once(other, rack.state_dir)
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert f"error: {rack.state_dir / 'state.db'}: this state was made for another rack" in (
+        refused.stderr
+    )
+    assert "--fresh" in refused.stderr
+
+    damaged = tmp_path / "damaged"
+    damaged.mkdir()
+    (damaged / "state.db").write_bytes(b"not a database at all, " * 400)
+    bad = up_once(rack.topology, damaged)
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr
+    assert f"error: {damaged / 'state.db'}: not a usable state database" in bad.stderr
+    assert (damaged / "state.db").read_bytes().startswith(b"not a database")  # left alone
+
+    # --fresh starts over: the rack as built, where the old state was.
+    rack.start("--fresh")
+    assert users(t, "n01").get(5, "") == ""
+    assert rack.stop() == 0
+    rack.start()  # and what --fresh made is kept from then on
+    assert users(t, "n01").get(5, "") == ""
+    ipmi(t, "n01", "user", "set", "name", "5", "carol")
+    assert rack.stop() == 0
+    rack.start()
+    assert users(t, "n01")[5] == "carol"
+    assert rack.stop() == 0
