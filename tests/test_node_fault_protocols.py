@@ -318,3 +318,40 @@ def test_a_fault_through_the_rack_is_one_story(rack: RackThread, tmp_path: Path)
     entries = n.get("/redfish/v1/Managers/bmc/LogServices/SEL/Entries")["Members"]
     critical = [e for e in entries if e.get("Severity") == "Critical"]
     assert len(critical) >= 2, entries
+
+
+# -- the Redfish events a fault makes (the translation, no sockets) --------------------------------
+def test_part_faults_become_redfish_resource_events() -> None:
+    from bmc.redfish.events import Translator
+    from nodes.clock import VirtualClock
+    from nodes.events import Event
+    from tests.model_helpers import make_node
+
+    clock = VirtualClock()
+    seen: list[Event] = []
+    node = make_node(clock, seen)
+    t = Translator(node)
+    t.baseline()
+
+    def notices() -> list[tuple[str, str, tuple[str, ...]]]:
+        out = [(n.key, n.origin, n.args) for e in seen for n in t(e)]
+        seen.clear()
+        return out
+
+    node.inject_fault(NodeFault.DATA_DISK, "Disk.2")
+    drive = "/redfish/v1/Chassis/n01/Drives/Disk.2"
+    got = notices()
+    assert ("ResourceStatusChangedCritical", drive, (drive, "Critical")) in got
+    system = "/redfish/v1/Systems/n01"
+    assert ("ResourceStatusChangedWarning", system, (system, "Warning")) in got
+    sel_created = [k for k, origin, _ in got if origin.startswith("/redfish/v1/Managers/bmc/Log")]
+    assert sel_created == ["ResourceCreated"]
+    node.replace_part(PartKind.DATA_DISK, "Disk.2")
+    got = notices()
+    assert ("ResourceChanged", drive, ()) in got
+    assert ("ResourceStatusChangedOK", drive, (drive, "OK")) in got
+    node.inject_fault(NodeFault.PSU, "PSU1")
+    psu = "/redfish/v1/Chassis/n01/PowerSubsystem/PowerSupplies/PSU1"
+    assert ("ResourceStatusChangedCritical", psu, (psu, "Critical")) in notices()
+    node.inject_fault(NodeFault.BMC_HANG)  # the BMC is no Redfish part of its own
+    assert not [k for k, origin, _ in notices() if "Managers" in origin and "Log" not in origin]
