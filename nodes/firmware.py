@@ -458,7 +458,7 @@ class FirmwareUpdater:
         self, data: bytes, *, targets: list[str] | None, apply_time: ApplyTime | str
     ) -> UpdateJob:
         node = self._node
-        if not node.has_input_power():
+        if not node.bmc_powered():
             raise InvalidState("the BMC has no power")
         if not node.bmc_answering():
             raise InvalidState("the BMC is restarting")

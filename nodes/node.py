@@ -379,6 +379,11 @@ class Node:
         """Whether some PSU delivers power (it has input and has not failed)."""
         return any(self.psu_delivering(p) for p in self.psu_input)
 
+    def bmc_powered(self) -> bool:
+        """Whether the BMC has standby power: some PSU has input (a failed supply's standby
+        rail still feeds it, so both PSUs failed leave the BMC up and the host off)."""
+        return any(self.psu_input.values())
+
     def psu_delivering(self, psu: str) -> bool:
         return self.psu_input[psu] and psu not in self.failed_psus
 
@@ -682,7 +687,7 @@ class Node:
         standby rail still feeds it); the host needs a PSU that delivers (input, not failed).
         """
         events: list[Event] = []
-        standby = any(self.psu_input.values())
+        standby = self.bmc_powered()
         if had_standby and not standby:
             events += self._updater.ac_lost()
         if had_power and not self.has_input_power():
