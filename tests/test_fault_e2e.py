@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import httpx
 import pytest
 
+from bmc.snmp.traps import engine_id
 from emulator import topology
 from emulator.endpoints import Endpoint
 from switches.model import PortRole
@@ -34,7 +35,8 @@ from tests.conftest import (
     next_base_address,
     require_tool,
 )
-from tests.snmp_helpers import TrapReceiver, integer, run, v2c, values
+from tests.snmp_helpers import TrapReceiver, free_udp_port, integer, run, v2c, values
+from tests.test_bmc_traps import V3TrapDaemon
 
 if TYPE_CHECKING:
     from emulator.harness import RackThread
@@ -65,7 +67,7 @@ PEER_LINK = PortRole.PEER_LINK
 # -- the rack and the clients ---------------------------------------------------------------------
 
 
-def rack_text(trap_port: int) -> str:
+def rack_text(trap_port: int, bmc_trap_port: int) -> str:
     base = next_base_address()
     prefix = base.rsplit(".", 1)[0]
     return topology.generate(
@@ -80,6 +82,7 @@ def rack_text(trap_port: int) -> str:
         host_base_address=prefix + ".200",
         control_address="127.0.0.1",
         control_port=0,
+        bmc_trap_receivers=[f"127.0.0.1:{bmc_trap_port}"],
     )
 
 
@@ -98,9 +101,10 @@ def wait_until(check: Callable[[], T], what: str, within: float = 15.0) -> T:
 class Clients:
     """The real clients, pointed at one rack."""
 
-    def __init__(self, rack: RackThread, traps: TrapReceiver) -> None:
+    def __init__(self, rack: RackThread, traps: TrapReceiver, bmc_traps: V3TrapDaemon) -> None:
         self.rack = rack
         self.traps = traps
+        self.bmc_traps = bmc_traps
         self.api = httpx.Client(
             base_url=rack.control_url,
             headers={"Authorization": f"Bearer {rack.token}"},
@@ -268,6 +272,22 @@ class Clients:
             within,
         )
 
+    def bmc_trap(self, node: str, name: str, *also: str, within: float = 10.0) -> bool:
+        """Whether snmptrapd decrypted the BMC's SNMPv3 trap ``name`` (SCALEUNIT-BMC-MIB)."""
+        address = self.rack.endpoint(node, "ipmi").address
+        return self.bmc_traps.wait_for(
+            lambda line: (
+                line.startswith(f"TRAP UDP: [{address}]:")
+                and f"SCALEUNIT-BMC-MIB::{name}" in line
+                and all(a in line for a in also)
+            ),
+            within,
+        )
+
+    def bmc_traps_from(self, node: str) -> list[str]:
+        address = self.rack.endpoint(node, "ipmi").address
+        return [t for t in self.bmc_traps.traps() if t.startswith(f"TRAP UDP: [{address}]:")]
+
     # workloads
     def workload(self, node: str, timeout: float = 1.0) -> dict[str, Any] | None:
         e = self.rack.endpoint(node, "workload")
@@ -292,12 +312,28 @@ def tor_port(node: str) -> int:
 
 @pytest.fixture
 def clients(rack_factory: Callable[..., RackThread]) -> Iterator[Clients]:
+    """A booted rack at SPEED whose switches send v2c traps to one snmptrapd and whose BMCs send
+    SNMPv3 hardware traps to another, which knows each BMC's engine ID and user."""
+    bmc_port = free_udp_port()
+    text = None
     with TrapReceiver() as traps:
-        rack = rack_factory(speed=SPEED, text=rack_text(traps.port))
-        c = Clients(rack, traps)
-        c.boot_all()
-        yield c
-        c.api.close()
+        text = rack_text(traps.port, bmc_port)
+        t = topology.load_text(text, "<test>")
+        users = [
+            f"createUser -e 0x{engine_id(n).hex()} {user} SHA {auth} AES {priv}"
+            for n in t.nodes
+            for user, auth, priv in [t.bmc_trap_user(n)]
+        ]
+        auth_users = sorted({f"authUser log {t.bmc_trap_user(n)[0]}" for n in t.nodes})
+        bmc_traps = V3TrapDaemon(bmc_port, users, auth_users)
+        try:
+            rack = rack_factory(speed=SPEED, text=text)
+            c = Clients(rack, traps, bmc_traps)
+            c.boot_all()
+            yield c
+            c.api.close()
+        finally:
+            bmc_traps.close()
 
 
 # -- the headline ---------------------------------------------------------------------------------
@@ -321,6 +357,8 @@ def test_psu_both_through_the_cli_and_every_protocol_tells_the_same_story(
     assert any("Redundancy Lost" in line for line in sel), sel
     sensors = c.ipmi_sensors("n02", "Power_Supply")
     assert "Failure detected" in sensors["PSU1 Status"][1], sensors
+    # The BMC sent its SNMPv3 hardware traps, decrypted by snmptrapd.
+    assert c.bmc_trap("n02", "suBmcPowerSupplyCritical", "suBmcNodeName.0"), c.bmc_traps.lines
     # A power-on is refused: no supply delivers.
     assert c.ipmitool("n02", "chassis", "power", "on").returncode != 0
     assert c.power_status("n02") == "Chassis Power is off"
@@ -412,6 +450,8 @@ def test_psu_fan_dimm_and_data_disk_faults_in_the_sel_sensors_and_redfish(
     assert c.health("n01", f"{supplies}/PSU2") == "Critical"
     assert c.health("n01", f"{supplies}/PSU1") == "OK"
     assert c.redfish("n01", "/redfish/v1/Systems/n01")["PowerState"] == "On"
+    assert c.bmc_trap("n01", "suBmcPowerSupplyCritical"), c.bmc_traps.lines
+    assert c.bmc_trap("n01", "suBmcPowerSupplyWarning"), c.bmc_traps.lines  # redundancy lost
 
     # fan: 0 RPM at once, then the temperatures climb over emulated minutes: warning, critical.
     readings = c.ipmi_sensors("n02", "Fan")
@@ -433,6 +473,8 @@ def test_psu_fan_dimm_and_data_disk_faults_in_the_sel_sensors_and_redfish(
     )
     temps = c.ipmi_sensors("n02", "Temperature")
     assert "Upper Critical" in temps["CPU1 Temp"][1], temps
+    for trap in ("suBmcFanCritical", "suBmcTemperatureWarning", "suBmcTemperatureCritical"):
+        assert c.bmc_trap("n02", trap), (trap, c.bmc_traps.lines)
 
     # dimm-ue: the SEL names the error and the crash; Redfish's DIMM is Critical; no workload.
     sel = c.sel("n03")
@@ -441,6 +483,7 @@ def test_psu_fan_dimm_and_data_disk_faults_in_the_sel_sensors_and_redfish(
     assert c.health("n03", "/redfish/v1/Systems/n03/Memory/A3") == "Critical"
     assert c.health("n03", "/redfish/v1/Systems/n03/Memory/A2") == "OK"
     assert c.workload("n03") is None
+    assert c.bmc_trap("n03", "suBmcMemoryCritical") and c.bmc_trap("n03", "suBmcOsStopCritical")
 
     # data-disk: a drive fault; Redfish's drive is Critical; the host runs on.
     sel = c.sel("n04")
@@ -448,6 +491,7 @@ def test_psu_fan_dimm_and_data_disk_faults_in_the_sel_sensors_and_redfish(
     assert c.health("n04", "/redfish/v1/Chassis/n04/Drives/Disk.2") == "Critical"
     assert c.health("n04", "/redfish/v1/Chassis/n04/Drives/Disk.1") == "OK"
     assert c.workload("n04") is not None
+    assert c.bmc_trap("n04", "suBmcDriveCritical"), c.bmc_traps.lines
 
     # Cleared: deassertions in the SEL, health back.
     for record in (psu, fan, dimm, disk):
@@ -458,6 +502,7 @@ def test_psu_fan_dimm_and_data_disk_faults_in_the_sel_sensors_and_redfish(
     assert any("Disk.2 | Drive Fault | Deasserted" in s for s in c.sel("n04"))
     assert c.health("n04", "/redfish/v1/Chassis/n04/Drives/Disk.2") == "OK"
     assert c.status()["nodes"][0]["faults"] == []
+    assert c.bmc_trap("n01", "suBmcPowerSupplyInfo") and c.bmc_trap("n04", "suBmcDriveInfo")
 
 
 def test_boot_drive_faults_degrade_then_stop_the_boot(clients: Clients) -> None:
@@ -501,6 +546,7 @@ def test_ac_loss_os_hang_firmware_drift_and_bmc_reboot(clients: Clients) -> None
     sel = c.sel("n01")
     assert any("PSU1 Status | Power Supply AC lost | Asserted" in s for s in sel), sel
     assert c.redfish("n01", "/redfish/v1/Systems/n01")["PowerState"] == "Off"
+    assert c.bmc_trap("n01", "suBmcPowerSupplyCritical", "input lost"), c.bmc_traps.lines
 
     # os-hang on n02: power on, BMC answers, the workload is silent, a soft off does nothing.
     hang = c.inject("os-hang", "n02")
@@ -571,6 +617,13 @@ def test_nic_port_cables_and_bmc_hang_on_the_wire(clients: Clients) -> None:
         assert c.redfish_silent(node)
         assert c.workload(node) is not None
     assert not c.node_status("n04")["bmc_reachable"]
+    # Neither BMC gets a hardware trap out: one has no path, the other is hung.
+    disk = c.inject("data-disk", "n03", "Disk.3")
+    fan = c.inject("fan", "n04", "Fan4")
+    time.sleep(1.5)  # a trap on loopback takes milliseconds
+    assert c.bmc_traps_from("n03") == [] and c.bmc_traps_from("n04") == []
+    c.clear(disk)
+    c.clear(fan)
 
     for record in (nic, cable, bmc_cable, hang):
         c.clear(record)
