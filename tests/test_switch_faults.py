@@ -13,6 +13,7 @@ import subprocess
 import time
 from collections.abc import Callable
 
+import httpx
 import pytest
 
 from emulator import topology as topo
@@ -35,6 +36,7 @@ from switches.events import (
 )
 from switches.model import FACTORY_HOSTNAME, SwitchFault
 from switches.spec import port_name
+from tests.conftest import require_tool
 from tests.snmp_helpers import TrapReceiver, integer, run, v2c, values
 
 P1, P2, P49, P50, P51, P52, P53 = (port_name(i) for i in (1, 2, 49, 50, 51, 52, 53))
@@ -580,3 +582,51 @@ def test_every_fan_failed_takes_the_temperatures_past_critical(
     for i, sensor in enumerate(tor.temp_sensors[1:], start=1):
         reading = tor.temperature(i)
         assert reading.value is not None and reading.value > sensor.critical_c and not reading.ok
+
+
+def redfish_get(e: Endpoint, path: str, timeout: float = 5.0) -> httpx.Response:
+    return httpx.get(
+        f"{e.scheme}://{e.address}:{e.port}{path}",
+        auth=(e.username, e.password),
+        verify=False,
+        timeout=timeout,
+    )
+
+
+def ipmitool(e: Endpoint, *args: str) -> subprocess.CompletedProcess[str]:
+    cmd = [require_tool("ipmitool"), "-I", "lanplus", "-C", "17", "-N", "1", "-R", "1"]
+    cmd += ["-H", e.address, "-p", str(e.port), "-U", e.username, "-P", e.password, *args]
+    return run(cmd, timeout=20)
+
+
+@pytest.mark.tools
+def test_pulled_node_cables_with_ipmitool_and_redfish(
+    rack_factory: Callable[..., RackThread],
+) -> None:
+    rack = rack_factory(speed=100)
+    n01, n02 = rack.endpoint("n01", "ipmi"), rack.endpoint("n02", "ipmi")
+    rf01, rf02 = rack.endpoint("n01", "redfish"), rack.endpoint("n02", "redfish")
+    assert ipmitool(n01, "chassis", "power", "on").returncode == 0
+    nic1 = "/redfish/v1/Systems/n01/EthernetInterfaces/nic1"
+    assert wait_until(lambda: redfish_get(rf01, nic1).json()["LinkStatus"] == "LinkUp", 20)
+
+    # n01's nic1 cable out: Redfish says LinkDown, the system is degraded.
+    rack.call(lambda r: r.pull_cable("n01:nic1"))
+    body = redfish_get(rf01, nic1).json()
+    assert body["LinkStatus"] == "LinkDown" and body["Status"]["Health"] == "Warning"
+    assert redfish_get(rf01, "/redfish/v1/Systems/n01").json()["Status"]["Health"] == "Warning"
+
+    # n02's BMC cable out: ipmitool and Redfish time out (held, not refused); n01 answers.
+    rack.call(lambda r: r.pull_cable("n02:bmc"))
+    t0 = time.monotonic()
+    silent = ipmitool(n02, "mc", "info")
+    assert silent.returncode != 0 and time.monotonic() - t0 >= 1.0, silent.stderr
+    with pytest.raises(httpx.TimeoutException):
+        redfish_get(rf02, "/redfish/v1/", timeout=1.5)
+    assert ipmitool(n01, "mc", "info").returncode == 0
+
+    # Both back.
+    rack.call(lambda r: [r.plug_cable(end) for end in list(r.pulled_cables)])
+    assert ipmitool(n02, "chassis", "power", "status").returncode == 0
+    assert redfish_get(rf02, "/redfish/v1/").status_code == 200
+    assert redfish_get(rf01, nic1).json()["LinkStatus"] == "LinkUp"
