@@ -115,147 +115,148 @@ CATALOGUE: dict[str, FaultKind] = _kinds(
         "psu-one",
         "node",
         "psu",
-        "one PSU fails (the first unless named): the node stays up on the other; SEL power "
-        "supply failure and redundancy lost, Redfish PSU Critical, BMC trap",
+        "one PSU fails (the first unless named): the node runs on the other; SEL supply failure"
+        " and redundancy lost, Redfish PSU Critical, BMC traps",
     ),
     FaultKind(
         "psu-both",
         "node",
         None,
-        "both PSUs fail: the host goes off and refuses power-on (IPMI D5h); SEL power supply "
-        "failures, Redfish PowerState Off with PSUs Critical, its ToR ports go down",
+        "both PSUs fail: the host goes off and refuses power-on; SEL supply failures, Redfish "
+        "Off with both PSUs Critical, its ToR ports down, BMC traps",
     ),
     FaultKind(
         "fan",
         "node",
         "fan",
-        "a fan stops (the first unless named): 0 RPM, temperatures climb to warning then "
-        "critical; SEL fan and temperature records, Redfish Thermal health, BMC trap",
+        "a fan stops (the first unless named): 0 RPM, CPU and exhaust temperatures climb to "
+        "warning then critical (SEL, sensors, Redfish, BMC traps)",
     ),
     FaultKind(
         "dimm-ue",
         "node",
         "dimm",
-        "uncorrectable ECC error on a DIMM: SEL memory record, the host crashes; Redfish "
-        "Memory Critical, BMC trap",
+        "uncorrectable ECC error: SEL memory record, the OS crashes, POST maps the DIMM out; "
+        "Redfish Memory Critical, BMC traps",
     ),
     FaultKind(
         "data-disk",
         "node",
         "data-disk",
-        "a data disk fails: SEL drive fault, Redfish Drive Critical and storage degraded, BMC trap",
+        "a data disk fails (the first unless named): SEL drive fault, Redfish Drive Critical, "
+        "BMC trap; the host runs on",
     ),
     FaultKind(
         "boot-drive-one",
         "node",
         "boot-drive",
-        "one boot drive fails (the first unless named): mirror degraded, the host keeps "
-        "running; SEL drive fault, Redfish Warning",
+        "one boot drive fails (the first unless named): SEL drive fault, boot mirror degraded "
+        "(Redfish Warning); the host runs on",
     ),
     FaultKind(
         "boot-drive-both",
         "node",
         None,
-        "both boot drives fail: the host no longer boots an OS; SEL drive faults, Redfish "
-        "boot storage Critical",
+        "both boot drives fail: the OS crashes and POST finds no bootable device; SEL drive "
+        "faults and POST error, Redfish boot storage Critical",
     ),
     FaultKind(
         "nic-port",
         "node",
         "nic",
-        "a NIC port fails: link down on the node and its ToR port (ifOperStatus down, linkDown "
-        "trap), Redfish LinkDown, one data path left",
+        "a NIC port fails (the first unless named): no link at either end (ifOperStatus down, "
+        "linkDown trap, Redfish LinkDown); one data path left",
     ),
     FaultKind(
         "os-hang",
         "node",
         None,
-        "the OS hangs: power stays on, the workload is silent, a graceful shutdown times out; "
-        "IPMI and Redfish still answer",
+        "the OS hangs: power stays on, the workload is silent, soft-off is ignored; IPMI and "
+        "Redfish still answer; a reset ends it",
     ),
     FaultKind(
         "ac-loss",
         "node",
         None,
-        "both PSU feeds are lost: host off, SEL input-lost and redundancy records, ToR ports "
-        "down; on clear the power-restore policy decides",
+        "both PSU feeds lost: host off, SEL input-lost records, chassis status ac-failed, ToR "
+        "ports down; on clear the power-restore policy decides",
     ),
     FaultKind(
         "bmc-hang",
         "node",
         None,
-        "the BMC hangs: the host keeps running, IPMI and Redfish are silent until cleared or "
-        "the node is AC cycled",
+        "the BMC hangs: IPMI, Redfish and its traps are silent, the host runs on; ends on clear"
+        " or after an AC loss and return",
     ),
     FaultKind(
         "bmc-reboot",
         "node",
         None,
-        "the BMC cold-resets: IPMI and Redfish silent for the reset time, sessions dropped, "
-        "the host keeps running; ends by itself",
+        "the BMC cold-resets: IPMI and Redfish silent for the reset time, sessions dropped, the"
+        " host runs on; ends by itself",
     ),
     FaultKind(
         "cable-bmc",
         "node",
         None,
-        "the BMC cable is pulled: IPMI and Redfish time out, the BMC switch port goes down "
-        "(linkDown trap); clear plugs it back",
+        "the BMC cable is pulled: IPMI and Redfish time out, no traps, the BMC switch port goes"
+        " down (linkDown); clear plugs it back",
     ),
     FaultKind(
         "cable-nic",
         "node",
         "nic",
-        "a NIC cable is pulled (the first NIC unless named): link down at both ends, "
-        "linkDown trap, Redfish LinkDown; clear plugs it back",
+        "a NIC cable is pulled (the first NIC unless named): link down at both ends, linkDown "
+        "trap, Redfish LinkDown; clear plugs it back",
     ),
     FaultKind(
         "switch-power",
         "switch",
         None,
-        "the switch loses power: agent silent, every port dark, peers and nodes see link "
-        "down (linkDown traps from the peers), nodes lose that data path",
+        "the switch loses power: agent silent, every port dark, the peers' ports down "
+        "(linkDown), nodes lose that path; clear boots it (coldStart)",
     ),
     FaultKind(
         "switch-psu",
         "switch",
         "psu",
-        "a switch PSU fails (the first unless named): the switch stays up; entity sensor "
-        "status and a PSU trap",
+        "a switch PSU fails (the first unless named): the switch stays up; entStateOper "
+        "disabled and an entStateOperDisabled trap",
     ),
     FaultKind(
         "switch-fan",
         "switch",
         "fan",
-        "a switch fan fails (the first unless named): 0 RPM, temperatures climb; entity "
-        "sensor status and a fan trap",
+        "a switch fan fails (the first unless named): 0 RPM, temperatures climb; entStateOper "
+        "disabled and an entStateOperDisabled trap",
     ),
     FaultKind(
         "switch-port",
         "switch",
         "port",
-        "a switch port fails (the first cabled one unless named): ifOperStatus down, linkDown "
-        "trap, the far end loses link",
+        "a port fails (the first cabled one unless named): ifOperStatus down, linkDown trap, "
+        "the far end loses link",
     ),
     FaultKind(
         "switch-reboot",
         "switch",
         None,
-        "the switch reloads: agent silent and ports down while it boots, then coldStart; "
-        "ends by itself",
+        "the switch reloads: agent silent and ports down while it boots, then coldStart; ends "
+        "by itself",
     ),
     FaultKind(
         "switch-config-loss",
         "switch",
         None,
-        "the configuration is lost: running and saved config back to factory defaults, then "
-        "a reload; ends when the configuration is restored or the switch replaced",
+        "factory defaults, then a reload: agent silent, a ToR carries no traffic, until clear "
+        "loads and saves the backup, or a replacement",
     ),
     FaultKind(
         "firmware-drift",
         "node",
         "firmware",
-        "a component runs a version other than the baseline (default: the baseline's, last "
-        "number minus one): IPMI and Redfish inventory show it, Repair refuses the node",
+        "a component runs another version than the baseline's (default: its last number minus "
+        "one): the Redfish firmware inventory shows it, Repair refuses the node",
     ),
 )
 
