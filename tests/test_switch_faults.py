@@ -630,3 +630,21 @@ def test_pulled_node_cables_with_ipmitool_and_redfish(
     assert ipmitool(n02, "chassis", "power", "status").returncode == 0
     assert redfish_get(rf02, "/redfish/v1/").status_code == 200
     assert redfish_get(rf01, nic1).json()["LinkStatus"] == "LinkUp"
+
+
+def test_a_factory_tor_drops_the_bmcs_cabled_to_it(clock: VirtualClock) -> None:
+    from tests.test_fabric import tors_attached
+
+    rack = Rack(tors_attached(), clock)
+    tor_a = rack.switches["tor-a"]
+    tor_a.factory_reset()
+    clock.advance(tor_a.spec.boot_s + 1)
+    f = rack.fabric
+    # Up, its BMC ports have link, but no BMC VLAN: odd nodes' BMCs are cut off.
+    assert tor_a.up and tor_a.ports[port_name(21)].oper_up
+    assert [n for n in rack.nodes if f.bmc_path_up(n)] == ["n02", "n04"]
+    assert not f.management_path_up("tor-a") and f.management_path_up("tor-b")
+    # No backup kept: the configuration regenerated from the worksheet (a fresh rack's) does.
+    regenerated = Rack(tors_attached(), clock).switches["tor-a"].running_config()
+    tor_a.load_config(regenerated)
+    assert tor_a.provisioned and all(f.bmc_path_up(n) for n in rack.nodes)
