@@ -977,14 +977,14 @@ class Node:
             raise InvalidState(f"the OS of {self.name} has already stopped ({self._os_stopped})")
         now = self._now()
         self._faults[key] = now
+        # The effects first, so whoever hears the event finds the node failed already.
+        events: list[Event] = _INJECT[kind](self, target)
         label = f"{target} {SUMMARY[kind]}".strip()
         changed = PartFaultChanged(
             device=self.name, at=now, part_kind=kind.value, part=target, faulted=True, summary=label
         )
         self._emit(changed)
-        events: list[Event] = [changed]
-        events += _INJECT[kind](self, target)
-        return events
+        return [*events, changed]
 
     def clear_fault(self, fault: NodeFault | str, target: str = "") -> list[Event]:
         """End a fault (the part works again); InvalidState if it is not active."""
@@ -996,6 +996,7 @@ class Node:
     def _end_fault(self, kind: NodeFault, target: str, cause: str) -> list[Event]:
         if self._faults.pop((kind, target), None) is None:
             return []
+        events: list[Event] = _CLEAR[kind](self, target)
         now = self._now()
         label = f"{target} {SUMMARY[kind]}".strip()
         changed = PartFaultChanged(
@@ -1008,9 +1009,7 @@ class Node:
             cause=cause,
         )
         self._emit(changed)
-        events: list[Event] = [changed]
-        events += _CLEAR[kind](self, target)
-        return events
+        return [*events, changed]
 
     def _index(self, kind: PartKind, name: str) -> int:
         return self._parts(kind).index(name)

@@ -590,3 +590,33 @@ def test_replace_part_emits_and_changes_serial(clock: VirtualClock) -> None:
     node.replace_part("nic", "nic2")
     (e,) = [e for e in events if isinstance(e, PartReplaced)]
     assert e.serial == node.part_serial("nic", "nic2") != old
+
+
+# -- the operator's view tells the same story -----------------------------------------------------
+def test_operator_sees_psu_faults_as_the_bmc_reports_them(clock: VirtualClock) -> None:
+    from emulator import topology
+    from emulator.operator import AlertKind, Fabric, NodeStatus
+    from emulator.rack import Rack
+
+    rack = Rack(topology.default(4), clock)
+    fabric = Fabric(rack, members=list(rack.nodes))
+    for node in rack.nodes.values():
+        node.power_on()
+    clock.advance(120.0)
+
+    def open_alerts() -> set[AlertKind]:
+        return {a.kind for a in fabric.alerts(open_only=True) if a.component == "n02"}
+
+    n02 = rack.nodes["n02"]
+    n02.inject_fault(NodeFault.PSU, "PSU1")  # the BMC's trap: at once
+    assert open_alerts() == {AlertKind.PSU_REDUNDANCY_LOST}
+    n02.inject_fault(NodeFault.PSU, "PSU2")
+    assert fabric.node_status("n02") is NodeStatus.STOPPED
+    clock.advance(300.0)
+    # The host is off, its BMC still answers (standby power): not "BMC not responding".
+    assert AlertKind.BMC_NOT_RESPONDING not in open_alerts()
+    assert AlertKind.NODE_OFFLINE in open_alerts()
+    n02.replace_part(PartKind.PSU, "PSU1")
+    n02.replace_part(PartKind.PSU, "PSU2")
+    clock.advance(300.0)
+    assert AlertKind.PSU_REDUNDANCY_LOST not in open_alerts()

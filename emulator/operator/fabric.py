@@ -88,6 +88,8 @@ from nodes.events import (
     Event,
     FirmwareChanged,
     LinkChanged,
+    NodeReplaced,
+    PartFaultChanged,
     PowerChanged,
     PsuInputChanged,
     UserChanged,
@@ -115,6 +117,8 @@ _WATCHED: Final = (
     PowerChanged,
     LinkChanged,
     PsuInputChanged,
+    PartFaultChanged,
+    NodeReplaced,
     BmcResetStarted,
     BmcReady,
     FirmwareChanged,
@@ -813,7 +817,7 @@ class Fabric:
         """Why the BMC at ``address`` does not answer the fabric, or None when it does."""
         node = self._node(name)
         reachable = (
-            node.has_input_power()
+            node.bmc_powered()
             and node.bmc_answering()
             and self.rack.bmc_port_up(name)
             and node.lan.address == address
@@ -1033,7 +1037,7 @@ class Fabric:
         if event.device not in self.rack.nodes and event.device not in self.rack.switches:
             return
         if (
-            isinstance(event, PsuInputChanged)
+            isinstance(event, PsuInputChanged | PartFaultChanged)
             and event.device in self._records
             and self._status is not ScaleUnitStatus.STOPPED
         ):
@@ -1221,8 +1225,8 @@ class Fabric:
     def _hardware_conditions(self, name: str, c: _Conditions) -> None:
         """What the node's BMC reports (traps or polls): unknown while the BMC cannot send."""
         node = self._node(name)
-        can_send = node.has_input_power() and node.bmc_answering() and self.rack.bmc_port_up(name)
-        lost = not all(node.psu_input.values())
+        can_send = node.bmc_powered() and node.bmc_answering() and self.rack.bmc_port_up(name)
+        lost = not node.psu_redundant()  # an input lost or a supply failed
         c.set(AlertKind.PSU_REDUNDANCY_LOST, name, lost if can_send else None, self._hw_id(node))
 
     @staticmethod
