@@ -13,8 +13,8 @@
   replaced or added, say);
 * each fault it injected is cleared (``cleared_by="chaos"``) after a duration drawn from the same
   stream (exponential, mean ``mean_duration_s``); faults that end by themselves (BMC and switch
-  reboots) are left to do so, and a clear the models refuse for now (a switch still booting) is
-  tried again a little later, a bounded number of times.
+  reboots) are left to do so, and a clear the models refuse for now (a switch still booting, or
+  without power) is tried again later, backing off, a bounded number of times.
 
 The same seed on the same topology, started at the same virtual time with nothing else
 happening, gives the same faults at the same virtual times (:attr:`Chaos.history`). ``stop``
@@ -39,7 +39,8 @@ __all__ = ["Chaos", "ChaosStep"]
 
 log = logging.getLogger("emulator.chaos")
 
-#: Retries of a clear the models refuse for now, and the gap between them (emulated seconds).
+#: Retries of a clear the models refuse for now, and the first gap between them (emulated
+#: seconds; it doubles each time, up to an hour).
 CLEAR_RETRIES = 20
 CLEAR_RETRY_S = 30.0
 
@@ -234,7 +235,10 @@ class Chaos:
             self.injector.clear(fault_id, by="chaos")
         except FaultError as exc:
             if retries > 0 and (self._running or self._draining):
-                self._schedule_clear(fault_id, CLEAR_RETRY_S, retries - 1)
+                # Another fault may hold it (a config loss cannot be undone while its switch has
+                # no power): back off, up to an hour between tries.
+                backoff = CLEAR_RETRY_S * 2 ** min(CLEAR_RETRIES - retries, 7)
+                self._schedule_clear(fault_id, min(backoff, 3600.0), retries - 1)
             else:
                 log.warning(
                     kv(proto="chaos", event="chaos.clear_failed", fault_id=fault_id, error=exc)

@@ -385,6 +385,8 @@ class FaultInjector:
         #: The firmware baseline firmware-drift departs from (default: the topology's).
         self.baseline = baseline or Baseline.from_topology(rack.topology)
         self._records: dict[str, FaultRecord] = {}
+        #: The active records, oldest first (what most checks look at).
+        self._active: dict[str, FaultRecord] = {}
         self._timers: dict[str, Timer] = {}
         #: What clear needs, by fault id: firmware-drift's old version, config-loss's backup.
         self._undo_data: dict[str, str] = {}
@@ -396,9 +398,8 @@ class FaultInjector:
     # -- queries ---------------------------------------------------------------------------------
     def list(self, *, active_only: bool = False) -> _List[FaultRecord]:
         """Every record, oldest first (copies); ``active_only``: those active now."""
-        return [
-            replace(r) for r in self._records.values() if not active_only or r.state == "active"
-        ]
+        records = self._active if active_only else self._records
+        return [replace(r) for r in records.values()]
 
     def get(self, fault_id: str) -> FaultRecord:
         return replace(self._record(fault_id))
@@ -490,6 +491,7 @@ class FaultInjector:
 
     def _activated(self, record: FaultRecord, detail: str, undo: str) -> None:
         record.state = "active"
+        self._active[record.id] = record
         record.injected_at = self.clock.now()
         record.detail = detail
         if undo:
@@ -560,6 +562,7 @@ class FaultInjector:
 
     def _close(self, record: FaultRecord, by: str) -> None:
         record.state = "cleared"
+        self._active.pop(record.id, None)
         record.cleared_at = self.clock.now()
         record.cleared_by = by
         self._undo_data.pop(record.id, None)
@@ -607,6 +610,7 @@ class FaultInjector:
             timer.cancel()
         self._timers.clear()
         self._records = {r.id: r for r in records}
+        self._active = {r.id: r for r in records if r.state == "active"}
         self._undo_data = undo
         self._seq = max(
             [seq, *(int(r.id.rpartition("-")[2]) for r in records if r.id[2:].isdigit())]
@@ -622,8 +626,8 @@ class FaultInjector:
         """Close every active record whose fault the models no longer have (after a restore of
         the models, say); returns the records closed."""
         closed = []
-        for record in list(self._records.values()):
-            if record.state == "active" and not self._still_active(record):
+        for record in list(self._active.values()):
+            if not self._still_active(record):
                 self._close(record, by)
                 closed.append(replace(record))
         return closed
@@ -634,8 +638,8 @@ class FaultInjector:
         then the model decides."""
         if isinstance(event, FaultEvent):
             return
-        for record in list(self._records.values()):
-            if record.state != "active" or record.id == self._clearing:
+        for record in list(self._active.values()):
+            if record.id == self._clearing:
                 continue
             by = self._ends(record, event)
             if by is None:
@@ -843,8 +847,8 @@ class FaultInjector:
         return out
 
     def _check_free(self, plan: _Plan) -> None:
-        for other in self._records.values():
-            if other.state != "active" or other.device != plan.device:
+        for other in self._active.values():
+            if other.device != plan.device:
                 continue
             if self._record_claims(other) & plan.claims:
                 raise FaultError(
