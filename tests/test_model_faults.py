@@ -23,7 +23,7 @@ from nodes.events import (
     PartFaultChanged,
     PartReplaced,
 )
-from nodes.faults import NodeFault, PartKind
+from nodes.faults import PART_OF, NodeFault, PartKind
 from nodes.firmware import JobState, build_image
 from nodes.node import BootTarget, Node
 from nodes.power import HostState
@@ -620,3 +620,99 @@ def test_operator_sees_psu_faults_as_the_bmc_reports_them(clock: VirtualClock) -
     n02.replace_part(PartKind.PSU, "PSU2")
     clock.advance(300.0)
     assert AlertKind.PSU_REDUNDANCY_LOST not in open_alerts()
+
+
+# -- Hypothesis: any mix of faults, repairs and power commands -------------------------------------
+_TARGETS = {
+    NodeFault.PSU: ["PSU1", "PSU2"],
+    NodeFault.FAN: ["Fan1", "Fan4"],
+    NodeFault.DIMM: ["A1", "A7"],
+    NodeFault.DATA_DISK: ["Disk.1"],
+    NodeFault.BOOT_DRIVE: ["BOSS.1", "BOSS.2"],
+    NodeFault.NIC_PORT: ["nic1", "nic2"],
+    NodeFault.OS_HANG: [""],
+    NodeFault.BMC_HANG: [""],
+}
+_STEPS = st.lists(
+    st.one_of(
+        st.tuples(
+            st.sampled_from(["inject", "clear", "replace"]),
+            st.sampled_from([(f, t) for f, ts in _TARGETS.items() for t in ts]),
+        ),
+        st.tuples(
+            st.sampled_from(["on", "off", "cycle", "reset", "graceful", "ac-off", "ac-on"]),
+            st.just((NodeFault.OS_HANG, "")),
+        ),
+        st.tuples(
+            st.just("wait"), st.sampled_from([(NodeFault.OS_HANG, "1"), (NodeFault.OS_HANG, "200")])
+        ),
+    ),
+    max_size=25,
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(steps=_STEPS)
+def test_faults_hold_their_rules_under_any_sequence(
+    clock: VirtualClock, steps: list[tuple[str, tuple[NodeFault, str]]]
+) -> None:
+    """Refusals change nothing; the fault sets match active_faults; a failed NIC never has
+    link; no PSU delivering means the host is off; the OS answers only when no fault stopped
+    it; the BMC answers unless hung; and every state survives snapshot -> fresh -> restore."""
+    node = fresh(clock, power_restore_policy=PowerRestorePolicy.PREVIOUS)
+    for action, (fault, target) in steps:
+        before = node.snapshot()
+        try:
+            if action == "inject":
+                node.inject_fault(fault, target)
+            elif action == "clear":
+                node.clear_fault(fault, target)
+            elif action == "replace":
+                if fault in (NodeFault.OS_HANG, NodeFault.BMC_HANG):
+                    continue
+                kind = PART_OF[fault]
+                assert kind is not None
+                node.replace_part(kind, target)
+            elif action == "on":
+                node.power_on()
+            elif action == "off":
+                node.power_off()
+            elif action == "cycle":
+                node.power_cycle()
+            elif action == "reset":
+                node.hard_reset()
+            elif action == "graceful":
+                node.graceful_shutdown(60)
+            elif action == "ac-off":
+                node.set_psu_input("PSU1", False)
+                node.set_psu_input("PSU2", False)
+            elif action == "ac-on":
+                node.set_psu_input("PSU1", True)
+                node.set_psu_input("PSU2", True)
+            elif action == "wait":
+                clock.advance(float(target))
+        except (InvalidState, InvalidArgument, NotFound):
+            assert node.snapshot() == before, (action, fault, target)
+        faults = node.active_faults
+        by = {f: {t for g, t in faults if g is f} for f in NodeFault}
+        assert by[NodeFault.PSU] == node.failed_psus
+        assert by[NodeFault.FAN] == node.failed_fans
+        assert by[NodeFault.DIMM] == node.failed_dimms
+        assert by[NodeFault.DATA_DISK] | by[NodeFault.BOOT_DRIVE] == node.failed_drives
+        assert by[NodeFault.NIC_PORT] == node.failed_nics
+        assert all(not node.nic_link_up(nic) for nic in node.failed_nics)
+        if not node.has_input_power():
+            assert node.state is HostState.OFF
+        assert node.bmc_answering() is (NodeFault.BMC_HANG not in by or not by[NodeFault.BMC_HANG])
+        if (NodeFault.OS_HANG, "") in faults:
+            assert not node.os_responsive and node.state is not HostState.OFF
+        if node.state is HostState.RUNNING and node.boot_drives_failed() == 2:
+            assert not node.os_responsive or node.last_boot_device != "disk"
+    snap = node.snapshot()
+    other = fresh(clock)
+    other.restore(snap)
+    volatile = (NodeFault.OS_HANG, NodeFault.BMC_HANG)
+    assert other.active_faults == [(f, t) for f, t in node.active_faults if f not in volatile]
+    assert other.firmware == node.firmware and other.users.all() == node.users.all()
