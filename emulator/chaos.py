@@ -12,18 +12,19 @@
   no reboot of a switch that is down, nothing on a device ``eligible`` refuses (a node being
   replaced or added, say);
 * each fault it injected is cleared (``cleared_by="chaos"``) after a duration drawn from the same
-  stream (exponential, mean ``mean_duration_s``); faults that end by themselves (BMC and switch
-  reboots) are left to do so, and a clear the models refuse for now (a switch still booting, or
-  without power) is tried again later, backing off, a bounded number of times.
+  stream (exponential, mean ``mean_duration_s``), as a clear planned on the injector
+  (``FaultInjector.schedule_clear``): part of the fault's record, so it survives a restart, and
+  retried, backing off, while the models refuse it (a switch still booting, or without power).
+  Faults that end by themselves (BMC and switch reboots) are left to do so.
 
 The same seed on the same topology, started at the same virtual time with nothing else
 happening, gives the same faults at the same virtual times (:attr:`Chaos.history`). ``stop``
-cancels what is pending; the faults it leaves active stay listed by the injector (``stop(
-clear=True)`` clears them).
+ends the arrivals; the faults already there end as planned (``stop(clear=True)``: now).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import random
@@ -38,11 +39,6 @@ from switches.model import Switch
 __all__ = ["Chaos", "ChaosStep"]
 
 log = logging.getLogger("emulator.chaos")
-
-#: Retries of a clear the models refuse for now, and the first gap between them (emulated
-#: seconds; it doubles each time, up to an hour).
-CLEAR_RETRIES = 20
-CLEAR_RETRY_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -99,9 +95,7 @@ class Chaos:
         self.eligible = eligible
         self._rng = random.Random(seed)
         self._arrival: Timer | None = None
-        self._clears: dict[str, Timer] = {}
         self._running = False
-        self._draining = False
         #: Every fault chaos injected, in order.
         self.history: list[ChaosStep] = []
         #: Arrivals passed over because ``max_active`` faults were active or nothing was possible.
@@ -116,7 +110,6 @@ class Chaos:
         if self._running:
             raise FaultError("chaos is already running")
         self._running = True
-        self._draining = False
         self._next_arrival()
         log.info(
             kv(
@@ -130,21 +123,18 @@ class Chaos:
         )
 
     def stop(self, *, clear: bool = False) -> None:
-        """Stop injecting; pending clears are cancelled. ``clear``: clear chaos's active faults
-        now instead (one the models refuse for now, a switch still booting, is tried again a
-        little later, a bounded number of times)."""
+        """No more arrivals. The faults chaos injected end at their planned time (``clear``:
+        now; one the models refuse now keeps its planned clear, which retries)."""
         self._running = False
-        self._draining = clear
         if self._arrival is not None:
             self._arrival.cancel()
             self._arrival = None
-        pending = list(self._clears)
-        for timer in self._clears.values():
-            timer.cancel()
-        self._clears.clear()
         if clear:
-            for fault_id in pending:
-                self._try_clear(fault_id, CLEAR_RETRIES)
+            for step in self.history:
+                if self.injector.get(step.fault_id).state == "active":
+                    # Refused for now (a switch still booting): its planned clear retries.
+                    with contextlib.suppress(FaultError):
+                        self.injector.clear(step.fault_id, by="chaos")
         log.info(kv(proto="chaos", event="chaos.stopped", seed=self.seed, faults=len(self.history)))
 
     # -- arrivals ------------------------------------------------------------------------------
@@ -181,7 +171,7 @@ class Chaos:
                 clear_at: float | None = None
                 if kind not in SELF_CLEARING:
                     clear_at = self.clock.now() + duration
-                    self._schedule_clear(record.id, duration, CLEAR_RETRIES)
+                    self.injector.schedule_clear(record.id, clear_at, by="chaos")
                 self.history.append(
                     ChaosStep(self.clock.now(), record.id, kind, device, record.part, clear_at)
                 )
@@ -220,26 +210,3 @@ class Chaos:
                     continue
                 out.append((device, part))
         return out
-
-    # -- clears --------------------------------------------------------------------------------
-    def _schedule_clear(self, fault_id: str, delay: float, retries: int) -> None:
-        self._clears[fault_id] = self.clock.call_later(
-            delay, lambda: self._try_clear(fault_id, retries)
-        )
-
-    def _try_clear(self, fault_id: str, retries: int) -> None:
-        self._clears.pop(fault_id, None)
-        if self.injector.get(fault_id).state != "active":
-            return  # it ended otherwise (a replacement, the operator, by itself)
-        try:
-            self.injector.clear(fault_id, by="chaos")
-        except FaultError as exc:
-            if retries > 0 and (self._running or self._draining):
-                # Another fault may hold it (a config loss cannot be undone while its switch has
-                # no power): back off, up to an hour between tries.
-                backoff = CLEAR_RETRY_S * 2 ** min(CLEAR_RETRIES - retries, 7)
-                self._schedule_clear(fault_id, min(backoff, 3600.0), retries - 1)
-            else:
-                log.warning(
-                    kv(proto="chaos", event="chaos.clear_failed", fault_id=fault_id, error=exc)
-                )

@@ -36,6 +36,7 @@ Errors::
 from __future__ import annotations
 
 import difflib
+import logging
 import math
 import re
 from collections.abc import Iterable
@@ -43,6 +44,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 from emulator.fabric import CableChanged
+from emulator.logs import kv
 from emulator.operator.baseline import Baseline
 from emulator.rack import Rack
 from nodes.clock import Timer
@@ -71,6 +73,7 @@ from switches.model import Switch, SwitchFault
 
 __all__ = [
     "CATALOGUE",
+    "FaultClearPlanned",
     "FaultCleared",
     "FaultError",
     "FaultEvent",
@@ -81,6 +84,8 @@ __all__ = [
     "FaultScheduled",
     "drift_version",
 ]
+
+log = logging.getLogger("emulator.faults")
 
 Scope = Literal["node", "switch"]
 FaultState = Literal["scheduled", "active", "cleared"]
@@ -263,6 +268,11 @@ CATALOGUE: dict[str, FaultKind] = _kinds(
 #: Kinds that end by themselves (``clear`` refuses them).
 SELF_CLEARING = frozenset({"bmc-reboot", "switch-reboot"})
 
+#: A planned clear the models refuse when due (a configuration loss on a switch with no power) is
+#: tried again this many times, after CLEAR_RETRY_S emulated seconds, doubling up to an hour.
+CLEAR_RETRIES = 20
+CLEAR_RETRY_S = 30.0
+
 _NODE_FAULTS = frozenset(f.value for f in NodeFault)
 _SWITCH_FAULTS = frozenset(f.value for f in SwitchFault)
 _PARTS = frozenset(p.value for p in PartKind)
@@ -296,6 +306,16 @@ class FaultScheduled(FaultEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
+class FaultClearPlanned(FaultEvent):
+    """A fault will be cleared at ``when`` by ``by`` (``when`` None: a planned clear was
+    cancelled)."""
+
+    _log_name = "fault.clear_planned"
+    when: float | None
+    by: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class FaultInjected(FaultEvent):
     _log_name = "fault.injected"
     detail: str
@@ -326,6 +346,9 @@ class FaultRecord:
     detail: str = ""
     #: firmware-drift: the version the component is set to ("" for the other kinds).
     version: str = ""
+    #: A planned clear (emulated time) and who planned it ("chaos"...): kept across restarts.
+    clear_at: float | None = None
+    clear_by: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -388,6 +411,9 @@ class FaultInjector:
         #: The active records, oldest first (what most checks look at).
         self._active: dict[str, FaultRecord] = {}
         self._timers: dict[str, Timer] = {}
+        #: Planned clears, and how many times each was refused so far.
+        self._clear_timers: dict[str, Timer] = {}
+        self._clear_tries: dict[str, int] = {}
         #: What clear needs, by fault id: firmware-drift's old version, config-loss's backup.
         self._undo_data: dict[str, str] = {}
         self._seq = 0
@@ -530,6 +556,85 @@ class FaultInjector:
             return
         self._activated(record, detail, undo)
 
+    # -- planned clears ----------------------------------------------------------------------------
+    def schedule_clear(
+        self, fault_id: str, at: float | None, *, by: str = "operator"
+    ) -> FaultRecord:
+        """Plan the clear of a scheduled or active fault at ``at`` (absolute emulated time; None
+        cancels the plan). The plan is part of the record, so it survives a restart. When due,
+        a clear the models refuse (a switch with no power cannot load its backup) is tried again
+        after CLEAR_RETRY_S, doubling up to an hour, CLEAR_RETRIES times at most."""
+        record = self._record(fault_id)
+        if record.state == "cleared":
+            raise FaultError(f"{fault_id} ({record.kind} on {record.device}) has already ended")
+        now = self.clock.now()
+        if at is not None:
+            if record.kind in SELF_CLEARING:
+                raise FaultError(f"{fault_id}: a {record.kind} ends by itself; no clear to plan")
+            if not isinstance(at, int | float) or not math.isfinite(at):
+                raise FaultError(f"at must be a finite time, not {at!r}")
+            if at < now:
+                raise FaultError(f"at {at:.3f} is in the past (the rack's clock reads {now:.3f})")
+            if record.scheduled_for is not None and at < record.scheduled_for:
+                raise FaultError(
+                    f"{fault_id} is injected at {record.scheduled_for:.3f}: clear it after that"
+                )
+        timer = self._clear_timers.pop(fault_id, None)
+        if timer is not None:
+            timer.cancel()
+        self._clear_tries.pop(fault_id, None)
+        record.clear_at = at
+        record.clear_by = by if at is not None else ""
+        if at is not None:
+            self._arm_clear(record)
+        self.rack.bus(
+            FaultClearPlanned(
+                device=record.device,
+                at=now,
+                fault_id=record.id,
+                kind=record.kind,
+                part=record.part,
+                when=at,
+                by=record.clear_by,
+            )
+        )
+        return replace(record)
+
+    def _arm_clear(self, record: FaultRecord) -> None:
+        assert record.clear_at is not None
+        fault_id = record.id
+        self._clear_timers[fault_id] = self.clock.call_at(
+            record.clear_at, lambda: self._planned_clear(fault_id)
+        )
+
+    def _planned_clear(self, fault_id: str) -> None:
+        self._clear_timers.pop(fault_id, None)
+        record = self._records.get(fault_id)
+        if record is None or record.state == "cleared":
+            return
+        by = record.clear_by or "operator"
+        try:
+            self.clear(fault_id, by=by)
+        except FaultError as exc:
+            tries = self._clear_tries.get(fault_id, 0) + 1
+            if tries > CLEAR_RETRIES:
+                self._clear_tries.pop(fault_id, None)
+                record.clear_at = None
+                log.warning(
+                    kv(
+                        **{CATALOGUE[record.kind].scope: record.device},
+                        proto="faults",
+                        event="fault.clear_abandoned",
+                        fault_id=fault_id,
+                        by=by,
+                        error=str(exc),
+                    )
+                )
+                return
+            self._clear_tries[fault_id] = tries
+            record.clear_at = self.clock.now() + min(CLEAR_RETRY_S * 2 ** min(tries - 1, 7), 3600.0)
+            self._arm_clear(record)
+
     # -- clear -----------------------------------------------------------------------------------
     def clear(self, fault_id: str, *, by: str = "operator") -> FaultRecord:
         """Undo an active fault on the model, or cancel a scheduled one."""
@@ -563,6 +668,10 @@ class FaultInjector:
     def _close(self, record: FaultRecord, by: str) -> None:
         record.state = "cleared"
         self._active.pop(record.id, None)
+        timer = self._clear_timers.pop(record.id, None)
+        if timer is not None:
+            timer.cancel()
+        self._clear_tries.pop(record.id, None)
         record.cleared_at = self.clock.now()
         record.cleared_by = by
         self._undo_data.pop(record.id, None)
@@ -604,11 +713,16 @@ class FaultInjector:
                     raise ValueError(f"record {r.id}: kind {r.kind!r}, state {r.state!r}")
                 if r.state == "scheduled" and r.scheduled_for is None:
                     raise ValueError(f"record {r.id} is scheduled for no time")
+                for when in (r.scheduled_for, r.clear_at):
+                    if when is not None and not isinstance(when, int | float):
+                        raise ValueError(f"record {r.id}: {when!r} is not a time")
         except (AttributeError, KeyError, TypeError, ValueError) as exc:
             raise FaultError(f"not a fault snapshot: {exc}") from None
-        for timer in self._timers.values():
+        for timer in [*self._timers.values(), *self._clear_timers.values()]:
             timer.cancel()
         self._timers.clear()
+        self._clear_timers.clear()
+        self._clear_tries.clear()
         self._records = {r.id: r for r in records}
         self._active = {r.id: r for r in records if r.state == "active"}
         self._undo_data = undo
@@ -620,6 +734,9 @@ class FaultInjector:
                 self._arm(record)
             elif record.state == "active" and record.kind in SELF_CLEARING:
                 self._close(record, "self")
+                continue
+            if record.state != "cleared" and record.clear_at is not None:
+                self._arm_clear(record)
 
     # -- following the models --------------------------------------------------------------------
     def reconcile(self, by: str = "self") -> _List[FaultRecord]:

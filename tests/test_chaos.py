@@ -181,7 +181,7 @@ def test_uncabled_switch_ports_are_never_picked() -> None:
         assert rack.switches[step.device].ports[step.part].peer
 
 
-def test_stop_cancels_arrivals_and_pending_clears(clock: VirtualClock) -> None:
+def test_stop_ends_arrivals_and_the_faults_end_as_planned(clock: VirtualClock) -> None:
     rack = running_rack(clock)
     faults = FaultInjector(rack)
     chaos = Chaos(faults, clock, seed=1, mean_interval_s=60.0, max_active=5, kinds=["fan"])
@@ -190,10 +190,56 @@ def test_stop_cancels_arrivals_and_pending_clears(clock: VirtualClock) -> None:
     chaos.stop()
     assert not chaos.running
     count = len(chaos.history)
-    active = [r.id for r in faults.list(active_only=True)]
+    active = faults.list(active_only=True)
+    assert active and all(r.clear_by == "chaos" and r.clear_at for r in active)
     clock.advance(10 * HOUR)
-    assert len(chaos.history) == count
-    assert [r.id for r in faults.list(active_only=True)] == active  # left as they were
+    assert len(chaos.history) == count  # no more arrivals
+    for record in active:
+        after = faults.get(record.id)
+        assert (after.state, after.cleared_by, after.cleared_at) == (
+            "cleared",
+            "chaos",
+            record.clear_at,
+        )
+
+
+def test_chaos_faults_still_end_after_a_restart(clock: VirtualClock) -> None:
+    """The planned clears are in the records: a restored injector (no Chaos any more) ends
+    each chaos fault at its time."""
+    rack = running_rack(clock)
+    faults = FaultInjector(rack)
+    chaos = Chaos(
+        faults,
+        clock,
+        seed=9,
+        mean_interval_s=60.0,
+        max_active=4,
+        kinds=["fan", "dimm-ue"],
+        mean_duration_s=HOUR,
+    )
+    chaos.start()
+    clock.advance(900)
+    active = faults.list(active_only=True)
+    assert len(active) >= 2
+    snapshots = {n: node.snapshot() for n, node in rack.nodes.items()}
+    data = faults.snapshot()
+    chaos.stop()
+
+    fresh = Rack(topo.default(4), clock)
+    for name, snap in snapshots.items():
+        fresh.nodes[name].restore(snap)
+    restored = FaultInjector(fresh)
+    restored.restore(data)
+    assert {r.id for r in restored.list(active_only=True)} == {r.id for r in active}
+    clock.advance(10 * HOUR)
+    for record in active:
+        after = restored.get(record.id)
+        assert (after.state, after.cleared_by, after.cleared_at) == (
+            "cleared",
+            "chaos",
+            record.clear_at,
+        )
+    assert all(not n.active_faults for n in fresh.nodes.values())
 
 
 @pytest.mark.parametrize(

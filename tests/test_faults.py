@@ -19,6 +19,7 @@ from emulator import topology as topo
 from emulator.faults import (
     CATALOGUE,
     FaultCleared,
+    FaultClearPlanned,
     FaultError,
     FaultEvent,
     FaultInjected,
@@ -44,6 +45,7 @@ from nodes.spec import PowerRestorePolicy
 from switches.events import SwitchState
 from switches.model import SwitchFault
 
+HOURS = 6 * 3600.0
 BOOT_S = 400.0  # comfortably longer than any switch boot or host boot in the default timings
 
 # -- fixtures -----------------------------------------------------------------------------------
@@ -890,3 +892,112 @@ def test_reconcile_closes_records_the_models_no_longer_have(
     closed = restored.reconcile()
     assert [r.id for r in closed] == [record.id]
     assert restored.get(record.id).cleared_by == "self"
+
+
+# -- planned clears -----------------------------------------------------------------------------
+
+
+def test_a_planned_clear_ends_the_fault_at_its_time(
+    rack: Rack, faults: FaultInjector, clock: VirtualClock, seen: list[Event]
+) -> None:
+    record = faults.inject("fan", "n01")
+    when = clock.now() + 90
+    planned = faults.schedule_clear(record.id, when, by="chaos")
+    assert (planned.clear_at, planned.clear_by, planned.state) == (when, "chaos", "active")
+    assert isinstance(seen[-1], FaultClearPlanned) and seen[-1].when == when
+    clock.advance(89)
+    assert faults.get(record.id).state == "active"
+    clock.advance(2)
+    after = faults.get(record.id)
+    assert (after.state, after.cleared_by, after.cleared_at) == ("cleared", "chaos", when)
+    assert rack.nodes["n01"].active_faults == []
+
+
+def test_a_planned_clear_can_be_cancelled_and_goes_with_the_fault(
+    rack: Rack, faults: FaultInjector, clock: VirtualClock
+) -> None:
+    record = faults.inject("fan", "n01")
+    faults.schedule_clear(record.id, clock.now() + 30)
+    cancelled = faults.schedule_clear(record.id, None)
+    assert (cancelled.clear_at, cancelled.clear_by) == (None, "")
+    clock.advance(60)
+    assert faults.get(record.id).state == "active"
+    faults.schedule_clear(record.id, clock.now() + 30)
+    faults.clear(record.id)  # cleared before: the plan goes with it
+    clock.advance(60)
+    assert faults.get(record.id).cleared_by == "operator"
+
+
+def test_a_planned_clear_of_a_scheduled_fault(
+    rack: Rack, faults: FaultInjector, clock: VirtualClock
+) -> None:
+    record = faults.inject("switch-fan", "tor-a", at=clock.now() + 10)
+    with pytest.raises(FaultError, match="clear it after that"):
+        faults.schedule_clear(record.id, clock.now() + 5)
+    faults.schedule_clear(record.id, clock.now() + 40, by="chaos")
+    clock.advance(20)
+    assert faults.get(record.id).state == "active"
+    clock.advance(30)
+    assert faults.get(record.id).cleared_by == "chaos"
+    assert rack.switches["tor-a"].active_faults == []
+
+
+def test_a_refused_planned_clear_is_tried_again_later(
+    rack: Rack, faults: FaultInjector, clock: VirtualClock
+) -> None:
+    tor_a = rack.switches["tor-a"]
+    loss = faults.inject("switch-config-loss", "tor-a")
+    power = faults.inject("switch-power", "tor-a")  # no power: the backup cannot be loaded
+    faults.schedule_clear(loss.id, clock.now() + 10, by="chaos")
+    faults.schedule_clear(power.id, clock.now() + 200, by="chaos")
+    clock.advance(100)
+    assert faults.get(loss.id).state == "active"
+    retry_at = faults.get(loss.id).clear_at
+    assert retry_at is not None and retry_at > clock.now()  # backing off
+    clock.advance(HOURS)
+    assert faults.get(loss.id).cleared_by == "chaos" and tor_a.provisioned
+    assert faults.get(power.id).cleared_by == "chaos"
+
+
+@pytest.mark.parametrize(
+    ("make", "at", "message"),
+    [
+        (lambda f: f.inject("bmc-reboot", "n01").id, 10.0, "ends by itself"),
+        (lambda f: f.inject("fan", "n01").id, -1.0, "in the past"),
+        (lambda f: f.inject("fan", "n01").id, float("inf"), "finite"),
+        (lambda f: "f-0404", 10.0, "no fault 'f-0404'"),
+    ],
+)
+def test_a_bad_planned_clear_is_refused_and_changes_nothing(
+    rack: Rack,
+    faults: FaultInjector,
+    clock: VirtualClock,
+    seen: list[Event],
+    make: Callable[[FaultInjector], str],
+    at: float,
+    message: str,
+) -> None:
+    fault_id = make(faults)
+    before = fingerprint(rack, faults)
+    count = len(seen)
+    with pytest.raises(FaultError, match=message):
+        faults.schedule_clear(fault_id, clock.now() + at)
+    assert fingerprint(rack, faults) == before and len(seen) == count
+
+
+def test_a_planned_clear_survives_a_restore(
+    rack: Rack, faults: FaultInjector, clock: VirtualClock
+) -> None:
+    record = faults.inject("psu-one", "n03")
+    when = clock.now() + 500
+    faults.schedule_clear(record.id, when, by="chaos")
+    data = json.loads(json.dumps(faults.snapshot()))
+    snapshot = rack.nodes["n03"].snapshot()
+    fresh = Rack(topo.default(4), clock)
+    fresh.nodes["n03"].restore(snapshot)
+    restored = FaultInjector(fresh)
+    restored.restore(data)
+    clock.advance(600)
+    after = restored.get(record.id)
+    assert (after.state, after.cleared_by, after.cleared_at) == ("cleared", "chaos", when)
+    assert fresh.nodes["n03"].active_faults == []
