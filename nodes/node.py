@@ -652,6 +652,11 @@ class Node:
         had_power = self.has_input_power()
         was_on = self.state is not HostState.OFF
         self.psu_input[psu] = has_input
+        if had_power and not self.has_input_power():
+            # Before the event, so that a listener (the state store) sees it: _supply_changed
+            # sets the same, after the SEL records, and emits nothing when the host was off.
+            self._was_on_at_ac_loss = was_on
+            self.last_power_event = PowerEvent.AC_FAILED
         now = self._now()
         changed = PsuInputChanged(device=self.name, at=now, psu=psu, has_input=has_input)
         events: list[Event] = [changed]
