@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from emulator import topology
 from emulator.operator import Fabric, FabricSettings, NodeStatus, ScaleUnitStatus
@@ -520,3 +522,139 @@ def test_a_snapshot_that_cannot_be_restored_is_reported_and_kept(tmp_path: Path)
         store2.load()
     store2.close()
     assert _committed(tmp_path, "box:a") == {"value": 9}  # not written over
+
+
+# -- acknowledged implies committed, over random operations --------------------------------------
+_FOUR = topology.default(4)
+
+_OPS = st.lists(
+    st.tuples(
+        st.sampled_from(
+            [
+                "power_on",
+                "power_off",
+                "user",
+                "password",
+                "bios",
+                "sel",
+                "sel_clear",
+                "policy",
+                "psu_input",
+                "node_fault",
+                "switch_fault",
+                "cable",
+                "drain",
+                "resume",
+                "boot",
+                "advance",
+            ]
+        ),
+        st.sampled_from(["n01", "n02", "n03", "n04"]),
+        st.integers(0, 5),
+    ),
+    min_size=1,
+    max_size=25,
+)
+
+
+def _apply(rack: Rack, fabric: Fabric, clock: VirtualClock, op: str, name: str, k: int) -> None:
+    from nodes.errors import ModelError
+    from nodes.node import BootTarget
+    from nodes.sel import SensorType
+    from nodes.spec import PowerRestorePolicy
+
+    node = rack.nodes[name]
+    try:
+        if op == "power_on":
+            node.power_on()
+        elif op == "power_off":
+            node.power_off()
+        elif op == "user":
+            node.users.set_name(3 + k, f"user{k}")
+        elif op == "password":
+            node.users.set_password(3 + k, f"Pass-{k}-word")
+        elif op == "bios":
+            node.bios.stage({"AssetTag": f"tag-{k}"})
+        elif op == "sel":
+            node.sel.log(SensorType.TEMPERATURE, 0x30, k, f"hot {k}")
+        elif op == "sel_clear":
+            node.sel.clear(0x40)
+        elif op == "policy":
+            node.set_power_restore_policy(list(PowerRestorePolicy)[k % 3])
+        elif op == "psu_input":
+            node.set_psu_input(f"PSU{1 + k % 2}", k >= 3)
+        elif op == "node_fault":
+            fan = f"Fan{1 + k}"
+            if ("fan", fan) in [(f.value, t) for f, t in node.active_faults]:
+                node.clear_fault("fan", fan)
+            else:
+                node.inject_fault("fan", fan)
+        elif op == "switch_fault":
+            switch = rack.switches[["tor-a", "tor-b", "bmc-switch"][k % 3]]
+            fan = switch.fans[k % len(switch.fans)].name
+            if any(t == fan for _, t in switch.active_faults):
+                switch.clear_fault("fan", fan)
+            else:
+                switch.inject_fault("fan", fan)
+        elif op == "cable":
+            end = f"{name}:nic{1 + k % 2}"
+            if end in rack.pulled_cables:
+                rack.plug_cable(end)
+            else:
+                rack.pull_cable(end)
+        elif op == "drain":
+            fabric.drain(name)
+        elif op == "resume":
+            fabric.resume(name)
+        elif op == "boot":
+            node.set_boot_override(BootTarget.PXE if k % 2 else BootTarget.DISK, persistent=k > 2)
+        elif op == "advance":
+            clock.advance(10.0 * (k + 1))
+    except ModelError:
+        pass  # refused: nothing changed, and nothing to commit
+
+
+def _volatile(value: Any) -> Any:
+    """A snapshot without what moves with time alone (an update job's percent)."""
+    if isinstance(value, dict):
+        return {k: _volatile(v) for k, v in value.items() if k != "percent"}
+    if isinstance(value, list):
+        return [_volatile(v) for v in value]
+    return value
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(ops=_OPS)
+def test_after_every_command_the_store_holds_what_the_model_holds(
+    tmp_path_factory: pytest.TempPathFactory, ops: list[tuple[str, str, int]]
+) -> None:
+    """What a protocol would acknowledge after a command returns is what a kill would leave."""
+    path = tmp_path_factory.mktemp("state")
+    clock = VirtualClock()
+    rack = Rack(_FOUR, clock)
+    fabric = Fabric(rack)
+    store = StateStore(path)
+    track_rack(store, rack, operator=fabric)
+    rack.bus.subscribe(store)
+    store.load()
+    try:
+        for op, name, k in ops:
+            _apply(rack, fabric, clock, op, name, k)
+            if op == "advance":
+                continue  # time alone: timers' events were committed as they fired
+            for key, live in [
+                *((f"node:{n}", x.snapshot()) for n, x in rack.nodes.items()),
+                *((f"switch:{n}", x.snapshot()) for n, x in rack.switches.items()),
+                ("rack:cables", rack.snapshot()),
+                ("operator", fabric.snapshot()),
+            ]:
+                assert _volatile(store.stored(key)) == _volatile(json_round_trip(live)), (
+                    op,
+                    name,
+                    k,
+                    key,
+                )
+    finally:
+        store.close()
