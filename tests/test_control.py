@@ -9,6 +9,7 @@ import inspect
 import json
 import logging
 import os
+import socket
 import stat
 import subprocess
 import time
@@ -101,6 +102,19 @@ class Api:
         )
         return status, self.get("/faults").json(), self.get("/alerts").json(), rack
 
+    def settled_state(self, within: float = 10.0) -> Any:
+        """The state once two looks a few health ticks apart agree (the operator's health
+        service evaluates every 30 emulated seconds, 0.3 s here)."""
+        deadline = time.monotonic() + within
+        last = self.state()
+        while time.monotonic() < deadline:
+            time.sleep(0.7)
+            now = self.state()
+            if now == last:
+                return now
+            last = now
+        pytest.fail(f"the rack did not settle within {within} s")
+
     def wait(self, check: Callable[[dict[str, Any]], bool], what: str, within: float) -> None:
         deadline = time.monotonic() + within
         while time.monotonic() < deadline:
@@ -188,7 +202,7 @@ def test_openapi_documents_every_route_without_a_token(api: Api) -> None:
 
 # -- the token ------------------------------------------------------------------------------------
 def test_every_route_needs_the_bearer_token_and_a_refusal_changes_nothing(api: Api) -> None:
-    before = api.state()
+    before = api.settled_state()
     for headers in (
         {},
         {"Authorization": "Bearer wrong-token"},
@@ -277,7 +291,7 @@ def test_drain_then_a_second_drain_puts_storage_at_risk_as_the_real_system_does(
     s = api.status()
     assert s["storage_at_risk"] and all(n["vms"] == 0 for n in s["nodes"])
     # A drain of a drained node is refused with the operator's message, and changes nothing.
-    before = api.state()
+    before = api.settled_state()
     again = api.post("/nodes/n01/drain")
     assert again.status_code == 409
     assert again.json() == {"error": "n01 is Maintenance: drain needs Running"}
@@ -305,7 +319,13 @@ def test_a_bmc_that_does_not_answer_fails_start_with_the_documented_message(boot
     api = booted
     assert api.post("/nodes/n03/stop").status_code == 200
     api.rack.call(lambda r: r.switches["bmc-switch"].power_off())
-    before = api.state()
+
+    def settled(s: dict[str, Any]) -> bool:  # the health service has seen it all
+        kinds = [a["kind"] for a in s["alerts"]]
+        return "bmc-switch-down" in kinds and kinds.count("bmc-not-responding") == 4
+
+    api.wait(settled, "alerted", 10)
+    before = api.settled_state()
     resp = api.post("/nodes/n03/start")
     assert resp.status_code == 502
     address = api.rack.topology.node("n03").bmc.address
@@ -390,7 +410,7 @@ BAD_REQUESTS: list[tuple[str, str, Any, int, str]] = [
 
 def test_bad_requests_get_clear_errors_and_change_nothing(booted: Api) -> None:
     api = booted
-    before = api.state()
+    before = api.settled_state()
     for method, path, body, status, needle in BAD_REQUESTS:
         if method == "GET":
             resp = api.http.get(path, params=body)
@@ -442,7 +462,7 @@ def test_a_replacement_node_arrives_with_factory_credentials_and_firmware(booted
     )
     assert rack_creds.returncode != 0  # the rack's credentials are not set on it yet
     # Repair needs the rack's credentials: the documented BMC error, nothing changed.
-    before = api.state()
+    before = api.settled_state()
     repair = api.post("/nodes/n02/repair")
     assert (
         repair.status_code == 502
@@ -631,3 +651,49 @@ def test_events_encode_as_plain_json() -> None:
         "new": "powering-on",
         "cause": "x",
     }
+
+
+# -- where it listens ---------------------------------------------------------------------------
+def _control_text(port: int, extra: str = "") -> str:
+    text = rack_text().replace("  port: 0          # 0: any free port", f"  port: {port}")
+    assert f"  port: {port}" in text
+    return text + extra
+
+
+def test_a_taken_port_falls_back_to_a_free_one_or_is_a_clear_startup_error(
+    tmp_path: Path,
+) -> None:
+    from emulator.endpoints import StartupError
+    from emulator.harness import RackThread
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        r = RackThread(topology.load_text(_control_text(port), "<t>"), state_dir=tmp_path / "a")
+        with r:
+            assert r.control_url != f"http://127.0.0.1:{port}"
+            headers = {"Authorization": f"Bearer {r.token}"}
+            assert httpx.get(r.control_url + "/status", headers=headers).status_code == 200
+        strict = topology.load_text(_control_text(port, "  fallback_port: null\n"), "<t>")
+        assert strict.control.fallback_port is None
+        r = RackThread(strict, state_dir=tmp_path / "b")
+        with pytest.raises(StartupError) as err:
+            r.start()
+        r.close()
+    assert str(err.value) == (
+        f"control: cannot bind control on 127.0.0.1:{port}/tcp: Address already in use "
+        "(another process uses it: is a rack already running?)"
+    )
+    assert not (tmp_path / "b" / "control.json").exists()
+
+
+def test_a_rack_without_a_control_plane(tmp_path: Path) -> None:
+    from emulator.harness import RackThread
+
+    text = rack_text().replace("control:", "control:\n  enabled: false", 1)
+    r = RackThread(topology.load_text(text, "<t>"), state_dir=tmp_path)
+    with r:
+        assert r.runtime.control is None and r.runtime.operator is not None
+        assert not any(e.protocol == "control" for e in r.endpoints)
+        assert not (tmp_path / "control.json").exists()

@@ -369,17 +369,31 @@ def create_app(plane: ControlPlane, feed: EventFeed, token: str) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router)
 
+    def refused(request: Request, status: int, message: str) -> JSONResponse:
+        # The message, never the headers (the token).
+        log.info(
+            kv(
+                proto="control",
+                event="request.refused",
+                method=request.method,
+                path=request.url.path,
+                status=status,
+                error=message,
+            )
+        )
+        return _error(status, message)
+
     @app.exception_handler(ControlError)
     async def control_error(request: Request, exc: ControlError) -> JSONResponse:
-        return _error(exc.status, exc.message)
+        return refused(request, exc.status, exc.message)
 
     @app.exception_handler(FaultError)
     async def fault_error(request: Request, exc: FaultError) -> JSONResponse:
-        return _error(_status_of(exc), str(exc))
+        return refused(request, _status_of(exc), str(exc))
 
     @app.exception_handler(model_errors.ModelError)
     async def model_error(request: Request, exc: model_errors.ModelError) -> JSONResponse:
-        return _error(_status_of(exc), str(exc))
+        return refused(request, _status_of(exc), str(exc))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
