@@ -254,9 +254,11 @@ class V3TrapDaemon:
         self._dir.cleanup()
 
 
-@pytest.fixture
-def trap_rack(tmp_path: Path) -> Iterator[tuple[RackThread, V3TrapDaemon, list[Event]]]:
-    """A 4-node rack whose BMCs send their traps to a v3 snmptrapd that knows them all."""
+def start_trap_rack(
+    state_dir: Path, traps: str | None, daemon_user: Callable[[str], str]
+) -> tuple[RackThread, V3TrapDaemon]:
+    """A 4-node rack whose BMCs send their traps (``traps``: the bmc_network.traps mapping, None
+    for the default one) to an snmptrapd with ``daemon_user(engine_id_hex)`` for each BMC."""
     port = free_udp_port()
     base = next_base_address()
     prefix = base.rsplit(".", 1)[0]
@@ -270,18 +272,79 @@ def trap_rack(tmp_path: Path) -> Iterator[tuple[RackThread, V3TrapDaemon, list[E
         host_base_address=f"{prefix}.200",
         bmc_trap_receivers=[f"127.0.0.1:{port}"],
     )
+    if traps is not None:
+        text = text.replace(
+            f"traps: {{receivers: ['127.0.0.1:{port}']}}",
+            f"traps: {{receivers: ['127.0.0.1:{port}'], {traps}}}",
+        )
     t = topo.load_text(text, "<test>")
-    password = t.credentials.password
-    users = [
-        f"createUser -e 0x{engine_id(n).hex()} admin SHA {password} AES {password}" for n in t.nodes
-    ]
-    daemon = V3TrapDaemon(port, users, ["authUser log admin"])
-    rack = RackThread(t, speed=50.0, state_dir=tmp_path / "state")
+    users = [daemon_user(engine_id(n).hex()) for n in t.nodes]
+    name = users[0].split()[3]
+    daemon = V3TrapDaemon(port, users, [f"authUser log {name}"])
+    rack = RackThread(t, speed=50.0, state_dir=state_dir)
     try:
         rack.start()
+    except BaseException:
+        daemon.close()
+        raise
+    return rack, daemon
+
+
+@pytest.fixture
+def trap_rack(tmp_path: Path) -> Iterator[tuple[RackThread, V3TrapDaemon, list[Event]]]:
+    """The default settings: each BMC's user and password, SHA and AES."""
+    password = topo.DEFAULT_PASSWORD
+    rack, daemon = start_trap_rack(
+        tmp_path / "state",
+        None,
+        lambda engine: f"createUser -e 0x{engine} admin SHA {password} AES {password}",
+    )
+    try:
         seen: list[Event] = []
         rack.call(lambda r: r.bus.subscribe(seen.append))
         yield rack, daemon, seen
+    finally:
+        rack.close()
+        daemon.close()
+
+
+@pytest.mark.tools
+@pytest.mark.parametrize(
+    ("traps", "daemon_user", "received"),
+    [
+        # SHA-256 (RFC 7860), a user and keys of its own.
+        (
+            "user: hw-traps, auth: sha256, auth_key: trap-auth-1, priv_key: trap-priv-1",
+            "createUser -e 0x{e} hw-traps SHA-256 trap-auth-1 AES trap-priv-1",
+            True,
+        ),
+        # authNoPriv.
+        ("priv: none", "createUser -e 0x{e} admin SHA scaleunit-lab1", True),
+        # The receiver has another privacy key: it cannot read the trap, so logs nothing.
+        (None, "createUser -e 0x{e} admin SHA scaleunit-lab1 AES wrong-priv-key", False),
+        # Another authentication key: the trap fails authentication.
+        (None, "createUser -e 0x{e} admin SHA wrong-auth-key AES scaleunit-lab1", False),
+    ],
+)
+def test_trap_security_settings_with_snmptrapd(
+    tmp_path: Path, traps: str | None, daemon_user: str, received: bool
+) -> None:
+    rack, daemon = start_trap_rack(tmp_path / "state", traps, lambda e: daemon_user.format(e=e))
+    try:
+        n03 = rack.endpoint("n03", "ipmi")
+        rack.call(lambda r: r.nodes["n03"].set_psu_input("PSU2", False))
+        arrived = daemon.wait_for(
+            lambda line: (
+                line.startswith(f"TRAP UDP: [{n03.address}]:")
+                and "suBmcPowerSupplyCritical" in line
+                and "PSU2 input lost" in line
+            ),
+            10 if received else 2,
+        )
+        assert arrived is received, daemon.lines
+        sender = rack.runtime.bmc_traps
+        assert sender is not None
+        assert rack.call(lambda r: len(sender.sent)) >= 1  # sent either way: the receiver decides
     finally:
         rack.close()
         daemon.close()

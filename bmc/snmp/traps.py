@@ -16,10 +16,12 @@ raise alerts"):
   varbinds ``...32473.2.1.<n>.0``: node, serial, IPMI sensor type, severity, message, SEL record
   id. ``mibs/SCALEUNIT-BMC-MIB.txt`` is :func:`mib_text` (a test keeps them equal), for
   snmptrapd/snmptranslate ``-M mibs -m SCALEUNIT-BMC-MIB``.
-* **How.** One pysnmp engine per BMC (its engine ID from the BMC's MAC, RFC 3411 format 3 under
-  enterprise 32473; print it with :func:`engine_id` for snmptrapd's ``createUser -e``), with one
-  USM user (``bmc_network.traps``: by default the BMC's user, its password as the SHA and AES
-  keys), sending from a UDP socket bound to the BMC's own address.
+* **How.** Each BMC is an authoritative SNMPv3 engine (its engine ID from the BMC's MAC, RFC 3411
+  format 3 under enterprise 32473; print it with :func:`engine_id` for snmptrapd's
+  ``createUser -e``; engine boots one more at each BMC reset, engine time since the BMC came up)
+  with one USM user (``bmc_network.traps``: by default the BMC's user, its password as the SHA
+  and AES keys), sending from a UDP socket bound to the BMC's own address. The messages are
+  encoded and secured by :mod:`bmc.snmp.usm`.
 * **When.** Only while the BMC answers (firmware up, not hung) and the fabric gives it a path
   (BMC switch up, cable in): otherwise the trap is lost, as on real hardware. Either way an event
   goes on the rack's bus: :class:`BmcTrapSent` or :class:`BmcTrapLost`.
@@ -27,20 +29,19 @@ raise alerts"):
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import logging
+import secrets
 import socket
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
-from pysnmp.carrier.asyncio.dgram import udp
-from pysnmp.entity import config, engine
-from pysnmp.entity.rfc3413 import ntforg
-from pysnmp.proto import rfc1902
-
-from nodes.events import Event, SelRecordAdded
+from bmc.snmp.usm import UsmUser, encode_trap
+from nodes.events import BmcResetStarted, Event, SelRecordAdded
 from nodes.sel import SYSTEM_EVENT_RECORD, EventType, SelRecord, SensorType
-from switches.spec import AuthProtocol, PrivProtocol
+from switches.snmp import smi
 
 if TYPE_CHECKING:
     from emulator.rack import Rack
@@ -306,32 +307,23 @@ def engine_id(spec: NodeSpec) -> bytes:
     return bytes.fromhex("80007ed903" + spec.bmc.mac.replace(":", ""))
 
 
-_AUTH = {
-    AuthProtocol.SHA256: config.USM_AUTH_HMAC192_SHA256,
-    AuthProtocol.SHA: config.USM_AUTH_HMAC96_SHA,
-}
-_PRIV = {PrivProtocol.AES128: config.USM_PRIV_CFB128_AES, PrivProtocol.NONE: config.USM_PRIV_NONE}
-_TARGETS = "bmc-receivers"
-_NOTIFY = "bmc-notify"
-_CONTEXT = rfc1902.OctetString(b"")
+class _Bmc:
+    """One BMC's trap originator: its socket, user and counters."""
 
-
-class _SendOnlyUdp(udp.UdpAsyncioTransport):  # type: ignore[misc]
-    """The BMC's trap socket: what arrives on it is dropped (nothing here answers requests)."""
-
-    def datagram_received(self, datagram: bytes, transportAddress: Any) -> None:
-        return
-
-
-class _BmcEngine:
-    def __init__(self, eng: Any, transport: _SendOnlyUdp, ntf: Any) -> None:
-        self.eng = eng
+    def __init__(self, engine: bytes, user: UsmUser, transport: asyncio.DatagramTransport) -> None:
+        self.engine_id = engine
+        self.user = user
         self.transport = transport
-        self.ntf = ntf
+        self.boots = 1  # snmpEngineBoots: one more at each BMC reset
+        self.requests = itertools.count(1)
+        self.salt = int.from_bytes(secrets.token_bytes(8), "big")  # AES IVs never repeat
+
+    def next_salt(self) -> int:
+        self.salt = (self.salt + 1) % 2**64
+        return self.salt
 
     def close(self) -> None:
-        self.transport.close_transport()
-        self.eng.close_dispatcher()
+        self.transport.close()
 
 
 class BmcTrapSender:
@@ -343,22 +335,22 @@ class BmcTrapSender:
         settings = rack.topology.bmc_network.traps
         self.settings = settings
         self.targets = settings.targets()
-        self._engines: dict[str, _BmcEngine] = {}
+        self._bmcs: dict[str, _Bmc] = {}
         self.sent: list[tuple[str, OID]] = []  # (node, trap OID) of every trap sent
 
     async def start(self) -> None:
-        """One engine and socket per BMC (none when no receiver is configured)."""
+        """One socket and localized user per BMC (none when no receiver is configured)."""
         if not self.targets:
             return
         try:
             for name, node in self.rack.nodes.items():
-                self._engines[name] = await self._engine(node.spec)
+                self._bmcs[name] = await self._bmc(node.spec)
         except BaseException:
             self.close()
             raise
         self.rack.bus.subscribe(self.on_event)
 
-    async def _engine(self, spec: NodeSpec) -> _BmcEngine:
+    async def _bmc(self, spec: NodeSpec) -> _Bmc:
         user, auth_key, priv_key = self.rack.topology.bmc_trap_user(spec)
         traps = self.settings
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -368,35 +360,29 @@ class BmcTrapSender:
             sock.close()
             raise
         sock.setblocking(False)
-        eng = engine.SnmpEngine(snmpEngineID=rfc1902.OctetString(engine_id(spec)))
-        transport = _SendOnlyUdp()
-        transport.open_server_mode(sock=sock)
-        config.add_transport(eng, udp.DOMAIN_NAME, transport)
-        await transport._lport
-        level = "authNoPriv" if traps.priv is PrivProtocol.NONE else "authPriv"
-        priv = None if traps.priv is PrivProtocol.NONE else priv_key
-        config.add_v3_user(eng, user, _AUTH[traps.auth], auth_key, _PRIV[traps.priv], priv)
-        config.add_vacm_user(eng, 3, user, level, (), (), (1,))
-        config.add_target_parameters(eng, "bmc-params", user, level, 3)
-        for i, (address, port) in enumerate(self.targets):
-            config.add_target_address(
-                eng,
-                f"receiver-{i}",
-                udp.DOMAIN_NAME,
-                (address, port),
-                "bmc-params",
-                tagList=_TARGETS,
-            )
-        config.add_notification_target(eng, _NOTIFY, "bmc-params", _TARGETS, "trap")
-        return _BmcEngine(eng, transport, ntforg.NotificationOriginator())
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.create_datagram_endpoint(asyncio.DatagramProtocol, sock=sock)
+        engine = engine_id(spec)
+        usm = UsmUser.localized(
+            user,
+            engine,
+            auth=traps.auth,
+            auth_pass=auth_key,
+            priv=traps.priv,
+            priv_pass=priv_key,
+        )
+        return _Bmc(engine, usm, transport)
 
     def close(self) -> None:
-        for bmc in self._engines.values():
+        for bmc in self._bmcs.values():
             bmc.close()
-        self._engines.clear()
+        self._bmcs.clear()
 
     def on_event(self, event: Event) -> None:
-        if not isinstance(event, SelRecordAdded) or event.device not in self._engines:
+        if isinstance(event, BmcResetStarted) and event.device in self._bmcs:
+            self._bmcs[event.device].boots += 1  # its engine restarts
+            return
+        if not isinstance(event, SelRecordAdded) or event.device not in self._bmcs:
             return
         alert = classify(event.record)
         if alert is None:
@@ -422,25 +408,36 @@ class BmcTrapSender:
         self.rack.bus(BmcTrapSent(**fields, receivers=receivers))
 
     def _send(self, name: str, alert: HardwareAlert) -> None:
-        bmc = self._engines[name]
+        bmc = self._bmcs[name]
         node = self.rack.nodes[name]
-        # sysUpTime: hundredths of a second since the BMC's firmware last came up.
-        ticks = int(max(0.0, self.rack.clock.now() - node.bmc_ready_at) * 100) % 2**32
-        binds = [
-            (SYS_UPTIME, rfc1902.TimeTicks(ticks)),
-            (SNMP_TRAP_OID, rfc1902.ObjectIdentifier(alert.trap_oid)),
-            ((*OBJECTS, 1, 0), rfc1902.OctetString(name)),
-            ((*OBJECTS, 2, 0), rfc1902.OctetString(node.fru.chassis_serial)),
-            ((*OBJECTS, 3, 0), rfc1902.Integer32(alert.sensor_type)),
-            ((*OBJECTS, 4, 0), rfc1902.Integer32(int(alert.severity))),
-            ((*OBJECTS, 5, 0), rfc1902.OctetString(alert.message.encode()[:255])),
-            ((*OBJECTS, 6, 0), rfc1902.Integer32(alert.record_id)),
+        # sysUpTime and snmpEngineTime: since the BMC's firmware last came up.
+        uptime = max(0.0, self.rack.clock.now() - node.bmc_ready_at)
+        varbinds: list[tuple[OID, smi.Value]] = [
+            (SYS_UPTIME, smi.TimeTicks(int(uptime * 100) % 2**32)),
+            (SNMP_TRAP_OID, smi.ObjectIdentifier(alert.trap_oid)),
+            ((*OBJECTS, 1, 0), smi.OctetString(name.encode())),
+            ((*OBJECTS, 2, 0), smi.OctetString(node.fru.chassis_serial.encode())),
+            ((*OBJECTS, 3, 0), smi.Integer32(alert.sensor_type)),
+            ((*OBJECTS, 4, 0), smi.Integer32(int(alert.severity))),
+            ((*OBJECTS, 5, 0), smi.OctetString(alert.message.encode()[:255])),
+            ((*OBJECTS, 6, 0), smi.Integer32(alert.record_id)),
         ]
-        try:
-            bmc.ntf.send_varbinds(bmc.eng, _NOTIFY, None, _CONTEXT, binds, None)
-        except Exception as exc:  # a receiver misconfigured must not break the model
-            log.warning("node=%s proto=snmp event=trap.error error=%r", name, exc)
-            return
+        request_id = next(bmc.requests) % 2**31
+        message = encode_trap(
+            bmc.user,
+            bmc.engine_id,
+            boots=bmc.boots,
+            time=int(uptime) % 2**31,
+            msg_id=request_id,
+            request_id=request_id,
+            salt=bmc.next_salt(),
+            varbinds=varbinds,
+        )
+        for target in self.targets:
+            try:
+                bmc.transport.sendto(message, target)
+            except OSError as exc:  # a receiver unreachable must not break the model
+                log.warning("node=%s proto=snmp event=trap.error error=%r", name, exc)
         self.sent.append((name, alert.trap_oid))
         log.debug(
             "node=%s proto=snmp event=trap.sent trap=%s severity=%s",
