@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from emulator import topology
+from emulator.faults import FaultInjector
 from emulator.operator import Fabric, FabricSettings, NodeStatus, ScaleUnitStatus
 from emulator.operator.events import AddFailed, RepairFailed
 from emulator.rack import Rack
@@ -547,6 +548,17 @@ _OPS = st.lists(
                 "resume",
                 "boot",
                 "advance",
+                "firmware",
+                "bmc_reset",
+                "login_failed",
+                "stop",
+                "start",
+                "repair",
+                "inject",
+                "clear",
+                "schedule",
+                "switch_reset",
+                "replace_part",
             ]
         ),
         st.sampled_from(["n01", "n02", "n03", "n04"]),
@@ -557,9 +569,13 @@ _OPS = st.lists(
 )
 
 
-def _apply(rack: Rack, fabric: Fabric, clock: VirtualClock, op: str, name: str, k: int) -> None:
+def _apply(
+    rack: Rack, fabric: Fabric, faults: Any, clock: VirtualClock, op: str, name: str, k: int
+) -> None:
+    from emulator.faults import FaultError
     from nodes.errors import ModelError
-    from nodes.node import BootTarget
+    from nodes.firmware import build_image
+    from nodes.node import BmcResetKind, BootTarget
     from nodes.sel import SensorType
     from nodes.spec import PowerRestorePolicy
 
@@ -610,7 +626,31 @@ def _apply(rack: Rack, fabric: Fabric, clock: VirtualClock, op: str, name: str, 
             node.set_boot_override(BootTarget.PXE if k % 2 else BootTarget.DISK, persistent=k > 2)
         elif op == "advance":
             clock.advance(10.0 * (k + 1))
-    except ModelError:
+        elif op == "firmware":
+            component, version = [("bios", "2.31.0"), ("nic", "14.32.30.00")][k % 2]
+            image = build_image(component, "CS-2400", version, size=4096)
+            node.start_firmware_update(image, apply_time="OnReset" if k > 3 else "Immediate")
+        elif op == "bmc_reset":
+            node.bmc_reset(BmcResetKind.COLD)
+        elif op == "login_failed":
+            node.users.login_failed(2)
+        elif op in ("stop", "start", "repair"):
+            getattr(fabric, op)(name)
+        elif op == "inject":
+            faults.inject(
+                ["psu-one", "fan", "data-disk"][k % 3], name, ["PSU1", "Fan2", "Disk.1"][k % 3]
+            )
+        elif op == "schedule":
+            faults.inject("fan", name, f"Fan{1 + k}", at=clock.now() + 100.0 * (k + 1))
+        elif op == "clear":
+            active = faults.list(active_only=True)
+            if active:
+                faults.clear(active[k % len(active)].id)
+        elif op == "switch_reset":
+            rack.switches[["tor-a", "tor-b", "bmc-switch"][k % 3]].factory_reset()
+        elif op == "replace_part":
+            node.replace_part(["psu", "fan", "data-disk"][k % 3], ["PSU1", "Fan2", "Disk.1"][k % 3])
+    except (ModelError, FaultError):
         pass  # refused: nothing changed, and nothing to commit
 
 
@@ -635,13 +675,14 @@ def test_after_every_command_the_store_holds_what_the_model_holds(
     clock = VirtualClock()
     rack = Rack(_FOUR, clock)
     fabric = Fabric(rack)
+    faults = FaultInjector(rack, baseline=fabric.baseline)
     store = StateStore(path)
-    track_rack(store, rack, operator=fabric)
+    track_rack(store, rack, operator=fabric, faults=faults)
     rack.bus.subscribe(store)
     store.load()
     try:
         for op, name, k in ops:
-            _apply(rack, fabric, clock, op, name, k)
+            _apply(rack, fabric, faults, clock, op, name, k)
             if op == "advance":
                 continue  # time alone: timers' events were committed as they fired
             for key, live in [
@@ -649,6 +690,7 @@ def test_after_every_command_the_store_holds_what_the_model_holds(
                 *((f"switch:{n}", x.snapshot()) for n, x in rack.switches.items()),
                 ("rack:cables", rack.snapshot()),
                 ("operator", fabric.snapshot()),
+                ("faults", faults.snapshot()),
             ]:
                 assert _volatile(store.stored(key)) == _volatile(json_round_trip(live)), (
                     op,
