@@ -130,11 +130,12 @@ class Chaos:
             self._arrival.cancel()
             self._arrival = None
         if clear:
-            for step in self.history:
-                if self.injector.get(step.fault_id).state == "active":
+            ours = {step.fault_id for step in self.history}
+            for record in self.injector.list(active_only=True):
+                if record.id in ours:
                     # Refused for now (a switch still booting): its planned clear retries.
                     with contextlib.suppress(FaultError):
-                        self.injector.clear(step.fault_id, by="chaos")
+                        self.injector.clear(record.id, by="chaos")
         log.info(kv(proto="chaos", event="chaos.stopped", seed=self.seed, faults=len(self.history)))
 
     # -- arrivals ------------------------------------------------------------------------------

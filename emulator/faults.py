@@ -23,8 +23,11 @@ The rules :class:`FaultInjector` keeps:
 * **Events.** :class:`FaultScheduled`, :class:`FaultInjected` and :class:`FaultCleared` go on the
   rack's bus, after the model's own events, so a subscriber (the state store, the event stream)
   sees the record already in its new state.
+* **Planned clears.** ``schedule_clear(id, at, by=)`` ends a fault at a time (chaos does so); the
+  plan is part of the record, and a clear the models refuse when due is retried, backing off.
 * **State.** ``snapshot`` is JSON-safe; ``restore`` puts the records back and re-arms the
-  scheduled faults (those already due fire at once). The models restore their own fault state.
+  scheduled faults and planned clears (those already due fire at once). The models restore their
+  own fault state. The records of ended faults are kept, the last MAX_CLEARED of them.
 
 Errors::
 
@@ -272,6 +275,9 @@ SELF_CLEARING = frozenset({"bmc-reboot", "switch-reboot"})
 #: tried again this many times, after CLEAR_RETRY_S emulated seconds, doubling up to an hour.
 CLEAR_RETRIES = 20
 CLEAR_RETRY_S = 30.0
+#: How many records of ended faults are kept (the oldest go first): a long chaos run stays
+#: bounded in memory and in the state store's snapshot.
+MAX_CLEARED = 1000
 
 _NODE_FAULTS = frozenset(f.value for f in NodeFault)
 _SWITCH_FAULTS = frozenset(f.value for f in SwitchFault)
@@ -408,8 +414,10 @@ class FaultInjector:
         #: The firmware baseline firmware-drift departs from (default: the topology's).
         self.baseline = baseline or Baseline.from_topology(rack.topology)
         self._records: dict[str, FaultRecord] = {}
-        #: The active records, oldest first (what most checks look at).
+        #: The active records, in the order they became active (what most checks look at).
         self._active: dict[str, FaultRecord] = {}
+        #: The ids of ended records, in the order they ended (the oldest are dropped).
+        self._ended: dict[str, None] = {}
         self._timers: dict[str, Timer] = {}
         #: Planned clears, and how many times each was refused so far.
         self._clear_timers: dict[str, Timer] = {}
@@ -434,9 +442,10 @@ class FaultInjector:
         try:
             return self._records[fault_id]
         except KeyError:
-            known = ", ".join(self._records) or "none yet"
+            ids = list(self._records)
+            known = f"{ids[0]} ... {ids[-1]}" if len(ids) > 2 else (", ".join(ids) or "none yet")
             raise FaultError(
-                f"no fault {fault_id!r}{_suggest(fault_id, self._records)}; faults: {known}"
+                f"no fault {fault_id!r}{_suggest(str(fault_id), ids)}; faults: {known}"
             ) from None
 
     def parts(self, kind: str, device: str) -> _List[str]:
@@ -675,6 +684,11 @@ class FaultInjector:
         record.cleared_at = self.clock.now()
         record.cleared_by = by
         self._undo_data.pop(record.id, None)
+        self._ended[record.id] = None
+        while len(self._ended) > MAX_CLEARED:
+            oldest = next(iter(self._ended))
+            del self._ended[oldest]
+            self._records.pop(oldest, None)
         self.rack.bus(
             FaultCleared(
                 device=record.device,
@@ -725,6 +739,10 @@ class FaultInjector:
         self._clear_tries.clear()
         self._records = {r.id: r for r in records}
         self._active = {r.id: r for r in records if r.state == "active"}
+        ended = sorted(
+            (r for r in records if r.state == "cleared"), key=lambda r: r.cleared_at or 0.0
+        )
+        self._ended = {r.id: None for r in ended}
         self._undo_data = undo
         self._seq = max(
             [seq, *(int(r.id.rpartition("-")[2]) for r in records if r.id[2:].isdigit())]

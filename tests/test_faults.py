@@ -1001,3 +1001,27 @@ def test_a_planned_clear_survives_a_restore(
     after = restored.get(record.id)
     assert (after.state, after.cleared_by, after.cleared_at) == ("cleared", "chaos", when)
     assert fresh.nodes["n03"].active_faults == []
+
+
+def test_only_the_last_ended_records_are_kept(
+    rack: Rack, faults: FaultInjector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("emulator.faults.MAX_CLEARED", 3)
+    active = faults.inject("psu-one", "n04")
+    ids = []
+    for _ in range(5):
+        record = faults.inject("fan", "n01")
+        faults.clear(record.id)
+        ids.append(record.id)
+    assert [r.id for r in faults.list()] == [active.id, *ids[-3:]]
+    with pytest.raises(FaultError, match=f"no fault '{ids[0]}'"):
+        faults.get(ids[0])
+    # Ids are never reused, and a restore keeps the same bound and order.
+    data = faults.snapshot()
+    restored = FaultInjector(Rack(topo.default(4), rack.clock))
+    restored.restore(data)
+    assert [r.id for r in restored.list()] == [active.id, *ids[-3:]]
+    record = restored.inject("fan", "n02")
+    assert record.id == "f-0007"
+    restored.clear(record.id)
+    assert [r.id for r in restored.list()] == [active.id, *ids[-2:], record.id]
