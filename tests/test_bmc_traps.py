@@ -417,3 +417,49 @@ def test_no_trap_arrives_while_the_bmc_switch_is_off_or_the_cable_is_out(
     ), daemon.lines
     n04 = rack.endpoint("n04", "ipmi")
     assert not any(f"[{n04.address}]:" in line for line in daemon.traps())
+
+
+@pytest.mark.tools
+def test_traps_still_arrive_after_the_emulator_restarts(tmp_path: Path) -> None:
+    """snmptrapd keeps each engine's boots and time, and drops a trap whose clock went back: the
+    BMCs' engine boots must grow across a restart (and a BMC reset), as NVRAM keeps them."""
+    password = topo.DEFAULT_PASSWORD
+    rack, daemon = start_trap_rack(
+        tmp_path / "state",
+        None,
+        lambda engine: f"createUser -e 0x{engine} admin SHA {password} AES {password}",
+    )
+    try:
+        n01 = rack.endpoint("n01", "ipmi")
+
+        def psu_trap(text: str) -> Callable[[str], bool]:
+            return lambda line: line.startswith(f"TRAP UDP: [{n01.address}]:") and text in line
+
+        rack.call(lambda r: r.nodes["n01"].set_psu_input("PSU1", False))
+        assert daemon.wait_for(psu_trap("PSU1 input lost"), 10), daemon.lines
+        # A BMC reset: boots one more, time from zero again.
+        rack.call(lambda r: r.nodes["n01"].bmc_reset(BmcResetKind.WARM))
+        assert wait(lambda: rack.call(lambda r: r.fabric.bmc_answering("n01")), 10)
+        rack.call(lambda r: r.nodes["n01"].set_psu_input("PSU1", True))
+        assert daemon.wait_for(psu_trap("PSU1 input restored"), 10), daemon.lines
+        topology = rack.topology
+        rack.close()
+        time.sleep(1.1)  # a restart takes longer than this anyway
+        again = RackThread(topology, speed=50.0, state_dir=tmp_path / "state2").start()
+        try:
+            again.call(lambda r: r.nodes["n01"].set_psu_input("PSU2", False))
+            assert daemon.wait_for(psu_trap("PSU2 input lost"), 10), daemon.lines
+        finally:
+            again.close()
+    finally:
+        rack.close()
+        daemon.close()
+
+
+def wait(predicate: Callable[[], bool], seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()

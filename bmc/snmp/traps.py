@@ -17,11 +17,11 @@ raise alerts"):
   id. ``mibs/SCALEUNIT-BMC-MIB.txt`` is :func:`mib_text` (a test keeps them equal), for
   snmptrapd/snmptranslate ``-M mibs -m SCALEUNIT-BMC-MIB``.
 * **How.** Each BMC is an authoritative SNMPv3 engine (its engine ID from the BMC's MAC, RFC 3411
-  format 3 under enterprise 32473; print it with :func:`engine_id` for snmptrapd's
-  ``createUser -e``; engine boots one more at each BMC reset, engine time since the BMC came up)
-  with one USM user (``bmc_network.traps``: by default the BMC's user, its password as the SHA
-  and AES keys), sending from a UDP socket bound to the BMC's own address. The messages are
-  encoded and secured by :mod:`bmc.snmp.usm`.
+  format 3 under enterprise 32473: :func:`engine_id`, for snmptrapd's ``createUser -e``; its
+  engine boots grow across restarts and BMC resets, its engine time counts from the BMC's last
+  start) with one USM user (``bmc_network.traps``: by default the BMC's user, its password as
+  the SHA and AES keys), sending from a UDP socket bound to the BMC's own address. The messages
+  are encoded and secured by :mod:`bmc.snmp.usm`.
 * **When.** Only while the BMC answers (firmware up, not hung) and the fabric gives it a path
   (BMC switch up, cable in): otherwise the trap is lost, as on real hardware. Either way an event
   goes on the rack's bus: :class:`BmcTrapSent` or :class:`BmcTrapLost`.
@@ -34,6 +34,7 @@ import itertools
 import logging
 import secrets
 import socket
+import time
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any
@@ -307,14 +308,29 @@ def engine_id(spec: NodeSpec) -> bytes:
     return bytes.fromhex("80007ed903" + spec.bmc.mac.replace(":", ""))
 
 
+#: 2024-01-01T00:00:00Z: engine boots count seconds from here (2^31 - 1 is reached in 2092).
+_BOOTS_EPOCH = 1_704_067_200
+
+
+def _boots_at_start() -> int:
+    """snmpEngineBoots when the rack starts. A receiver drops a trap whose boots went back, or
+    whose time went back with the same boots (RFC 3414 3.2.7; net-snmp does), and a real BMC
+    keeps its boots in NVRAM. The emulator keeps it in the wall clock instead (not the rack's
+    clock: this must grow across restarts of the process): the second it started, plus one per
+    BMC reset (fewer than one a second, so a later start never goes below)."""
+    return max(1, int(time.time()) - _BOOTS_EPOCH)
+
+
 class _Bmc:
     """One BMC's trap originator: its socket, user and counters."""
 
-    def __init__(self, engine: bytes, user: UsmUser, transport: asyncio.DatagramTransport) -> None:
+    def __init__(
+        self, engine: bytes, user: UsmUser, transport: asyncio.DatagramTransport, boots: int
+    ) -> None:
         self.engine_id = engine
         self.user = user
         self.transport = transport
-        self.boots = 1  # snmpEngineBoots: one more at each BMC reset
+        self.boots = boots  # snmpEngineBoots: one more at each BMC reset
         self.requests = itertools.count(1)
         self.salt = int.from_bytes(secrets.token_bytes(8), "big")  # AES IVs never repeat
 
@@ -371,7 +387,7 @@ class BmcTrapSender:
             priv=traps.priv,
             priv_pass=priv_key,
         )
-        return _Bmc(engine, usm, transport)
+        return _Bmc(engine, usm, transport, _boots_at_start())
 
     def close(self) -> None:
         for bmc in self._bmcs.values():
