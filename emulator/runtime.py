@@ -152,7 +152,9 @@ class RackRuntime:
         restores end with the power-restore policy. Called once the rack and the parts that
         hold state (the operator's fabric, the fault injector) exist."""
         try:
-            store = StateStore(self.state_dir, fresh=self.fresh)
+            store = StateStore(
+                self.state_dir, fresh=self.fresh, defer=asyncio.get_running_loop().call_soon
+            )
         except StateError as exc:
             raise StartupError(str(exc)) from None
         self.state = store

@@ -700,3 +700,24 @@ def test_after_every_command_the_store_holds_what_the_model_holds(
                 )
     finally:
         store.close()
+
+
+def test_a_change_after_the_last_event_is_caught_by_the_safety_net(tmp_path: Path) -> None:
+    bus = EventBus()
+    a = Box("a", bus)
+    queue: list[Any] = []
+    store = _store(tmp_path, bus, a, defer=queue.append)
+    a.poke(1)
+    a.value = 2  # a model breaking the rule: changed after its event
+    assert _committed(tmp_path, "box:a") == {"value": 1}
+    assert len(queue) == 1
+    a.poke(2)  # another event in the same loop iteration: no second callback
+    assert len(queue) == 1
+    a.value = 3
+    queue.pop()()  # the loop runs the deferred check
+    assert _committed(tmp_path, "box:a") == {"value": 3}
+    assert store.late_writes == 1
+    a.poke(3)
+    queue.pop()()  # nothing changed after the event: nothing written
+    assert store.late_writes == 1
+    store.close()

@@ -188,6 +188,11 @@ class StateStore:
     ``fresh=True`` deletes the database first (starting over). ``history_limit`` bounds the
     event history. ``synchronous`` is SQLite's setting ("NORMAL": durable against a process
     kill; "FULL": also against a power cut).
+
+    ``defer`` (the runtime passes ``loop.call_soon``) adds a safety net: what an event touched is
+    looked at once more after the callback that emitted it has returned, and written if it
+    changed since (a model that changed something after its last event). The guarantee is the
+    write in the bus callback; this only narrows the window of a model that breaks the rule.
     """
 
     def __init__(
@@ -197,6 +202,7 @@ class StateStore:
         fresh: bool = False,
         history_limit: int = DEFAULT_HISTORY_LIMIT,
         synchronous: str = "NORMAL",
+        defer: Callable[[Callable[[], None]], object] | None = None,
     ) -> None:
         if history_limit < 1:
             raise ValueError("history_limit must be at least 1")
@@ -212,6 +218,10 @@ class StateStore:
         self._items: dict[str, dict[Any, tuple[object, str]]] = {}
         self._loading = False
         self._pending: list[Event] = []
+        self._defer = defer
+        self._unsettled: set[str] = set()
+        #: Writes the safety net made (each one a model change after its last event).
+        self.late_writes = 0
         self._since_trim = 0
         self._closed = False
         #: Commits made by the bus subscriber (for tests and the benchmark).
@@ -481,6 +491,20 @@ class StateStore:
             return
         keys = [p.key for p in self._providers.values() if _touches(p, event)]
         self._write([event], keys)
+        if self._defer is not None and keys:
+            if not self._unsettled:
+                self._defer(self._settle)
+            self._unsettled.update(keys)
+
+    def _settle(self) -> None:
+        keys, self._unsettled = self._unsettled, set()
+        if self._closed or not keys:
+            return
+        commits = self.commits
+        self._write([], [k for k in self._providers if k in keys])
+        if self.commits != commits:
+            self.late_writes += 1
+            log.warning(kv(proto="state", event="state.late-write", keys=",".join(sorted(keys))))
 
     def _split(self, provider: _Provider, data: Any) -> tuple[Any, _ItemChanges | None]:
         """The snapshot without its items, and which items to write and delete."""
