@@ -355,3 +355,41 @@ def test_part_faults_become_redfish_resource_events() -> None:
     assert ("ResourceStatusChangedCritical", psu, (psu, "Critical")) in notices()
     node.inject_fault(NodeFault.BMC_HANG)  # the BMC is no Redfish part of its own
     assert not [k for k, origin, _ in notices() if "Managers" in origin and "Log" not in origin]
+
+
+# -- a whole replacement node ----------------------------------------------------------------------
+def test_a_replacement_node_answers_with_factory_credentials(
+    rack: RackThread, tmp_path: Path
+) -> None:
+    n = Probe(rack, "n03", tmp_path / "sdr")
+    n.boot()
+    n.inject(NodeFault.DATA_DISK, "Disk.1")
+    before = n.get(n.system)
+    assert n.sel()  # boot and fault records
+
+    n.model(
+        lambda node: node.replace(
+            "CSNEW0001", username="root", password="calvin", firmware={"bios": "2.26.0"}
+        )
+    )
+    # The rack's credentials are gone: both protocols refuse them.
+    e = n.rf_ep
+    url = f"{e.scheme}://{e.address}:{e.port}{n.system}"
+    assert httpx.get(url, auth=(e.username, e.password), verify=False, timeout=5).status_code == 401
+    refused = n.ipmitool("chassis", "power", "status")
+    assert refused.returncode != 0 and "Unable to establish" in refused.stderr, refused.stderr
+    # The factory ones work, and show a new machine: serial, UUID, firmware, empty SEL, off.
+    r = httpx.get(url, auth=("root", "calvin"), verify=False, timeout=5)
+    assert r.status_code == 200, r.text
+    system = r.json()
+    assert system["SerialNumber"] == "CSNEW0001" != before["SerialNumber"]
+    assert system["UUID"] != before["UUID"] and system["BiosVersion"] == "2.26.0"
+    assert system["PowerState"] == "Off" and system["Status"]["Health"] == "OK"
+    ipmi = [
+        require_tool("ipmitool"), "-I", "lanplus", "-C", "17", "-N", "1", "-R", "1",
+        "-H", n.ipmi_ep.address, "-p", str(n.ipmi_ep.port), "-U", "root", "-P", "calvin",
+    ]  # fmt: skip
+    sel = subprocess.run([*ipmi, "sel", "elist"], capture_output=True, text=True, timeout=30)
+    assert sel.returncode == 0 and "Drive Fault" not in sel.stdout, sel.stdout
+    fru = subprocess.run([*ipmi, "fru", "print", "0"], capture_output=True, text=True, timeout=30)
+    assert "CSNEW0001" in fru.stdout, fru.stdout
