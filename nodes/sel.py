@@ -10,7 +10,7 @@ taking records and sets its overflow flag, as most BMCs do. Clearing it adds the
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
@@ -129,6 +129,8 @@ class SystemEventLog:
         self._reservation = 0
         #: Set by SEL time (Set SEL Time): an offset from the clock, as BMCs keep their own RTC.
         self.time_offset = 0.0
+        #: Snapshot rows already made, by record id (records never change once logged).
+        self._rows: dict[int, tuple[SelRecord, dict[str, Any]]] = {}
 
     # -- reading -----------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -271,25 +273,34 @@ class SystemEventLog:
 
     # -- persistence -----------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
-        """Everything the log holds, JSON-safe (bytes as hex).
-
-        The state store takes one at every event, so each record's dict is made once and kept
-        while that record is (records are frozen): callers must not change them."""
-        records = []
-        cache = self._snapshot_cache
-        for r in self._records.values():
-            hit = cache.get(r.record_id)
-            if hit is None or hit[0] is not r:
-                d = asdict(r)
-                d["event_data"] = r.event_data.hex()
-                d["oem"] = r.oem.hex()
-                hit = cache[r.record_id] = (r, d)
-            records.append(hit[1])
-        if len(cache) > len(self._records):
-            for record_id in [i for i in cache if i not in self._records]:
-                del cache[record_id]
+        """Everything the log holds, JSON-safe (bytes as hex); a record's dict is made once
+        (records never change once logged), as the log is written on every change."""
+        rows = self._rows
+        for rid, r in self._records.items():
+            cached = rows.get(rid)
+            if cached is None or cached[0] is not r:
+                rows[rid] = (
+                    r,
+                    {
+                        "record_id": r.record_id,
+                        "record_type": r.record_type,
+                        "timestamp": r.timestamp,
+                        "generator_id": r.generator_id,
+                        "evm_rev": r.evm_rev,
+                        "sensor_type": r.sensor_type,
+                        "sensor_number": r.sensor_number,
+                        "event_type": r.event_type,
+                        "asserted": r.asserted,
+                        "event_data": r.event_data.hex(),
+                        "oem": r.oem.hex(),
+                        "message": r.message,
+                    },
+                )
+        if len(rows) > len(self._records):
+            for rid in [rid for rid in rows if rid not in self._records]:
+                del rows[rid]
         return {
-            "records": records,
+            "records": [dict(rows[rid][1]) for rid in self._records],
             "next_id": self._next_id,
             "overflow": self.overflow,
             "last_add": self.last_add,
