@@ -164,6 +164,11 @@ class SelRecordDeleted(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class SelFull(Event):
+    """The SEL is full: it takes no more records (its overflow flag is set) until cleared."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class SelTimeSet(Event):
     """The SEL clock was set (its offset from the emulated clock changed)."""
 
@@ -251,6 +256,7 @@ _EVENT_NAMES = {
     "BiosSettingsApplied": "bios.applied",
     "SelRecordDeleted": "sel.deleted",
     "SelTimeSet": "sel.time",
+    "SelFull": "sel.full",
     "LockoutPolicyChanged": "account.policy",
     "PartFaultChanged": "part.fault",
     "OsStateChanged": "os.state",

@@ -16,7 +16,14 @@ from typing import Any
 
 from nodes.clock import Clock
 from nodes.errors import CapacityExceeded, InvalidArgument, NotFound, ReservationCanceled
-from nodes.events import EventSink, SelCleared, SelRecordAdded, SelRecordDeleted, SelTimeSet
+from nodes.events import (
+    EventSink,
+    SelCleared,
+    SelFull,
+    SelRecordAdded,
+    SelRecordDeleted,
+    SelTimeSet,
+)
 
 
 class SensorType(IntEnum):
@@ -179,7 +186,9 @@ class SystemEventLog:
     def add(self, entry: SelEntryInput) -> SelRecord:
         """Log one record; raises CapacityExceeded (and sets ``overflow``) when full."""
         if len(self._records) >= self.capacity:
-            self.overflow = True
+            if not self.overflow:
+                self.overflow = True
+                self._emit(SelFull(device=self._device, at=self._clock.now()))
             raise CapacityExceeded("the SEL is full")
         if not 0 <= entry.sensor_type <= 0xFF or not 0 <= entry.sensor_number <= 0xFF:
             raise InvalidArgument("sensor type and number are one byte each")

@@ -716,3 +716,27 @@ def test_faults_hold_their_rules_under_any_sequence(
     volatile = (NodeFault.OS_HANG, NodeFault.BMC_HANG)
     assert other.active_faults == [(f, t) for f, t in node.active_faults if f not in volatile]
     assert other.firmware == node.firmware and other.users.all() == node.users.all()
+
+
+def test_sel_changes_without_a_record_are_announced(clock: VirtualClock) -> None:
+    """Deleting a record, setting the SEL clock and the log filling up change what a snapshot
+    shows, so each is an event naming the node (the state store writes on events)."""
+    from nodes.events import SelFull, SelRecordDeleted, SelTimeSet
+
+    events: list[Event] = []
+    node = fresh(clock, events, node_options={"sel_capacity": 16})
+    for i in range(16):
+        node.sel.log(SensorType.FAN, sn.FAN_BASE, 0x02, f"r{i}")
+    events.clear()
+    assert node.sel.log(SensorType.FAN, sn.FAN_BASE, 0x02, "one too many") is None
+    assert node.sel.log(SensorType.FAN, sn.FAN_BASE, 0x02, "and another") is None
+    assert [type(e) for e in events] == [SelFull] and node.snapshot()["sel"]["overflow"]
+    node.sel.delete(3)
+    node.sel.set_time(1_800_000_000)
+    assert [type(e) for e in events[1:]] == [SelRecordDeleted, SelTimeSet]
+    assert all(e.device == "n01" for e in events)
+    other = fresh(clock)
+    other.restore(node.snapshot())
+    assert other.sel.now() - node.sel.now() < 1 and 3 not in {
+        r.record_id for r in other.sel.records()
+    }
