@@ -12,6 +12,7 @@ import os
 import socket
 import stat
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -697,3 +698,71 @@ def test_a_rack_without_a_control_plane(tmp_path: Path) -> None:
         assert r.runtime.control is None and r.runtime.operator is not None
         assert not any(e.protocol == "control" for e in r.endpoints)
         assert not (tmp_path / "control.json").exists()
+
+
+def test_a_client_that_stops_reading_is_dropped_not_buffered(api: Api) -> None:
+    """Two live streams while 5000 events arrive in batches of 40: the client that reads keeps
+    up and gets every one; the one that reads nothing fills the socket buffers, then its queue
+    (50 here), and is dropped with a final message instead of growing memory."""
+    feed = api.rack.runtime.feed
+    assert feed is not None
+    api.rack.call(lambda r: setattr(feed, "queue_limit", 50))
+    # Small kernel buffers (accepted sockets take the listener's), so that 5000 events are more
+    # than they hold; with Linux's autotuning they would absorb 4 MiB first.
+    control = api.rack.runtime.control
+    assert control is not None
+    control.listening_socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8192)
+    host, port = api.url.removeprefix("http://").split(":")
+    slow = socket.socket()
+    slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    slow.settimeout(10)
+    slow.connect((host, int(port)))
+    request = f"GET /events/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {api.rack.token}"
+    slow.sendall(request.encode() + b"\r\n\r\n")
+
+    fast: list[dict[str, Any]] = []
+
+    def read_fast() -> None:
+        c = httpx.Client(base_url=api.url, headers=api.headers, timeout=30)
+        identified = 0
+        with c, c.stream("GET", "/events/stream") as resp:
+            for line in resp.iter_lines():
+                fast.append(json.loads(line))
+                identified += fast[-1]["type"] == "identify.changed"
+                if identified == 5000 or fast[-1]["type"] == "stream.dropped":
+                    return
+
+    reader = threading.Thread(target=read_fast, daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 10
+    while api.rack.call(lambda r: feed.subscribers) < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+    def batch(r: Any) -> None:  # 40 events: identify on, then off
+        for _ in range(20):
+            r.nodes["n01"].identify(None)
+            r.nodes["n01"].identify(0)
+
+    for _ in range(125):
+        api.rack.call(batch)
+        time.sleep(0.01)
+    reader.join(timeout=60)
+    assert not reader.is_alive()
+    assert sum(e["type"] == "identify.changed" for e in fast) == 5000
+    assert "stream.dropped" not in {e["type"] for e in fast}
+
+    data = b""
+    while not data.endswith(b"0\r\n\r\n"):  # the chunked body's end
+        chunk = slow.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+        assert len(data) < 10_000_000
+    slow.close()
+    assert b'"type":"stream.dropped"' in data
+    assert data.count(b'"identify.changed"') < 5000  # it did not get them all
+    deadline = time.monotonic() + 10  # both gone, nothing kept
+    while api.rack.call(lambda r: feed.subscribers):
+        assert time.monotonic() < deadline, "a stream stayed subscribed"
+        time.sleep(0.05)

@@ -107,7 +107,8 @@ class EventFeed:
         self._seq = 0
         self.recent: deque[dict[str, Any]] = deque(maxlen=history)
         self._subs: set[Subscription] = set()
-        self._queue_limit = queue_limit
+        #: Events a new subscriber may have waiting before it is dropped.
+        self.queue_limit = queue_limit
         self._closed = False
 
     @property
@@ -127,7 +128,7 @@ class EventFeed:
 
     def subscribe(self, since: int | None = None) -> Subscription:
         """A new live stream; ``since`` first replays the kept events after that ``seq``."""
-        sub = Subscription(self._queue_limit)
+        sub = Subscription(self.queue_limit)
         if since is not None:
             for item in self.recent:
                 if item["seq"] > since:

@@ -52,6 +52,10 @@ class ControlServer:
         self._task: asyncio.Task[None] | None = None
 
     @property
+    def listening_socket(self) -> socket.socket:
+        return self._sock
+
+    @property
     def url(self) -> str:
         return f"http://{self.address}:{self.port}"
 
