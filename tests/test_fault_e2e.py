@@ -12,6 +12,7 @@ Racks run at ``SPEED`` times real time; every wait is bounded (``wait_until``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -213,6 +214,25 @@ class Clients:
         data: dict[str, Any] = resp.json()
         return data
 
+    @contextlib.contextmanager
+    def redfish_stream(self, node: str) -> Iterator[Iterator[str]]:
+        """The node's Redfish SSE stream (EventService/SSE), open: its lines."""
+        e = self.rack.endpoint(node, "redfish")
+        with (
+            httpx.Client(
+                base_url=f"{e.scheme}://{e.address}:{e.port}",
+                auth=(e.username, e.password),
+                verify=False,
+                timeout=httpx.Timeout(10.0, read=10.0),
+            ) as client,
+            client.stream("GET", "/redfish/v1/EventService/SSE") as stream,
+        ):
+            assert stream.status_code == 200
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            lines = stream.iter_lines()
+            assert next(lines).startswith(":")  # open: what happens from now on comes here
+            yield lines
+
     def health(self, node: str, path: str) -> str:
         return str(self.redfish(node, path)["Status"]["Health"])
 
@@ -343,9 +363,22 @@ def test_psu_both_through_the_cli_and_every_protocol_tells_the_same_story(
     clients: Clients,
 ) -> None:
     c = clients
-    injected = c.cli("fault", "inject", "n02", "psu-both")
-    assert injected.returncode == 0, injected.stderr
-    assert injected.stdout.startswith("f-0001 psu-both n02 active"), injected.stdout
+    # A Redfish client listening on n02's SSE stream while the CLI injects the fault.
+    psus = "/redfish/v1/Chassis/n02/PowerSubsystem/PowerSupplies"
+    critical: set[str] = set()
+    with c.redfish_stream("n02") as lines:
+        injected = c.cli("fault", "inject", "n02", "psu-both")
+        assert injected.returncode == 0, injected.stderr
+        assert injected.stdout.startswith("f-0001 psu-both n02 active"), injected.stdout
+        deadline = time.monotonic() + 15
+        for line in lines:
+            assert time.monotonic() < deadline, critical
+            if line.startswith("data: "):
+                for event in json.loads(line[6:])["Events"]:
+                    if event["MessageId"].endswith(".ResourceStatusChangedCritical"):
+                        critical.add(event["OriginOfCondition"]["@odata.id"])
+            if critical >= {f"{psus}/PSU1", f"{psus}/PSU2"}:
+                break
 
     # IPMI: the chassis is off, the SEL has both supplies' failures and the redundancy loss.
     wait_until(lambda: c.power_status("n02") == "Chassis Power is off", "n02 off (ipmitool)")
@@ -366,7 +399,6 @@ def test_psu_both_through_the_cli_and_every_protocol_tells_the_same_story(
     # Redfish: PowerState Off, both PSUs Critical, the system Critical.
     system = c.redfish("n02", "/redfish/v1/Systems/n02")
     assert system["PowerState"] == "Off" and system["Status"]["Health"] == "Critical"
-    psus = "/redfish/v1/Chassis/n02/PowerSubsystem/PowerSupplies"
     assert [c.health("n02", f"{psus}/{p}") for p in ("PSU1", "PSU2")] == ["Critical", "Critical"]
     # Its neighbours are untouched.
     assert c.redfish("n01", "/redfish/v1/Systems/n01")["PowerState"] == "On"
@@ -436,6 +468,9 @@ def test_psu_fan_dimm_and_data_disk_faults_in_the_sel_sensors_and_redfish(
     clients: Clients,
 ) -> None:
     c = clients
+    # One scheduled through the CLI: 100 emulated seconds from now (one real second).
+    later = c.cli("fault", "inject", "n01", "fan", "Fan6", "--in", "100")
+    assert later.returncode == 0 and " scheduled at " in later.stdout, later
     psu = c.inject("psu-one", "n01", "PSU2")
     fan = c.inject("fan", "n02", "Fan2")
     dimm = c.inject("dimm-ue", "n03", "A3")
@@ -493,8 +528,19 @@ def test_psu_fan_dimm_and_data_disk_faults_in_the_sel_sensors_and_redfish(
     assert c.workload("n04") is not None
     assert c.bmc_trap("n04", "suBmcDriveCritical"), c.bmc_traps.lines
 
+    # The scheduled one fired: its SEL record, from the BMC's SNMPv3 trap too.
+    wait_until(
+        lambda: any("Fan Fan6 | Lower Critical going low  | Asserted" in s for s in c.sel("n01")),
+        "the scheduled fan fault in n01's SEL",
+    )
+    assert c.bmc_trap("n01", "suBmcFanCritical"), c.bmc_traps.lines
+    scheduled = c.fault(later.stdout.split()[0])
+    assert scheduled["state"] == "active"
+    # On time, give or take the loop's latency (scaled by SPEED: 0.5 s real is 50 s here).
+    assert 0 <= scheduled["injected_at"] - scheduled["scheduled_for"] < 50, scheduled
+
     # Cleared: deassertions in the SEL, health back.
-    for record in (psu, fan, dimm, disk):
+    for record in (psu, fan, dimm, disk, scheduled):
         c.clear(record)
     assert any("PSU2 Status | Failure detected | Deasserted" in s for s in c.sel("n01"))
     assert c.health("n01", f"{supplies}/PSU2") == "OK"
@@ -562,6 +608,10 @@ def test_ac_loss_os_hang_firmware_drift_and_bmc_reboot(clients: Clients) -> None
     inventory = "/redfish/v1/UpdateService/FirmwareInventory/bios"
     assert c.redfish("n03", inventory)["Version"] == "2.26.0" == drift["version"]
     assert c.redfish("n04", inventory)["Version"] == "2.27.0"
+    # The operator's Repair wants the baseline: refused, with the component named.
+    refused = c.api.post("/nodes/n03/repair")
+    assert refused.status_code == 409, refused.text
+    assert "not at the baseline" in refused.json()["error"] and "bios 2.26.0" in refused.text
 
     # bmc-reboot on n04: the BMC is silent, then back by itself; the host ran on.
     reboot = c.inject("bmc-reboot", "n04")
