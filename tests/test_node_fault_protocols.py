@@ -393,3 +393,38 @@ def test_a_replacement_node_answers_with_factory_credentials(
     assert sel.returncode == 0 and "Drive Fault" not in sel.stdout, sel.stdout
     fru = subprocess.run([*ipmi, "fru", "print", "0"], capture_output=True, text=True, timeout=30)
     assert "CSNEW0001" in fru.stdout, fru.stdout
+
+
+def test_a_hung_bmc_sends_no_redfish_events() -> None:
+    """While hung, the BMC notices nothing: a fault then is never sent, even after it recovers;
+    once back, it reports again."""
+    import asyncio
+
+    from bmc.redfish import registries
+    from bmc.redfish.events import EventChannel, Filters
+    from nodes.clock import VirtualClock
+    from tests.model_helpers import make_node
+
+    async def main() -> list[str]:
+        channel: EventChannel | None = None
+
+        def sink(e: Any) -> None:
+            if channel is not None:
+                channel.on_event(e)
+
+        node = make_node(VirtualClock(), sink)
+        channel = EventChannel(node, registries.load())
+        listener = channel.listen(Filters())
+        node.inject_fault(NodeFault.BMC_HANG)
+        node.inject_fault(NodeFault.DATA_DISK, "Disk.1")
+        await asyncio.sleep(0.01)
+        assert len(listener.inbox) == 0
+        node.clear_fault(NodeFault.BMC_HANG)
+        node.inject_fault(NodeFault.DATA_DISK, "Disk.2")
+        await asyncio.sleep(0.01)
+        records = await listener.inbox.take(100, timeout=1)
+        return [r.notice.origin for r in records]
+
+    origins = asyncio.run(main())
+    assert "/redfish/v1/Chassis/n01/Drives/Disk.2" in origins
+    assert "/redfish/v1/Chassis/n01/Drives/Disk.1" not in origins

@@ -475,6 +475,8 @@ class EventChannel:
     def on_event(self, event: Event) -> None:
         if not self.listening or not self.service_enabled or self._closed:
             return
+        if self.node.bmc_hung:  # a hung BMC notices nothing: what happens now is never sent
+            return
         self._pending.append(event)
         if not self._flush_scheduled:
             self._flush_scheduled = True
