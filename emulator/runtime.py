@@ -118,7 +118,8 @@ class RackRuntime:
         # The control plane's event stream sees everything from the first event on.
         self.feed = EventFeed()
         rack.bus.subscribe(self.feed)
-        self.operator = Fabric(rack)
+        spares = set(self.topology.control.spares)  # in the rack, not yet in the scale unit
+        self.operator = Fabric(rack, members=[n for n in rack.nodes if n not in spares])
         self.faults = FaultInjector(rack, baseline=self.operator.baseline)
         try:
             self._open_state(rack)

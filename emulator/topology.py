@@ -144,6 +144,10 @@ class ControlSettings(BaseModel):
         description="when `port` is taken or may not be bound: 0 is any free port (`up` prints "
         "it and writes it to the state directory's control.json); null makes it an error",
     )
+    spares: list[str] = Field(
+        default_factory=list,
+        description="nodes in the rack that are not yet in the scale unit (`scaleunit node add`)",
+    )
 
 
 class Cable(BaseModel):
@@ -459,6 +463,19 @@ def check(topo: Topology) -> list[tuple[Loc, str]]:
                 ("switches",),
                 f"bmc_attach: {topo.bmc_attach.value} needs {want_bmc} BMC switch "
                 f"(role: bmc), found {len(bmcs)}",
+            )
+        )
+    node_names = {node.name for node in topo.nodes}
+    for i, spare in enumerate(topo.control.spares):
+        if spare not in node_names:
+            out.append((("control", "spares", i), f"no node named {spare!r}"))
+    dupes(((("control", "spares", i), s) for i, s in enumerate(topo.control.spares)), "spare node")
+    members = len(node_names - set(topo.control.spares))
+    if topo.control.spares and members < MIN_NODES:
+        out.append(
+            (
+                ("control", "spares"),
+                f"the scale unit keeps at least {MIN_NODES} nodes, not {members}",
             )
         )
     if out:

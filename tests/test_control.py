@@ -766,3 +766,58 @@ def test_a_client_that_stops_reading_is_dropped_not_buffered(api: Api) -> None:
     while api.rack.call(lambda r: feed.subscribers):
         assert time.monotonic() < deadline, "a stream stayed subscribed"
         time.sleep(0.05)
+
+
+# -- adding a node --------------------------------------------------------------------------------
+def test_a_spare_node_is_added_through_the_control_plane(
+    rack_factory: Callable[..., RackThread],
+) -> None:
+    r = rack_factory(speed=SPEED, nodes=5, text=rack_text(5) + "  spares: [n05]\n")
+    api = Api(r)
+    for n in ("n01", "n02", "n03", "n04"):
+        assert api.post(f"/nodes/{n}/start").status_code == 200
+    api.wait(lambda s: s["nodes"][3]["host_state"] == "running", "booted", BOOTED_WITHIN)
+    for n in ("n01", "n02", "n03", "n04"):
+        assert api.post(f"/nodes/{n}/resume").status_code == 200
+    api.wait(lambda s: s["scale_unit"] == "running", "running", 10)
+    n05 = api.status()["nodes"][4]
+    assert (n05["name"], n05["status"], n05["vms"]) == ("n05", "not-a-member", 0)
+    refused = api.post("/nodes/n05/drain")
+    assert refused.status_code == 409
+    assert refused.json()["error"] == "n05 is not in the scale unit: Add it first"
+
+    # Its BMC cable out: the documented BMC error, nothing changed.
+    r.call(lambda rack: rack.pull_cable("n05:bmc"))
+    before = api.settled_state()
+    failed = api.post("/nodes/n05/add")
+    assert failed.status_code == 502
+    address = r.topology.node("n05").bmc.address
+    assert failed.json()["error"] == (
+        f"The BMC IP address {address} did not respond to a general query in the expected time"
+    )
+    assert api.state() == before
+    r.call(lambda rack: rack.plug_cable("n05:bmc"))
+
+    added = api.post("/nodes/n05/add", {"bmc_address": str(address)})
+    assert added.status_code == 200, added.text
+    body = added.json()
+    assert (body["status"], body["scale_unit"]) == ("adding", "expanding")
+    assert "fabric.add.started" in [e["type"] for e in body["events"]]
+    again = api.post("/nodes/n05/add")
+    assert again.status_code == 409
+    assert again.json()["error"] == "n05 is already in the scale unit (Adding)"
+    busy = api.post("/nodes/n05/drain")
+    assert busy.status_code == 409
+    assert busy.json()["error"] == "n05 is Adding: wait for that operation to end"
+
+
+def test_spares_must_be_rack_nodes_and_leave_four(tmp_path: Path) -> None:
+    text = topology.generate(5, control_port=0)
+    for extra, problem in (
+        ("  spares: [n09]\n", "control.spares[0]: no node named 'n09'"),
+        ("  spares: [n05, n05]\n", "control.spares[1]: spare node n05 is also used at"),
+        ("  spares: [n04, n05]\n", "control.spares: the scale unit keeps at least 4 nodes, not 3"),
+    ):
+        with pytest.raises(topology.TopologyError) as err:
+            topology.load_text(text + extra, "rack.yaml")
+        assert any(problem in str(p) for p in err.value.problems), err.value.problems
