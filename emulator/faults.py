@@ -779,9 +779,10 @@ class FaultInjector:
             by = self._ends(record, event)
             if by is None:
                 continue
-            # A replacement switch comes with factory configuration: a new state of things,
-            # which the replacement procedure deals with; the loss itself is over.
-            forced = by == "replacement" and record.kind == "switch-config-loss"
+            # A replacement comes with factory configuration or firmware: a new state of
+            # things, which the replacement procedure deals with (even when the factory version
+            # happens to be the drifted one); the fault itself is over.
+            forced = by == "replacement" and record.kind in ("switch-config-loss", "firmware-drift")
             if forced or not self._still_active(record):
                 if by == "later":
                     self._close_later(record.id)
@@ -1007,8 +1008,10 @@ class FaultInjector:
         name = plan.kind.name
         if name.startswith("cable-"):
             end = self._cable_end(name, plan.device, plan.part)
-            if end in self.rack.pulled_cables or end not in self.rack.links:
+            if end in self.rack.pulled_cables:
                 raise FaultError(f"the cable at {end} is already pulled")
+            if end not in self.rack.links:
+                raise FaultError(f"nothing is cabled at {end}")
         elif name == "ac-loss":
             assert isinstance(target, Node)
             if not any(target.psu_input.values()):

@@ -751,6 +751,21 @@ def test_a_replacement_node_ends_every_fault_it_had(
     assert faults.get(other.id).state == "active"
 
 
+def test_a_replacement_node_ends_a_drift_even_at_the_same_factory_version(
+    rack: Rack, faults: FaultInjector
+) -> None:
+    drift = faults.inject("firmware-drift", "n02", "bios")  # 2.26.0, one behind
+    rack.nodes["n02"].power_off()
+    rack.nodes["n02"].replace(
+        "SNREPL02",
+        username="root",
+        password="calvin",
+        firmware={**rack.topology.node("n02").firmware.model_dump(), "bios": "2.26.0"},
+    )
+    assert rack.nodes["n02"].firmware["bios"] == "2.26.0"
+    assert faults.get(drift.id).cleared_by == "replacement"
+
+
 def test_a_replacement_switch_ends_its_faults_and_its_config_loss(
     rack: Rack, faults: FaultInjector, clock: VirtualClock
 ) -> None:
