@@ -25,6 +25,7 @@ from emulator.rack import Rack
 from nodes.faults import NodeFault, PartKind
 from nodes.power import HostState
 from tests.conftest import require_tool
+from tests.snmp_helpers import integer, run, v2c, values
 
 pytestmark = pytest.mark.tools
 
@@ -273,8 +274,21 @@ def test_nic_port_os_hang_and_bmc_hang(rack: RackThread, tmp_path: Path) -> None
     # The switch port went down with it: the workload answers through tor-b only.
     answer = n.workload()
     assert answer is not None and answer["paths"] == ["tor-b"], answer
+    # ... and tor-a's agent says so: ifOperStatus down (2) on the port cabled to nic1.
+    far = rack.call(lambda r: r.links["n04:nic1"])
+    switch, port = far.split(":", 1)
+    if_index = port.rsplit("/", 1)[1]
+    oper = f".1.3.6.1.2.1.2.2.1.8.{if_index}"
+
+    def if_oper() -> int:
+        done = run(v2c("snmpget", rack.endpoint(switch, "snmp"), oper))
+        assert done.returncode == 0, done.stderr
+        return integer(values(done.stdout)[oper])
+
+    assert switch == "tor-a" and if_oper() == 2
     n.model(lambda node: node.clear_fault(NodeFault.NIC_PORT, "nic1"))
     assert wait_for(lambda: (n.workload() or {}).get("paths") == ["tor-a", "tor-b"], 10)
+    assert if_oper() == 1
 
     n.inject(NodeFault.OS_HANG)
     assert n.workload() is None
