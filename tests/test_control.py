@@ -803,6 +803,8 @@ def test_a_spare_node_is_added_through_the_control_plane(
     body = added.json()
     assert (body["status"], body["scale_unit"]) == ("adding", "expanding")
     assert "fabric.add.started" in [e["type"] for e in body["events"]]
+    n05 = api.status()["nodes"][4]
+    assert (n05["status"], n05["operation"]) == ("adding", "add")
     again = api.post("/nodes/n05/add")
     assert again.status_code == 409
     assert again.json()["error"] == "n05 is already in the scale unit (Adding)"

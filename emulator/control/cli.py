@@ -92,7 +92,7 @@ def status(client: ControlClient, fmt: str) -> None:
     for n in data["nodes"]:
         nodes.add_row(
             n["name"],
-            label(n["status"]),
+            label(n["status"]) + (f" ({n['operation']})" if n.get("operation") else ""),
             label(n["power_state"]),
             n["host_state"],
             "ok" if n["bmc_reachable"] else "no answer",

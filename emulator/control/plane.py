@@ -122,6 +122,7 @@ class ControlPlane:
         nodes = []
         for name, node in self.rack.nodes.items():
             member = name in members
+            view = op.node(name) if member else None
             nodes.append(
                 {
                     "name": name,
@@ -131,7 +132,8 @@ class ControlPlane:
                     "host_state": node.state.value,
                     "bmc_reachable": self.rack.fabric.bmc_answering(name),
                     "health": node.sensor_health().name.lower().replace("_", "-"),
-                    "vms": len(op.node(name).vms) if member else 0,
+                    "vms": len(view.vms) if view else 0,
+                    "operation": view.operation if view else None,
                     "faults": active.get(name, []),
                 }
             )

@@ -30,6 +30,7 @@ class NodeRow(BaseModel):
     bmc_reachable: bool
     health: str = Field(description="the worst sensor reading: ok, warning, critical, ...")
     vms: int
+    operation: str | None = Field(None, description="a repair or add running on it")
     faults: list[str] = Field(description="active injected faults as kind or kind:part")
 
 
