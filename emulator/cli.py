@@ -161,6 +161,15 @@ def up(
             )
             first = runtime.endpoints[0]
             port = "" if first.port == 623 else f" -p {first.port}"
+            if runtime.state is not None:
+                click.echo(
+                    f"state: {runtime.state.path} "
+                    + (
+                        "(the rack as it was left; --fresh starts over)"
+                        if runtime.state.restored
+                        else "(new: the rack as built)"
+                    )
+                )
             click.echo(
                 f"ready in {runtime.started_in * 1000:.0f} ms. Try: ipmitool -I lanplus "
                 f"-H {first.address}{port} -U {first.username} -P <password> chassis power on\n"

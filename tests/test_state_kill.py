@@ -537,6 +537,7 @@ def test_up_refuses_a_locked_foreign_or_damaged_state_dir(
 
     # --fresh starts over: the rack as built, where the old state was.
     rack.start("--fresh")
+    assert "(new: the rack as built)" in (tmp_path / f"up-{rack.runs}.out").read_text()
     assert users(t, "n01").get(5, "") == ""
     assert rack.stop() == 0
     rack.start()  # and what --fresh made is kept from then on
@@ -544,5 +545,6 @@ def test_up_refuses_a_locked_foreign_or_damaged_state_dir(
     ipmi(t, "n01", "user", "set", "name", "5", "carol")
     assert rack.stop() == 0
     rack.start()
+    assert "(the rack as it was left" in (tmp_path / f"up-{rack.runs}.out").read_text()
     assert users(t, "n01")[5] == "carol"
     assert rack.stop() == 0

@@ -224,6 +224,8 @@ class StateStore:
         self.late_writes = 0
         self._since_trim = 0
         self._closed = False
+        #: The keys the last load() restored (empty: a new state).
+        self.restored: list[str] = []
         #: Commits made by the bus subscriber (for tests and the benchmark).
         self.commits = 0
         #: Write errors (a full disk, say): logged, counted, the rack keeps running.
@@ -454,6 +456,7 @@ class StateStore:
             pending, self._pending = self._pending, []
         self._write(pending, list(self._providers))
         log.info(kv(proto="state", event="state.loaded", path=self.path, restored=len(restored)))
+        self.restored = restored
         return restored
 
     def save(self) -> None:
