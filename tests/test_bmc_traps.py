@@ -402,6 +402,16 @@ def test_no_trap_arrives_while_the_bmc_switch_is_off_or_the_cable_is_out(
     while time.monotonic() < deadline and not rack.call(lambda r: r.fabric.bmc_path_up("n01")):
         time.sleep(0.1)
     assert rack.call(lambda r: r.fabric.bmc_path_up("n01"))
+    # AC lost on both of n02's PSUs: the first loss is sent, the second finds no standby power.
+    rack.call(lambda r: r.nodes["n02"].set_psu_input("PSU1", False))
+    rack.call(lambda r: r.nodes["n02"].set_psu_input("PSU2", False))
+    n02 = rack.endpoint("n02", "ipmi")
+    assert daemon.wait_for(
+        lambda line: f"[{n02.address}]:" in line and "PSU1 input lost" in line, 10
+    ), daemon.lines
+    lost = [(e.device, e.reason, e.message) for e in seen if isinstance(e, BmcTrapLost)]
+    assert ("n02", "no-power", "PSU2 input lost") in lost
+    assert not any("PSU2 input lost" in line for line in daemon.traps())
     # A BMC restarting (its path is fine now): its firmware is not up to send either.
     rack.call(lambda r: r.nodes["n04"].bmc_reset(BmcResetKind.COLD))
     rack.call(lambda r: r.nodes["n04"].set_psu_input("PSU1", False))

@@ -22,9 +22,10 @@ raise alerts"):
   start) with one USM user (``bmc_network.traps``: by default the BMC's user, its password as
   the SHA and AES keys), sending from a UDP socket bound to the BMC's own address. The messages
   are encoded and secured by :mod:`bmc.snmp.usm`.
-* **When.** Only while the BMC answers (firmware up, not hung) and the fabric gives it a path
-  (BMC switch up, cable in): otherwise the trap is lost, as on real hardware. Either way an event
-  goes on the rack's bus: :class:`BmcTrapSent` or :class:`BmcTrapLost`.
+* **When.** Only while the BMC has standby power (some PSU has input), answers (firmware up, not
+  hung) and the fabric gives it a path (BMC switch up, cable in): otherwise the trap is lost, as
+  on real hardware (an AC loss on both PSUs sends the first PSU's trap, not the second's).
+  Either way an event goes on the rack's bus: :class:`BmcTrapSent` or :class:`BmcTrapLost`.
 """
 
 from __future__ import annotations
@@ -295,8 +296,8 @@ class BmcTrapSent(BmcTrapEvent):
 
 @dataclass(frozen=True, kw_only=True)
 class BmcTrapLost(BmcTrapEvent):
-    """The trap never left: ``reason`` "bmc-silent" (firmware resetting or hung) or
-    "no-path" (BMC switch down, cable pulled)."""
+    """The trap never left: ``reason`` "no-power" (no PSU has input: no standby power),
+    "bmc-silent" (firmware resetting or hung) or "no-path" (BMC switch down, cable pulled)."""
 
     _log_name = "bmc.trap_lost"
     reason: str
@@ -414,8 +415,14 @@ class BmcTrapSender:
             "record_id": alert.record_id,
             "message": alert.message,
         }
-        if not fabric.bmc_answering(name):
-            reason = "no-path" if not fabric.bmc_path_up(name) else "bmc-silent"
+        node = self.rack.nodes[name]
+        if not node.bmc_powered() or not fabric.bmc_answering(name):
+            if not node.bmc_powered():
+                reason = "no-power"  # AC lost on every PSU: no standby power for the BMC
+            elif not fabric.bmc_path_up(name):
+                reason = "no-path"
+            else:
+                reason = "bmc-silent"
             log.info("node=%s proto=snmp event=trap.lost reason=%s", name, reason)
             self.rack.bus(BmcTrapLost(**fields, reason=reason))
             return
