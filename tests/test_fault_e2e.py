@@ -425,6 +425,7 @@ def test_psu_both_through_the_cli_and_every_protocol_tells_the_same_story(
         "off",
         ["psu-both"],
     )
+    assert n02["health"] == "critical"  # as Redfish says
     listed = c.cli("fault", "list")
     assert listed.stdout.startswith("f-0001 psu-both n02 active"), listed.stdout
 

@@ -131,7 +131,7 @@ class ControlPlane:
                     "power_state": op.power_state(name).value,
                     "host_state": node.state.value,
                     "bmc_reachable": self.rack.fabric.bmc_answering(name),
-                    "health": node.sensor_health().name.lower().replace("_", "-"),
+                    "health": node.hardware_health().name.lower().replace("_", "-"),
                     "vms": len(view.vms) if view else 0,
                     "operation": view.operation if view else None,
                     "faults": active.get(name, []),
