@@ -424,6 +424,7 @@ def chaos_stop(client: ControlClient) -> None:
 @chaos.command("status")
 @connection
 def chaos_status(client: ControlClient) -> None:
+    """Whether chaos runs, and with what settings."""
     click.echo(_chaos_line(client.request("GET", "/chaos")))
 
 
@@ -472,16 +473,19 @@ def events(
         for e in client.request("GET", "/events", since=since, limit=limit)["events"]:
             show(e)
         return
-    for shown, e in enumerate(client.stream("/events/stream", since=since), start=1):
-        if e["type"] == "stream.closed":
-            click.echo(f"the stream ended: {e['reason']}", err=True)
-            return
-        if e["type"] == "stream.dropped":
-            click.echo(f"error: the control plane dropped the stream: {e['reason']}", err=True)
-            raise SystemExit(1)
-        show(e)
-        if count is not None and shown >= count:
-            return
+    try:
+        for shown, e in enumerate(client.stream("/events/stream", since=since), start=1):
+            if e["type"] == "stream.closed":
+                click.echo(f"the stream ended: {e['reason']}", err=True)
+                return
+            if e["type"] == "stream.dropped":
+                click.echo(f"error: the control plane dropped the stream: {e['reason']}", err=True)
+                raise SystemExit(1)
+            show(e)
+            if count is not None and shown >= count:
+                return
+    except KeyboardInterrupt:  # Ctrl-C ends a follow quietly
+        return
 
 
 COMMANDS = (status, fault, node, replace, alert, chaos, events)
