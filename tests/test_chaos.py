@@ -275,3 +275,26 @@ def test_starting_twice_is_refused(clock: VirtualClock) -> None:
 def test_every_catalogue_kind_can_be_drawn() -> None:
     steps, _ = run(seed=2024, hours=48, nodes=4, mean_interval_s=120.0, max_active=6)
     assert {s.kind for s in steps} == set(CATALOGUE)
+
+
+def test_through_the_control_plane_a_node_under_repair_is_left_alone(clock: VirtualClock) -> None:
+    """The control plane starts chaos with the operator's view deciding what it may touch: a
+    node being repaired (its replacement under way) gets no fault until the repair ends."""
+    from emulator.control.plane import ControlPlane
+    from emulator.operator import Fabric
+
+    rack = running_rack(clock)
+    operator = Fabric(rack, members=list(rack.nodes))
+    faults = FaultInjector(rack, baseline=operator.baseline)
+    plane = ControlPlane(rack, operator, faults)
+    clock.advance(120)
+    operator.shutdown("n02")
+    clock.advance(300)
+    operator.repair("n02")
+    assert operator.node("n02").operation == "repair"
+    run = plane.start_chaos(seed=4, mean_interval_s=60.0, kinds=None, max_active=3)
+    clock.advance(2 * HOUR)  # the repair takes about three hours
+    assert operator.node("n02").operation == "repair"
+    steps = run.chaos.history
+    assert len(steps) >= 20 and all(s.device != "n02" for s in steps)
+    plane.stop_chaos()

@@ -287,10 +287,17 @@ class ControlPlane:
             mean_interval_s=mean_interval_s,
             kinds=kinds,
             max_active=max_active,
+            eligible=self._chaos_may_touch,
         )
         chaos.start()
         self.chaos = ChaosRun(seed, mean_interval_s, kinds, max_active, self.now(), chaos)
         return self.chaos
+
+    def _chaos_may_touch(self, device: str) -> bool:
+        """Chaos leaves alone a node being repaired or added (its replacement under way)."""
+        if device not in self.operator.members():
+            return True
+        return self.operator.node(device).operation is None
 
     def stop_chaos(self) -> ChaosRun:
         run = self.chaos
