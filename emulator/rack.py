@@ -163,7 +163,8 @@ class Rack:
             return self.switches[device].driving(port)
         node = self.nodes.get(device)
         if node is not None and port != BMC_PORT_NAME:
-            return node.chassis_on  # a host NIC transmits while the host is powered
+            # A host NIC transmits while the host is powered, unless its port failed.
+            return node.chassis_on and port not in node.failed_nics
         return True  # a BMC, the border
 
     def snapshot(self) -> dict[str, Any]:

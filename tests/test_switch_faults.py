@@ -648,3 +648,15 @@ def test_a_factory_tor_drops_the_bmcs_cabled_to_it(clock: VirtualClock) -> None:
     regenerated = Rack(tors_attached(), clock).switches["tor-a"].running_config()
     tor_a.load_config(regenerated)
     assert tor_a.provisioned and all(f.bmc_path_up(n) for n in rack.nodes)
+
+
+def test_a_failed_nic_gives_no_link_when_its_cable_is_plugged_back(
+    rack: Rack, clock: VirtualClock
+) -> None:
+    running(rack, clock)
+    rack.pull_cable("n03:nic1")
+    rack.nodes["n03"].inject_fault("nic-port", "nic1")
+    rack.plug_cable("n03:nic1")
+    assert not rack.switches["tor-a"].ports[port_name(3)].oper_up
+    rack.nodes["n03"].clear_fault("nic-port", "nic1")
+    assert rack.switches["tor-a"].ports[port_name(3)].oper_up
