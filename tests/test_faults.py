@@ -1040,3 +1040,70 @@ def test_only_the_last_ended_records_are_kept(
     assert record.id == "f-0007"
     restored.clear(record.id)
     assert [r.id for r in restored.list()] == [active.id, *ids[-2:], record.id]
+
+
+def fault_state(rack: Rack) -> str:
+    """What a cleared fault must give back (not the SEL, which keeps its history, nor the host
+    state, which the power-restore policy and the operator decide)."""
+    return json.dumps(
+        {
+            "nodes": {
+                name: [
+                    [[f.value, t] for f, t in n.active_faults],
+                    n.psu_input,
+                    n.firmware,
+                    n.bmc_answering(),
+                ]
+                for name, n in rack.nodes.items()
+            },
+            "switches": {
+                name: [
+                    [[f.value, t] for f, t in s.active_faults],
+                    s.state.value,
+                    s.provisioned,
+                    s.saved_config(),
+                ]
+                for name, s in rack.switches.items()
+            },
+            "pulled": rack.pulled_cables,
+        },
+        sort_keys=True,
+    )
+
+
+@pytest.mark.parametrize("kind", list(CATALOGUE))
+def test_every_kind_changes_the_models_announces_itself_and_clears(
+    rack: Rack, faults: FaultInjector, clock: VirtualClock, seen: list[Event], kind: str
+) -> None:
+    spec = CATALOGUE[kind]
+    device = "n02" if spec.scope == "node" else "tor-a"
+    before = fault_state(rack)
+    record = faults.inject(kind, device)
+    assert (record.kind, record.device, record.state) == (kind, device, "active")
+    if spec.part == "port":  # the first port with a cable
+        expected = next(p.name for p in rack.switches[device].ports.values() if p.peer)
+    else:
+        expected = faults.parts(kind, device)[0] if spec.part else ""
+    assert record.part == expected
+    assert fault_state(rack) != before, "the models did not change"
+    announced = fault_events(seen)
+    assert len(announced) == 1 and isinstance(announced[0], FaultInjected)
+    assert (announced[0].device, announced[0].kind, announced[0].fault_id) == (
+        device,
+        kind,
+        record.id,
+    )
+    assert any(not isinstance(e, FaultEvent) for e in seen[: seen.index(announced[0])])
+    if kind in ("bmc-reboot", "switch-reboot"):
+        clock.advance(BOOT_S)
+        by = "self"
+    else:
+        clock.advance(BOOT_S)  # reboots and boots the fault caused are over
+        faults.clear(record.id)
+        by = "operator"
+    clock.advance(BOOT_S)  # a switch powered back boots
+    ended = fault_events(seen)[-1]
+    assert isinstance(ended, FaultCleared) and (ended.fault_id, ended.by) == (record.id, by)
+    assert faults.get(record.id).cleared_by == by
+    assert fault_state(rack) == before
+    assert faults.list(active_only=True) == []
