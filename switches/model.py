@@ -648,7 +648,10 @@ class Switch:
     def parse_config(self, text: str) -> SwitchConfig:
         """Read a configuration text (as :meth:`running_config` writes it, e.g. a backup kept
         on the HLH). Raises InvalidArgument naming the line for anything it does not know, an
-        unknown interface, or a text without a hostname; nothing changes."""
+        unknown interface, or a text without a hostname; nothing changes. Interface speeds and
+        descriptions are read but not applied (the hardware's and the cabling's), nor are SNMP
+        lines (their keys are masked: the topology's users and communities come back with a
+        deployment configuration)."""
         build = ""
         provisioned = False
         hostname: str | None = None
@@ -868,7 +871,7 @@ class Switch:
             saved_at = data["config_saved_at"]
             psu_input = {str(k): bool(v) for k, v in data["psu_input"].items()}
             faults = [self._fault_key(f, t) for f, t in data["faults"]]
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, NotFound) as exc:
             raise InvalidArgument(f"{self.name}: bad switch snapshot: {exc!r}") from None
         if set(psu_input) != set(self.psu_input):
             raise InvalidArgument(f"{self.name}: snapshot PSUs {sorted(psu_input)} differ")
