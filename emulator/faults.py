@@ -850,6 +850,8 @@ class FaultInjector:
             ) from None
 
     def _device(self, spec: FaultKind, device: str) -> Node | Switch:
+        if not isinstance(device, str):
+            raise FaultError(f"a device is a node or switch name, not {device!r}")
         node = self.rack.nodes.get(device)
         switch = self.rack.switches.get(device)
         if node is None and switch is None:
@@ -918,6 +920,8 @@ class FaultInjector:
             part = ""
         elif part is None or part == "":
             part = self._default_part(spec, target, parts)
+        elif not isinstance(part, str):
+            raise FaultError(f"a part is a name (one of {', '.join(parts)}), not {part!r}")
         elif part not in parts:
             raise FaultError(
                 f"{device} has no {spec.part} {part!r}{_suggest(str(part), parts)}; "

@@ -618,6 +618,9 @@ BAD: list[tuple[str, Callable[[FaultInjector, float], object], str]] = [
     ("in the past", lambda f, now: f.inject("fan", "n01", at=now - 1), "in the past"),
     ("not a time", lambda f, now: f.inject("fan", "n01", at=float("nan")), "finite"),
     ("unknown id", lambda f, now: f.clear("f-0999"), "no fault 'f-0999'"),
+    ("device not a name", lambda f, now: f.inject("fan", ["n01"]), "not \\['n01'\\]"),  # type: ignore[arg-type]
+    ("part not a name", lambda f, now: f.inject("fan", "n01", 3), "not 3"),  # type: ignore[arg-type]
+    ("kind not a name", lambda f, now: f.inject(["fan"], "n01"), "unknown fault kind"),  # type: ignore[arg-type]
 ]
 
 
