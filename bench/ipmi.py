@@ -231,7 +231,9 @@ class OursPeer(Peer):
     def commands(self) -> list[list[str]]:
         # warning: no per-request log lines (the peers do not log requests either).
         exe = str(shutil.which("scaleunit"))
-        return [[exe, "up", "--topology", str(self.topology), "--log-level", "warning"]]
+        # A state directory of the bench's own, as built (--fresh) at every run.
+        state = ["--state-dir", str(self.workdir / "state"), "--fresh"]
+        return [[exe, "up", "--topology", str(self.topology), *state, "--log-level", "warning"]]
 
 
 def make_peer(name: str, nodes: int, port: int, workdir: Path, fakebmc_layout: str = "") -> Peer:

@@ -261,6 +261,7 @@ class OursPeer(Peer):
             str(self.topology),
             "--state-dir",
             str(self.workdir / "state"),
+            "--fresh",  # the rack as built at every run
             "--log-level",
             "warning",
         ]
