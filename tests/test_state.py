@@ -721,3 +721,15 @@ def test_a_change_after_the_last_event_is_caught_by_the_safety_net(tmp_path: Pat
     queue.pop()()  # nothing changed after the event: nothing written
     assert store.late_writes == 1
     store.close()
+
+
+def test_the_database_is_the_owners_only(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    bus = EventBus()
+    a = Box("a", bus)
+    store = _store(state, bus, a)
+    a.poke(1)
+    assert state.stat().st_mode & 0o777 == 0o700
+    for name in (DB_NAME, DB_NAME + "-wal", "state.lock"):
+        assert (state / name).stat().st_mode & 0o077 == 0, name
+    store.close()

@@ -283,6 +283,15 @@ class StateStore:
     def _open(self, synchronous: str) -> sqlite3.Connection:
         existed = self.path.exists() and self.path.stat().st_size > 0
         try:
+            # It holds BMC passwords: the owner's only (SQLite gives -wal and -shm the same).
+            # A file already there is not ours to change.
+            if not self.path.exists():
+                os.close(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+        except OSError as exc:
+            raise StateError(
+                f"{self.path}: cannot open the state database: {exc.strerror}"
+            ) from None
+        try:
             db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as exc:
             raise StateError(f"{self.path}: cannot open the state database: {exc}") from None
