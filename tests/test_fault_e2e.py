@@ -71,7 +71,7 @@ PEER_LINK = PortRole.PEER_LINK
 def rack_text(trap_port: int, bmc_trap_port: int) -> str:
     base = next_base_address()
     prefix = base.rsplit(".", 1)[0]
-    return topology.generate(
+    text = topology.generate(
         4,
         base_address=base,
         ipmi_port=TEST_IPMI_PORT,
@@ -85,6 +85,10 @@ def rack_text(trap_port: int, bmc_trap_port: int) -> str:
         control_port=0,
         bmc_trap_receivers=[f"127.0.0.1:{bmc_trap_port}"],
     )
+    # A BMC reset of 300 emulated seconds (3 real ones): long enough for a client to see the
+    # silence whatever the machine's load.
+    assert "  bmc_cold_reset_s: 30.0\n" in text
+    return text.replace("  bmc_cold_reset_s: 30.0\n", "  bmc_cold_reset_s: 300.0\n")
 
 
 def wait_until(check: Callable[[], T], what: str, within: float = 15.0) -> T:
