@@ -36,8 +36,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from emulator.control import schemas as s
 from emulator.control.feed import EventFeed, encode
 from emulator.control.plane import ACTIONS, ControlError, ControlPlane
-from emulator.faults import CATALOGUE, FaultError
+from emulator.faults import CATALOGUE, FaultError, FaultRecord
 from emulator.logs import kv
+from emulator.operator import Alert
 from nodes import errors as model_errors
 from nodes.events import Event
 
@@ -101,7 +102,7 @@ def _events(events: list[Event]) -> list[dict[str, Any]]:
     return [encode(e) for e in events]
 
 
-def _fault(rec: Any) -> s.FaultOut:
+def _fault(rec: FaultRecord) -> s.FaultOut:
     return s.FaultOut(
         id=rec.id,
         kind=rec.kind,
@@ -113,11 +114,11 @@ def _fault(rec: Any) -> s.FaultOut:
         cleared_at=rec.cleared_at,
         cleared_by=rec.cleared_by or "",
         detail=rec.detail or "",
-        version=getattr(rec, "version", "") or "",
+        version=rec.version,
     )
 
 
-def _alert(a: Any) -> s.AlertOut:
+def _alert(a: Alert) -> s.AlertOut:
     return s.AlertOut(
         id=a.id,
         kind=a.kind.value,

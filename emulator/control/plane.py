@@ -29,7 +29,9 @@ from emulator.operator import Fabric
 from emulator.operator.events import ActionFailed, ActionRefused
 from emulator.rack import Rack
 from nodes.events import Event
+from nodes.node import Node
 from nodes.power import HostState
+from switches.model import Switch
 
 if TYPE_CHECKING:
     from emulator.chaos import Chaos
@@ -95,13 +97,13 @@ class ControlPlane:
         self._replacements = 0
 
     # -- lookups -------------------------------------------------------------------------------
-    def node(self, name: str) -> Any:
+    def node(self, name: str) -> Node:
         node = self.rack.nodes.get(name)
         if node is None:
             raise ControlError(404, f"no node named {name!r} in the rack")
         return node
 
-    def switch(self, name: str) -> Any:
+    def switch(self, name: str) -> Switch:
         switch = self.rack.switches.get(name)
         if switch is None:
             raise ControlError(404, f"no switch named {name!r} in the rack")
