@@ -58,12 +58,15 @@ class ControlError(Exception):
 
 
 def previous_version(version: str) -> str:
-    """The version one step behind: the last non-zero number less one, width kept
-    (2.27.0 -> 2.26.0, 7.00.00.184 -> 7.00.00.183, 16.17.01.00 -> 16.17.00.00)."""
+    """The version one step behind: the last non-zero number less one, a zero-padded one kept
+    padded (2.27.0 -> 2.26.0, 7.00.00.184 -> 7.00.00.183, 16.17.01.00 -> 16.17.00.00,
+    10.0 -> 9.0)."""
     parts = re.split(r"(\d+)", version)
     for i in range(len(parts) - 1, -1, -1):
         if parts[i].isdigit() and int(parts[i]) > 0:
-            parts[i] = str(int(parts[i]) - 1).zfill(len(parts[i]))
+            padded = len(parts[i]) > 1 and parts[i].startswith("0")
+            lower = str(int(parts[i]) - 1)
+            parts[i] = lower.zfill(len(parts[i])) if padded else lower
             return "".join(parts)
     return version
 
