@@ -60,7 +60,7 @@ class AlertOut(BaseModel):
 
 class StatusOut(BaseModel):
     name: str
-    now: float = Field(description="emulated seconds since the rack started")
+    now: float = Field(description="the rack's clock: Unix time at start, then emulated (--speed)")
     scale_unit: str = Field(description="running, stopped, expanding, ... requires-remediation")
     storage_at_risk: bool
     nodes: list[NodeRow]
@@ -97,7 +97,7 @@ class FaultIn(_In):
     kind: str = Field(description="a name from GET /faults/catalogue, e.g. psu-both")
     device: str = Field(description="a node or switch of the rack")
     part: str | None = Field(None, description="the part the fault names (PSU1, Fan3, A1, ...)")
-    at: float | None = Field(None, ge=0, description="emulated time to inject at")
+    at: float | None = Field(None, ge=0, description="the rack's clock time to inject at (see now)")
     in_s: float | None = Field(None, ge=0, description="or: emulated seconds from now")
     version: str | None = Field(None, min_length=1, description="firmware-drift only")
 
