@@ -14,6 +14,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from emulator import topology as topo
 from emulator.faults import (
@@ -31,7 +33,7 @@ from emulator.faults import (
 from emulator.operator.baseline import Baseline
 from emulator.rack import Rack
 from nodes.clock import VirtualClock
-from nodes.errors import PowerUnavailable
+from nodes.errors import ModelError, PowerUnavailable
 from nodes.events import (
     BmcReady,
     Event,
@@ -1110,3 +1112,135 @@ def test_every_kind_changes_the_models_announces_itself_and_clears(
     assert faults.get(record.id).cleared_by == by
     assert fault_state(rack) == before
     assert faults.list(active_only=True) == []
+
+
+# -- random sequences ---------------------------------------------------------------------------
+
+#: What a step may do: the injector's own requests (good and bad), and what else changes the
+#: models behind its back (a part or a switch replaced, a cable plugged, a reset, time passing).
+STEPS = st.one_of(
+    st.tuples(
+        st.just("inject"),
+        st.sampled_from([*CATALOGUE, "psu-tri"]),
+        st.sampled_from(["n01", "n02", "tor-a", "bmc-switch", "n9"]),
+        st.sampled_from(
+            [
+                None,
+                "",
+                "PSU1",
+                "PSU2",
+                "Fan1",
+                "A1",
+                "Disk.1",
+                "BOSS.2",
+                "nic1",
+                "nic2",
+                "bios",
+                "ethernet1/1/1",
+                "nope",
+            ]
+        ),
+        st.sampled_from([None, 0.0, 30.0, -5.0]),
+    ),
+    st.tuples(st.just("clear"), st.integers(0, 12)),
+    st.tuples(st.just("advance"), st.sampled_from([1.0, 45.0, 200.0, 900.0])),
+    st.tuples(
+        st.just("replace_part"),
+        st.sampled_from(["n01", "n02"]),
+        st.sampled_from([("psu", "PSU1"), ("fan", "Fan1"), ("dimm", "A1"), ("nic", "nic1")]),
+    ),
+    st.tuples(st.just("replace_switch"), st.sampled_from(["tor-a", "bmc-switch"])),
+    st.tuples(st.just("plug"), st.integers(0, 3)),
+    st.tuples(st.just("reset"), st.sampled_from(["n01", "n02"])),
+)
+
+_HELD = {"psu-one": "psu", "dimm-ue": "dimm", "boot-drive-one": "boot-drive"}
+
+
+def expected_model_faults(faults: FaultInjector) -> dict[str, set[tuple[str, str]]]:
+    rack = faults.rack
+    out: dict[str, set[tuple[str, str]]] = {d: set() for d in [*rack.nodes, *rack.switches]}
+    for r in faults.list(active_only=True):
+        if r.kind == "psu-both":
+            wanted = {("psu", "PSU1"), ("psu", "PSU2")}
+        elif r.kind == "boot-drive-both":
+            wanted = {("boot-drive", "BOSS.1"), ("boot-drive", "BOSS.2")}
+        elif r.kind in _HELD:
+            wanted = {(_HELD[r.kind], r.part)}
+        elif r.kind in ("fan", "data-disk", "nic-port", "os-hang", "bmc-hang"):
+            wanted = {(r.kind, r.part)}
+        elif r.kind in ("switch-power", "switch-psu", "switch-fan", "switch-port"):
+            wanted = {(r.kind.removeprefix("switch-"), r.part)}
+        else:
+            continue
+        out[r.device] |= wanted
+    return out
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(steps=st.lists(STEPS, min_size=1, max_size=25))
+def test_random_sequences_keep_records_and_models_in_step(steps: list[tuple[Any, ...]]) -> None:
+    """Whatever happens, in any order: a refusal changes nothing; the faults the models hold
+    (of the kinds the injector puts there) are those of the active records, except a psu-both or
+    boot-drive-both half replaced (the record stays while one part is still failed); pulled
+    cables are those of the active cable records; the ids stay unique."""
+    clock = VirtualClock()
+    rack = Rack(topo.default(4), clock)
+    for node in rack.nodes.values():
+        node.power_on()
+    clock.advance(300)
+    faults = FaultInjector(rack)
+    serials = iter(f"SWR{i:04d}" for i in range(100))
+    for step in steps:
+        op = step[0]
+        before = fingerprint(rack, faults)
+        try:
+            if op == "inject":
+                _, kind, device, part, delay = step
+                at = None if delay is None else clock.now() + delay
+                faults.inject(kind, device, part, at=at)
+            elif op == "clear":
+                ids = [r.id for r in faults.list()]
+                faults.clear(ids[step[1] % len(ids)] if ids else "f-0001")
+            elif op == "advance":
+                clock.advance(step[1])
+            elif op == "replace_part":
+                rack.nodes[step[1]].replace_part(*step[2])
+            elif op == "replace_switch":
+                rack.switches[step[1]].replace(next(serials))
+            elif op == "plug":
+                pulled = rack.pulled_cables
+                if pulled:
+                    rack.plug_cable(pulled[step[1] % len(pulled)])
+            elif op == "reset":
+                rack.nodes[step[1]].hard_reset()
+        except FaultError:
+            assert fingerprint(rack, faults) == before, step
+        except ModelError:
+            pass  # the models refused a direct command (a reset while off...): theirs to test
+        clock.advance(0)  # what a switch replacement settles on the next tick
+        expected = expected_model_faults(faults)
+        for name, node in rack.nodes.items():
+            held = {(f.value, t) for f, t in node.active_faults}
+            assert held >= expected[name] or _half_replaced(faults, name, held), (step, name)
+            assert held <= expected[name], (step, name, held, expected[name])
+        for name, switch in rack.switches.items():
+            assert {(f.value, t) for f, t in switch.active_faults} == expected[name], (step, name)
+        cables = {
+            f"{r.device}:{r.part or 'bmc'}"
+            for r in faults.list(active_only=True)
+            if r.kind.startswith("cable-")
+        }
+        assert set(rack.pulled_cables) == cables, step
+        ids = [r.id for r in faults.list()]
+        assert len(ids) == len(set(ids))
+
+
+def _half_replaced(faults: FaultInjector, node: str, held: set[tuple[str, str]]) -> bool:
+    """A psu-both or boot-drive-both with one of its parts replaced: still active, half held."""
+    for r in faults.list(active_only=True):
+        if r.device == node and r.kind in ("psu-both", "boot-drive-both"):
+            what = "psu" if r.kind == "psu-both" else "boot-drive"
+            if any(w == what for w, _ in held):
+                return True
+    return False
