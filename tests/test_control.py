@@ -823,3 +823,19 @@ def test_spares_must_be_rack_nodes_and_leave_four(tmp_path: Path) -> None:
         with pytest.raises(topology.TopologyError) as err:
             topology.load_text(text + extra, "rack.yaml")
         assert any(problem in str(p) for p in err.value.problems), err.value.problems
+
+
+def test_large_and_chunked_bodies_are_refused_before_they_are_read(api: Api) -> None:
+    before = api.state()
+    big = {"kind": "fan", "device": "n01", "part": "x" * (70 * 1024)}
+    resp = api.post("/faults", big)
+    assert resp.status_code == 413
+    assert resp.json() == {"error": "the request body is over 65536 bytes"}
+
+    def chunks() -> Iterator[bytes]:
+        yield b'{"kind": "fan", '
+        yield b'"device": "n01"}'
+
+    resp = api.http.post("/faults", content=chunks(), headers={"Content-Type": "application/json"})
+    assert resp.status_code == 411 and "Content-Length" in resp.json()["error"]
+    assert api.state() == before

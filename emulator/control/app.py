@@ -12,6 +12,7 @@ cause                                           status
 ==============================================  ======
 no or wrong token                               401
 malformed body or parameter (pydantic details)  422
+a body over 64 KiB; a chunked body              413; 411
 a bad value (unknown fault kind, part, ...)     400
 no such node, switch, fault, alert or route     404
 a refused action, a state that forbids it       409
@@ -25,7 +26,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
@@ -71,6 +72,37 @@ def _status_of(exc: Exception) -> int:
         if isinstance(target, kind):
             return status
     return 400
+
+
+#: The largest request body accepted (every request body is a small JSON document).
+MAX_BODY = 64 * 1024
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class BodyLimit:
+    """Refuses, before the app reads anything, a body over ``MAX_BODY`` (413) and a body
+    without a Content-Length (411), so no request can make the server buffer much."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            headers = dict(scope["headers"])
+            length = headers.get(b"content-length")
+            problem = None
+            if b"chunked" in headers.get(b"transfer-encoding", b"").lower():
+                problem = (411, "a request body needs a Content-Length (no chunked bodies)")
+            elif length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+                problem = (413, f"the request body is over {MAX_BODY} bytes")
+            if problem is not None:
+                await _error(*problem)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 # -- dependencies ------------------------------------------------------------------------------
@@ -367,6 +399,7 @@ def create_app(plane: ControlPlane, feed: EventFeed, token: str) -> FastAPI:
     app.state.plane = plane
     app.state.feed = feed
     app.state.auth = _Auth(token)
+    app.add_middleware(BodyLimit)
     for router in ROUTERS:
         app.include_router(router)
 
@@ -421,4 +454,4 @@ def create_app(plane: ControlPlane, feed: EventFeed, token: str) -> FastAPI:
     return app
 
 
-__all__ = ["ACTIONS", "ROUTERS", "create_app"]
+__all__ = ["ACTIONS", "MAX_BODY", "ROUTERS", "BodyLimit", "create_app"]
