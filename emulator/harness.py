@@ -4,6 +4,8 @@ real clients from the main thread.
     with RackThread(topology.default(4), speed=50) as rack:
         subprocess.run(["ipmitool", "-H", rack.endpoints[0].address, ...])
         state = rack.call(lambda r: r.nodes["n01"].state)
+        httpx.post(rack.control_url + "/nodes/n01/start",          # the control plane
+                   headers={"Authorization": f"Bearer {rack.token}"})
 
 Everything touching the model goes through :meth:`RackThread.call`, which runs on the rack's
 own loop thread, so the model never sees two threads.
