@@ -136,8 +136,6 @@ class SystemEventLog:
         self._reservation = 0
         #: Set by SEL time (Set SEL Time): an offset from the clock, as BMCs keep their own RTC.
         self.time_offset = 0.0
-        #: Snapshot rows already made, by record id (records never change once logged).
-        self._rows: dict[int, tuple[SelRecord, dict[str, Any]]] = {}
 
     # -- reading -----------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -282,9 +280,11 @@ class SystemEventLog:
 
     # -- persistence -----------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
-        """Everything the log holds, JSON-safe (bytes as hex); a record's dict is made once
-        (records never change once logged), as the log is written on every change."""
-        rows = self._rows
+        """Everything the log holds, JSON-safe (bytes as hex).
+
+        The state store takes one at every event, so each record's dict is made once and kept
+        while that record is (records are frozen): callers must not change them."""
+        rows = self._snapshot_cache
         for rid, r in self._records.items():
             cached = rows.get(rid)
             if cached is None or cached[0] is not r:
@@ -309,7 +309,7 @@ class SystemEventLog:
             for rid in [rid for rid in rows if rid not in self._records]:
                 del rows[rid]
         return {
-            "records": [dict(rows[rid][1]) for rid in self._records],
+            "records": [rows[rid][1] for rid in self._records],
             "next_id": self._next_id,
             "overflow": self.overflow,
             "last_add": self.last_add,
