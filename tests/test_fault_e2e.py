@@ -450,7 +450,7 @@ def test_a_bad_cli_request_is_one_error_line_and_changes_nothing(clients: Client
     c = clients
     before = c.api.get("/faults").json(), c.status()["nodes"]
     for args, needle in [
-        (("fault", "inject", "n02", "psu-bth"), "unknown fault kind 'psu-bth'"),
+        (("fault", "inject", "n02", "psu-bth"), "did you mean 'psu-both'"),
         (("fault", "inject", "n02", "psu-one", "PSU7"), "valid: PSU1, PSU2"),
         (("fault", "inject", "tor-a", "fan"), "switch"),
         (("fault", "clear", "f-0042"), "f-0042"),
