@@ -43,7 +43,7 @@ import logging
 import math
 import re
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from emulator.fabric import CableChanged
@@ -357,7 +357,10 @@ class FaultRecord:
     clear_by: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # Every field is a plain value: a shallow copy of the instance's fields (no asdict deep
+        # copy). The state store takes a snapshot at every fault event, of up to MAX_CLEARED +
+        # active records: 15 -> 1 us a record.
+        return dict(self.__dict__)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FaultRecord:
