@@ -733,3 +733,11 @@ def test_the_database_is_the_owners_only(tmp_path: Path) -> None:
     for name in (DB_NAME, DB_NAME + "-wal", "state.lock"):
         assert (state / name).stat().st_mode & 0o077 == 0, name
     store.close()
+
+
+def test_items_come_back_in_id_order() -> None:
+    from emulator.state.store import _id_order
+
+    ids = ["f-10000", "f-0002", "f-9999", "f-0010"]
+    assert sorted(ids, key=_id_order) == ["f-0002", "f-0010", "f-9999", "f-10000"]
+    assert sorted([12, 3, 100], key=_id_order) == [3, 12, 100]

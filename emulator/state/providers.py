@@ -104,7 +104,8 @@ def track_rack(
         # SEL records one row each: an event writes the records it added, not the whole log.
         _track(store, f"node:{name}", node, node_touched, items=("sel", "records", "record_id"))
     if faults is not None:
-        _track(store, "faults", faults, _is_fault_event)
+        # Up to a thousand records ended and those active: one row each.
+        _track(store, "faults", faults, _is_fault_event, items=("", "records", "id"))
     if operator is not None:
         _track(store, "operator", operator, _is_fabric_event)
     return store.keys

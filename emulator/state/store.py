@@ -359,11 +359,13 @@ class StateStore:
 
         ``touched_by(event)`` says whether an event may have changed it; by default an event
         whose ``device`` is ``key`` or ends ``key`` after a colon ("node:n01" for device "n01").
-        ``items=(section, field, id_field)`` keeps the list ``snapshot()[section][field]`` one
-        row per item (named by ``item[id_field]``): an event writes only the items that are new
-        or changed, and deletes those gone. An item object seen before (the same object) is
-        taken as unchanged without encoding it, so a provider that keeps its items' dicts while
-        they do not change (``nodes.sel``) costs nothing for them.
+        ``items=(section, field, id_field)`` keeps the list ``snapshot()[section][field]``
+        (``snapshot()[field]`` when ``section`` is "") one row per item (named by
+        ``item[id_field]``): an event writes only the items that are new or changed, and deletes
+        those gone. An item equal to the one last written (or the very same object: a provider
+        that keeps its items' dicts while they do not change, as ``nodes.sel`` does, costs
+        nothing for them) is not encoded again. Items must not be changed in place once
+        returned: a changed item is a new dict.
         Providers are restored in the order they were tracked.
         """
         if key in self._providers:
@@ -416,12 +418,12 @@ class StateStore:
         if provider is None or provider.items is None:
             return data
         section, field, _ = provider.items
-        if not isinstance(data, dict) or not isinstance(data.get(section), dict):
+        part = data if section == "" else data.get(section) if isinstance(data, dict) else None
+        if not isinstance(part, dict):
             return data
-        rows = self._db.execute(
-            "SELECT item_id, data FROM items WHERE key = ? ORDER BY item_id", (key,)
-        ).fetchall()
-        data[section][field] = [json.loads(text) for _, text in rows]
+        rows = self._db.execute("SELECT item_id, data FROM items WHERE key = ?", (key,)).fetchall()
+        rows.sort(key=lambda row: _id_order(row[0]))
+        part[field] = [json.loads(text) for _, text in rows]
         return data
 
     def load(self) -> list[str]:
@@ -454,7 +456,7 @@ class StateStore:
                 self._written[key] = text
                 if provider.items is not None:
                     self._items[key] = {
-                        item_id: (None, item_text)
+                        item_id: (json.loads(item_text), item_text)
                         for item_id, item_text in self._db.execute(
                             "SELECT item_id, data FROM items WHERE key = ?", (key,)
                         )
@@ -522,7 +524,7 @@ class StateStore:
         """The snapshot without its items, and which items to write and delete."""
         assert provider.items is not None
         section, field, id_field = provider.items
-        part = data.get(section) if isinstance(data, dict) else None
+        part = data if section == "" else data.get(section) if isinstance(data, dict) else None
         if not isinstance(part, dict) or not isinstance(part.get(field), list):
             return data, None
         cache = self._items.setdefault(provider.key, {})
@@ -532,7 +534,7 @@ class StateStore:
             item_id = item[id_field]
             seen.add(item_id)
             known = cache.get(item_id)
-            if known is not None and known[0] is item:
+            if known is not None and (known[0] is item or known[0] == item):
                 continue
             text = dumps(item)
             if known is not None and known[1] == text:
@@ -540,7 +542,8 @@ class StateStore:
                 continue
             upserts.append((item_id, item, text))
         deletes = [item_id for item_id in cache if item_id not in seen]
-        stripped = {**data, section: {**part, field: []}}
+        empty = {**part, field: []}
+        stripped = empty if section == "" else {**data, section: empty}
         return stripped, _ItemChanges(upserts, deletes)
 
     def _write(self, events: Iterable[Event], keys: Iterable[str]) -> None:
@@ -649,6 +652,15 @@ class StateStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _id_order(item_id: Any) -> tuple[int, float, str]:
+    """Items come back in the order of their ids: numbers by value; strings shorter first, then
+    by text, so "f-10000" follows "f-9999"."""
+    if isinstance(item_id, int | float):
+        return (0, float(item_id), "")
+    text = str(item_id)
+    return (1, float(len(text)), text)
 
 
 def _touches(provider: _Provider, event: Event) -> bool:
