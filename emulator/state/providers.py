@@ -107,5 +107,6 @@ def track_rack(
         # Up to a thousand records ended and those active: one row each.
         _track(store, "faults", faults, _is_fault_event, items=("", "records", "id"))
     if operator is not None:
-        _track(store, "operator", operator, _is_fabric_event)
+        # Alerts, open and closed, pile up over a long run: one row each.
+        _track(store, "operator", operator, _is_fabric_event, items=("", "alerts", "id"))
     return store.keys
