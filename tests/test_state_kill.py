@@ -549,3 +549,51 @@ def test_up_refuses_a_locked_foreign_or_damaged_state_dir(
     assert "(the rack as it was left" in (tmp_path / f"up-{rack.runs}.out").read_text()
     assert users(t, "n01")[5] == "carol"
     assert rack.stop() == 0
+
+
+# -- (d) chaos ------------------------------------------------------------------------------------
+def test_kill_during_chaos_keeps_every_fault_seen(
+    running: tuple[topo.Topology, RackProcess],
+) -> None:
+    """Chaos injects (and plans the clears of) faults of every kind at random; whatever the
+    control plane showed before the kill is there after it, never gone back in time."""
+    _, rack = running
+    rng = random.Random()
+    rack.start()
+    seen: dict[str, dict[str, Any]] = {}
+    with control(rack.state_dir) as api:
+        r = api.post("/chaos", json={"seed": 7, "mean_interval_s": 20.0, "max_active": 6})
+        assert r.status_code == 201, r.text
+        killer = threading.Timer(rng.uniform(3.0, 6.0), rack.kill9)
+        killer.start()
+        try:
+            for _ in range(200):
+                try:
+                    faults = api.get("/faults").json()
+                except httpx.HTTPError:
+                    if killed(rack):
+                        break
+                    raise
+                seen.update({f["id"]: f for f in faults})
+                time.sleep(0.1)
+        finally:
+            killer.join(15)
+    assert rack.proc is not None and rack.proc.wait(10) == -signal.SIGKILL
+    assert len(seen) >= 3, f"chaos made only {len(seen)} faults before the kill"
+    check_database(rack.state_dir)
+
+    rack.start()
+    with control(rack.state_dir) as api:
+        after = {f["id"]: f for f in api.get("/faults").json()}
+    later = {"scheduled": {"scheduled", "active", "cleared"}, "active": {"active", "cleared"}}
+    failures = []
+    for fid, f in seen.items():
+        got = after.get(fid)
+        if got is None:
+            failures.append(f"{fid} {f['kind']} {f['device']} lost")
+        elif (got["kind"], got["device"], got["part"]) != (f["kind"], f["device"], f["part"]):
+            failures.append(f"{fid}: {got} is not {f}")
+        elif got["state"] not in later.get(f["state"], {f["state"]}):
+            failures.append(f"{fid} {f['kind']}: {f['state']} before the kill, {got['state']}")
+    assert not failures, f"{len(seen)} faults: " + "; ".join(failures)
+    assert rack.stop() == 0, rack.stderr()[-2000:]
