@@ -559,6 +559,8 @@ _OPS = st.lists(
                 "schedule",
                 "switch_reset",
                 "replace_part",
+                "replace_node",
+                "replace_switch",
             ]
         ),
         st.sampled_from(["n01", "n02", "n03", "n04"]),
@@ -648,6 +650,11 @@ def _apply(
                 faults.clear(active[k % len(active)].id)
         elif op == "switch_reset":
             rack.switches[["tor-a", "tor-b", "bmc-switch"][k % 3]].factory_reset()
+        elif op == "replace_node":
+            firmware = {c: v for c, v in node.firmware.items()}
+            node.replace(f"NEW{k}{name}", username="root", password="calvin", firmware=firmware)
+        elif op == "replace_switch":
+            rack.switches[["tor-a", "tor-b", "bmc-switch"][k % 3]].replace(f"SW-NEW-{k}")
         elif op == "replace_part":
             node.replace_part(["psu", "fan", "data-disk"][k % 3], ["PSU1", "Fan2", "Disk.1"][k % 3])
     except (ModelError, FaultError):
