@@ -748,3 +748,24 @@ def test_items_come_back_in_id_order() -> None:
     ids = ["f-10000", "f-0002", "f-9999", "f-0010"]
     assert sorted(ids, key=_id_order) == ["f-0002", "f-0010", "f-9999", "f-10000"]
     assert sorted([12, 3, 100], key=_id_order) == [3, 12, 100]
+
+
+def test_a_replaced_node_and_switch_come_back_as_replaced(
+    tmp_path: Path, clock: VirtualClock
+) -> None:
+    rack, _, store = _rack_with_store(tmp_path, clock)
+    store.load()
+    n2 = rack.nodes["n02"]
+    n2.replace("CSNEW0002", username="root", password="calvin", firmware={"bios": "2.26.0"})
+    rack.switches["tor-b"].replace("SWNEW0001")
+    guid = n2.snapshot()["guid"]
+    store._unlock()  # a kill
+
+    rack2, _, store2 = _rack_with_store(tmp_path, VirtualClock(clock.now() + 5))
+    store2.load()  # the topology still names the old serials: this is the same rack
+    m2 = rack2.nodes["n02"]
+    assert m2.snapshot()["serial"] == "CSNEW0002" and m2.snapshot()["guid"] == guid
+    assert m2.users.authenticate("root", "calvin") is not None
+    assert m2.firmware["bios"] == "2.26.0"
+    assert rack2.switches["tor-b"].snapshot()["serial"] == "SWNEW0001"
+    store2.close()
