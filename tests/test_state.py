@@ -769,3 +769,41 @@ def test_a_replaced_node_and_switch_come_back_as_replaced(
     assert m2.firmware["bios"] == "2.26.0"
     assert rack2.switches["tor-b"].snapshot()["serial"] == "SWNEW0001"
     store2.close()
+
+
+def test_rack_thread_keeps_its_state_where_told_and_nothing_otherwise(tmp_path: Path) -> None:
+    from emulator.harness import RackThread
+    from tests.conftest import (
+        TEST_IPMI_PORT,
+        TEST_REDFISH_PORT,
+        TEST_SNMP_PORT,
+        next_base_address,
+    )
+
+    base = next_base_address()
+    prefix = base.rsplit(".", 1)[0]
+    t = topology.load_text(
+        topology.generate(
+            4,
+            base_address=base,
+            ipmi_port=TEST_IPMI_PORT,
+            redfish_port=TEST_REDFISH_PORT,
+            switch_base_address=prefix + ".240",
+            snmp_port=TEST_SNMP_PORT,
+            host_base_address=prefix + ".200",
+        ),
+        "<test>",
+    )
+    state = tmp_path / "state"
+    with RackThread(t, speed=50, state_dir=state) as rack:
+        rack.call(lambda r: r.nodes["n03"].users.set_name(6, "dora"))
+    with RackThread(t, speed=50, state_dir=state) as rack:
+        assert rack.call(lambda r: r.nodes["n03"].users.get(6).name) == "dora"
+        assert rack.runtime.state is not None and rack.runtime.state.restored
+    with RackThread(t, speed=50, state_dir=state, fresh=True) as rack:
+        assert rack.call(lambda r: r.nodes["n03"].users.get(6).name) == ""
+    temporary = RackThread(t, speed=50)
+    with temporary:
+        made = temporary.runtime.state_dir
+        assert made.is_dir() and (made / DB_NAME).exists()
+    assert not made.exists()  # removed with the rack
