@@ -807,3 +807,18 @@ def test_rack_thread_keeps_its_state_where_told_and_nothing_otherwise(tmp_path: 
         made = temporary.runtime.state_dir
         assert made.is_dir() and (made / DB_NAME).exists()
     assert not made.exists()  # removed with the rack
+
+
+def test_an_event_that_cannot_be_encoded_is_still_kept(tmp_path: Path) -> None:
+    @dataclass(frozen=True, kw_only=True)
+    class Odd(Event):
+        loop: list[Any]
+
+    bus = EventBus()
+    store = _store(tmp_path, bus)
+    cycle: list[Any] = []
+    cycle.append(cycle)  # json cannot encode a list that holds itself
+    bus(Odd(device="x", at=1.0, loop=cycle))
+    (row,) = store.history()
+    assert row.kind == "Odd" and "unencodable" in row.data
+    store.close()

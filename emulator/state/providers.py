@@ -9,7 +9,8 @@
    are back first);
 4. the fault injector (``faults``: its records, scheduled ones re-armed);
 5. the operator's fabric (``operator``: node states, alerts, jobs; last, so it sees the restored
-   rack).
+   rack). A change the fabric makes at a health tick with no event of its own (a node whose OS
+   hung marks its storage stale) is committed with the next event of the rack.
 
 A provider whose object lacks ``snapshot``/``restore`` is not tracked (logged once): the model
 keeps working, only that part is not persisted.
@@ -39,6 +40,10 @@ def _is_fabric_event(event: Event) -> bool:
     from emulator.operator.events import FabricEvent
 
     return isinstance(event, FabricEvent)
+
+
+def _any_event(event: Event) -> bool:
+    return True
 
 
 def _is_fault_event(event: Event) -> bool:
@@ -107,6 +112,8 @@ def track_rack(
         # Up to a thousand records ended and those active: one row each.
         _track(store, "faults", faults, _is_fault_event, items=("", "records", "id"))
     if operator is not None:
-        # Alerts, open and closed, pile up over a long run: one row each.
-        _track(store, "operator", operator, _is_fabric_event, items=("", "alerts", "id"))
+        # Looked at for every event: the fabric follows the rack (a node that leaves the pool
+        # marks its storage stale with no event of its own); 30-110 us for 4-16 nodes, written
+        # only when it changed. Alerts, open and closed, pile up over a long run: one row each.
+        _track(store, "operator", operator, _any_event, items=("", "alerts", "id"))
     return store.keys

@@ -565,7 +565,7 @@ class StateStore:
                 continue
             if self._written.get(key) != text:
                 changed.append((key, text))
-        rows = [(type(e).__name__, e.device, e.at, dumps(event_payload(e)), e) for e in events]
+        rows = [(type(e).__name__, e.device, e.at, _payload_text(e), e) for e in events]
         if not changed and not rows and not item_changes:
             return
         wall = time.time()
@@ -652,6 +652,14 @@ class StateStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _payload_text(event: Event) -> str:
+    """The history row's JSON; never an exception into the model that emitted the event."""
+    try:
+        return dumps(event_payload(event))
+    except Exception as exc:
+        return dumps({"unencodable": f"{type(exc).__name__}: {exc}"})
 
 
 def _id_order(item_id: Any) -> tuple[int, float, str]:
