@@ -129,6 +129,13 @@ def main() -> None:
     help="The control plane's bearer token [SCALEUNIT_TOKEN] (default: a new random one). "
     "It is written with the URL to control.json in the state directory (mode 0600).",
 )
+@click.option(
+    "--power-on",
+    is_flag=True,
+    default=False,
+    help="Start a new rack as a deployed scale unit: power every node on (each is Running in "
+    "service once its OS is up). A restored rack's power follows each node's power-restore policy.",
+)
 def up(
     topology_path: Path | None,
     nodes: int | None,
@@ -137,6 +144,7 @@ def up(
     state_dir: Path | None,
     fresh: bool,
     token: str | None,
+    power_on: bool,
 ) -> None:
     """Start the rack and serve every endpoint until Ctrl-C."""
     logs.setup(log_level)
@@ -146,7 +154,9 @@ def up(
     from emulator.runtime import RackRuntime  # the protocol stack, only when serving
 
     async def run() -> None:
-        runtime = RackRuntime(topology, speed=speed, state_dir=state_dir, fresh=fresh, token=token)
+        runtime = RackRuntime(
+            topology, speed=speed, state_dir=state_dir, fresh=fresh, token=token, power_on=power_on
+        )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -40,6 +40,7 @@ class RackThread:
         state_dir: Path | None = None,
         fresh: bool = False,
         token: str | None = None,
+        power_on: bool = False,
         start_timeout: float = 30.0,
     ):
         self.topology = topology
@@ -49,7 +50,12 @@ class RackThread:
         if state_dir is None:
             self._tmp_state = state_dir = Path(tempfile.mkdtemp(prefix="scaleunit-state-"))
         self.runtime = RackRuntime(
-            topology, speed=speed, state_dir=state_dir, fresh=fresh, token=token
+            topology,
+            speed=speed,
+            state_dir=state_dir,
+            fresh=fresh,
+            token=token,
+            power_on=power_on,
         )
         self._loop = asyncio.new_event_loop()
         self._stop: asyncio.Event | None = None

@@ -73,8 +73,13 @@ class RackRuntime:
         state_dir: Path | None = None,
         fresh: bool = False,
         token: str | None = None,
+        power_on: bool = False,
     ) -> None:
         self.topology = topology
+        #: A new rack (nothing restored) starts as a deployed scale unit: every member node is
+        #: powered on at start and, once its OS is up, Running in service. A restored rack's
+        #: power is left to each node's power-restore policy.
+        self.power_on = power_on
         self.speed = speed
         #: Where the rack keeps what outlives a run: its state database (emulator.state) and
         #: the Redfish TLS certificate.
@@ -132,6 +137,9 @@ class RackRuntime:
             await self._serve_bmc_traps(rack)
             await self._serve_workloads(rack, [e for e in planned if e.protocol == "workload"])
             await self._serve_control(rack, [e for e in planned if e.protocol == "control"])
+            if self.power_on and not (self.state is not None and self.state.restored):
+                for name in self.operator.members():
+                    rack.nodes[name].power_on()
         except BaseException:
             await self.stop()
             raise
