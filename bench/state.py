@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # a clone, not installed
 
 from emulator import topology
 from emulator.operator import Fabric
