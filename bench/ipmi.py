@@ -457,7 +457,7 @@ def wait_until_answering(run: RunningPeer, timeout: float, interval: float = 0.0
                     else "every endpoint answers but the server has not finished starting"
                 )
                 raise BenchError(f"{run.peer.name}: {what} after {timeout:g}s\n{logs}".rstrip())
-            if not pending:
+            if not pending and not run.peer.ready():
                 time.sleep(interval)
     finally:
         for s in socks:

@@ -156,6 +156,11 @@ class Peer(ABC):
     def basic_auth(self) -> tuple[str, str]:
         raise NotImplementedError
 
+    def ready(self) -> bool:
+        """Whether the server has finished starting, once every address answers (the peers
+        serve Redfish alone, so answering is ready; ours overrides it)."""
+        return True
+
     def url(self, address: str, path: str = "/") -> str:
         return f"{self.scheme}://{address}:{self.port}{path}"
 
@@ -252,6 +257,11 @@ class OursPeer(Peer):
 
     def addresses(self) -> list[str]:
         return [e["address"] for e in self.endpoints]
+
+    def ready(self) -> bool:
+        # Redfish answers before SNMP, the traps and the control plane are up; control.json
+        # is written last, so the idle window does not measure the rest of the start-up.
+        return (self.workdir / "state" / "control.json").exists()
 
     def commands(self) -> list[list[str]]:
         # warning: no per-request log lines (the other peers' are off too, except werkzeug's).
@@ -532,14 +542,15 @@ def running(peer: Peer, startup_timeout: float) -> Iterator[RunningPeer]:
 
 
 def wait_until_answering(run: RunningPeer, timeout: float, interval: float = 0.02) -> None:
-    """GET ``probe_path`` on every address until each has answered 200 once."""
+    """GET ``probe_path`` on every address until each has answered 200 once and the peer
+    is ready."""
     peer = run.peer
     auth = peer.basic_auth() if "none" not in peer.auth_modes else None
     pending = set(peer.addresses())
     deadline = time.perf_counter() + timeout
     last = ""
     with http_client(auth) as client:
-        while pending:
+        while pending or not peer.ready():
             for address in sorted(pending):
                 try:
                     r = client.get(peer.url(address, peer.probe_path), timeout=1.0)
@@ -551,13 +562,16 @@ def wait_until_answering(run: RunningPeer, timeout: float, interval: float = 0.0
                 else:
                     last = f"{r.status_code} {r.text[:200]}"
             run.check_alive()
-            if pending and time.perf_counter() > deadline:
-                raise BenchError(
-                    f"{peer.name}: no 200 for GET {peer.probe_path} from "
-                    f"{', '.join(sorted(pending))} after {timeout:g}s (last: {last})\n"
-                    f"{run.logs()}".rstrip()
+            if time.perf_counter() > deadline:
+                what = (
+                    f"no 200 for GET {peer.probe_path} from {', '.join(sorted(pending))}"
+                    if pending
+                    else "every address answers but the server has not finished starting"
                 )
-            if pending:
+                raise BenchError(
+                    f"{peer.name}: {what} after {timeout:g}s (last: {last})\n{run.logs()}".rstrip()
+                )
+            if pending or not peer.ready():
                 time.sleep(interval)
 
 
