@@ -96,7 +96,7 @@ class RackRuntime:
         self._ipmi: dict[str, tuple[asyncio.DatagramTransport, IpmiEndpoint]] = {}
         #: One SNMP agent per switch, by switch name.
         self.snmp: dict[str, SwitchAgent] = {}
-        #: The BMCs' SNMPv3 hardware traps (bmc.snmp.traps); None without trap receivers.
+        #: The BMCs' SNMPv3 hardware traps (bmc.snmp.traps).
         self.bmc_traps: BmcTrapSender | None = None
         #: One workload endpoint per node, by node name.
         self.workloads: dict[str, WorkloadServer] = {}
@@ -272,9 +272,8 @@ class RackRuntime:
         self.endpoints.extend(endpoints)
 
     async def _serve_bmc_traps(self, rack: Rack) -> None:
-        """Each BMC's SNMPv3 trap originator, from its own address (bmc.snmp.traps)."""
-        if not self.topology.bmc_network.traps.receivers:
-            return
+        """Each BMC's SNMPv3 trap originator, from its own address (bmc.snmp.traps). It runs
+        without receivers too: the operator's view takes its hardware alerts from the traps."""
         sender = BmcTrapSender(rack)
         self.bmc_traps = sender  # first, so that stop() closes it if start fails
         try:

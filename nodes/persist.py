@@ -178,8 +178,14 @@ def replace(
     events: list[Event] = []
     if node.state is not HostState.OFF:
         events += node.power_off("replaced")
-    for kind, target in list(node._faults):
-        events += node._end_fault(kind, target, "replacement")
+    # The old hardware leaves with its faults: its BMC logs (and so sends) nothing about them
+    # ending, or a receiver would take the swap for a repair of the same part.
+    node.sel.muted = True
+    try:
+        for kind, target in list(node._faults):
+            events += node._end_fault(kind, target, "replacement")
+    finally:
+        node.sel.muted = False
     node._silence_faults()
     guid = uuid.uuid4()
     _set_identity(node, serial, guid)

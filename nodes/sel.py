@@ -136,6 +136,9 @@ class SystemEventLog:
         self._reservation = 0
         #: Set by SEL time (Set SEL Time): an offset from the clock, as BMCs keep their own RTC.
         self.time_offset = 0.0
+        #: While True the model's own records (:meth:`log`) are dropped: no BMC is there to log
+        #: them (the hardware is being pulled out of the slot). Not kept in a snapshot.
+        self.muted = False
 
     # -- reading -----------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -236,6 +239,8 @@ class SystemEventLog:
     ) -> SelRecord | None:
         """Log an event from the model itself; a full log drops it (overflow is set).
         ``raw_data1`` gives event data 1's bits 7:4 (the offset goes in bits 3:0)."""
+        if self.muted:
+            return None
         try:
             return self.add(
                 SelEntryInput(

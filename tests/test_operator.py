@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bmc.snmp.traps import BmcTrapLost, BmcTrapSender
 from emulator import topology
 from emulator.operator import (
     ACCEPTED_FROM,
@@ -60,7 +61,7 @@ from emulator.operator.events import (
 )
 from emulator.rack import Rack
 from nodes.clock import VirtualClock
-from nodes.events import Event
+from nodes.events import Event, NodeReplaced
 from nodes.node import BmcResetKind, Node
 from nodes.power import HostState
 from switches.spec import port_name
@@ -83,6 +84,7 @@ class Unit:
         self.rack = Rack(topology.default(nodes), clock)
         self.seen: list[Event] = []
         self.rack.bus.subscribe(self.seen.append)
+        BmcTrapSender(self.rack).follow()  # the BMCs' traps, which raise the hardware alerts
         names = list(self.rack.nodes)[: members or nodes]
         self.fabric = Fabric(self.rack, members=names, settings=FabricSettings(**settings))
         for name in names:
@@ -693,6 +695,67 @@ def test_no_trap_arrives_while_the_bmc_switch_is_down(unit: Unit) -> None:
     unit.rack.switches["bmc-switch"].power_off()
     unit.node("n01").set_psu_input("PSU1", False)
     assert not of(unit.seen, AlertRaised)
+
+
+def test_a_hardware_alert_comes_only_from_a_trap_that_was_sent(unit: Unit) -> None:
+    """The trap lost while the BMC could not send is never raised later: the BMC sends it once,
+    when its SEL logs the record (the operator polls no PSU state)."""
+    bmc_switch = unit.rack.switches["bmc-switch"]
+    bmc_switch.power_off()
+    unit.node("n01").set_psu_input("PSU1", False)
+    bmc_switch.power_on()
+    unit.clock.advance(900.0)  # booted
+    assert unit.rack.bmc_port_up("n01")
+    unit.node("n02").inject_fault("bmc-hang")
+    unit.node("n02").inject_fault("psu", "PSU2")
+    lost = {(e.device, e.reason) for e in of(unit.seen, BmcTrapLost)}
+    assert lost == {("n01", "no-path"), ("n02", "bmc-silent")}
+    unit.node("n02").clear_fault("bmc-hang")
+    unit.clock.advance(10 * TICK)  # every BMC answers again, n02's PSU2 still failed
+    assert unit.node("n02").bmc_answering()
+    assert [a for a in unit.fabric.alerts() if a.kind is AlertKind.PSU_REDUNDANCY_LOST] == []
+    # The next trap the BMC sends is heard.
+    unit.seen.clear()
+    unit.node("n01").set_psu_input("PSU1", True)  # "input restored", "fully redundant": info
+    unit.node("n01").inject_fault("psu", "PSU2")
+    raised = only(unit.seen, AlertRaised)
+    assert (raised.kind, raised.device) == (AlertKind.PSU_REDUNDANCY_LOST, "n01")
+    # Only the trap of every part that raised it clears it: PSU1 mended leaves PSU2 failed.
+    unit.node("n01").inject_fault("psu", "PSU1")
+    unit.node("n01").clear_fault("psu", "PSU1")
+    unit.clock.advance(TICK)
+    assert (AlertKind.PSU_REDUNDANCY_LOST, "n01") in unit.open_alerts()
+    unit.node("n01").clear_fault("psu", "PSU2")
+    assert (AlertKind.PSU_REDUNDANCY_LOST, "n01") not in unit.open_alerts()
+    closed = only(unit.seen, AlertClosed)
+    assert (closed.kind, closed.by) == (AlertKind.PSU_REDUNDANCY_LOST, "system")
+
+
+def test_a_hardware_alert_outlives_node_replace_until_the_operator_closes_it(unit: Unit) -> None:
+    f = unit.fabric
+    old = unit.node("n02")
+    old.inject_fault("psu", "PSU1")
+    (alert,) = f.alerts(open_only=True)
+    f.shutdown("n02")
+    unit.clock.advance(SHUTDOWN)
+    creds = unit.rack.topology.credentials
+    replaced = old.replace(
+        "NEWSERIAL02", username=creds.username, password=creds.password, firmware={}
+    )
+    assert of(replaced, NodeReplaced)
+    new = unit.node("n02")
+    assert f.alerts(open_only=True) == [alert]
+    # The new node's PSU failing and mending raises and closes its own alert only.
+    new.inject_fault("psu", "PSU2")
+    new.clear_fault("psu", "PSU2")
+    kinds = [(a.kind, a.hardware_id, a.open) for a in f.alerts()]
+    assert kinds == [
+        (AlertKind.PSU_REDUNDANCY_LOST, alert.hardware_id, True),
+        (AlertKind.PSU_REDUNDANCY_LOST, f"NEWSERIAL02/{new.fru.board_serial}", False),
+    ]
+    unit.clock.advance(10 * TICK)
+    assert f.alert(alert.id).open
+    assert only(f.close_alert(alert.id), AlertClosed).by == "operator"
 
 
 def test_a_silent_bmc_is_alerted_after_a_minute_and_the_alert_closes_when_it_answers(

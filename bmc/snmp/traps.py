@@ -26,6 +26,9 @@ raise alerts"):
   hung) and the fabric gives it a path (BMC switch up, cable in): otherwise the trap is lost, as
   on real hardware (an AC loss on both PSUs sends the first PSU's trap, not the second's).
   Either way an event goes on the rack's bus: :class:`BmcTrapSent` or :class:`BmcTrapLost`.
+  The operator's health service (``emulator.operator``, the HLH's listener) raises and closes
+  its hardware alerts from the :class:`BmcTrapSent` events, so it always receives what was sent;
+  the configured receivers get it on the wire too.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ import logging
 import secrets
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any
@@ -280,6 +284,14 @@ class BmcTrapEvent(Event):
     severity: str
     record_id: int
     message: str
+    #: The SEL record's sensor, event type, offset and direction: which part the trap is about,
+    #: and whether its condition asserted or cleared (what a receiver reads back with
+    #: ``ipmitool sel get <record_id>``; the sensor type is in the suBmcSensorType varbind).
+    sensor_type: int
+    sensor_number: int
+    event_type: int
+    offset: int
+    asserted: bool
 
     @property
     def name(self) -> str:
@@ -353,19 +365,28 @@ class BmcTrapSender:
         self.settings = settings
         self.targets = settings.targets()
         self._bmcs: dict[str, _Bmc] = {}
-        self.sent: list[tuple[str, OID]] = []  # (node, trap OID) of every trap sent
+        self._unsubscribe: Callable[[], None] | None = None
+        self.sent: list[tuple[str, OID]] = []  # (node, trap OID) of every trap sent on the wire
 
     async def start(self) -> None:
-        """One socket and localized user per BMC (none when no receiver is configured)."""
-        if not self.targets:
-            return
+        """One socket and localized user per BMC (none when no receiver is configured), then
+        :meth:`follow`."""
         try:
             for name, node in self.rack.nodes.items():
-                self._bmcs[name] = await self._bmc(node.spec)
+                if self.targets:
+                    self._bmcs[name] = await self._bmc(node.spec)
         except BaseException:
             self.close()
             raise
-        self.rack.bus.subscribe(self.on_event)
+        self.follow()
+
+    def follow(self) -> None:
+        """Follow the rack's bus: every hardware SEL record becomes a BmcTrapSent or a
+        BmcTrapLost. The operator's health service (the HLH's listener) always receives the
+        traps a BMC sends; ``bmc_network.traps.receivers`` are sent them on the wire as well
+        (only after :meth:`start`). Synchronous, no socket: a model test calls it alone."""
+        if self._unsubscribe is None:
+            self._unsubscribe = self.rack.bus.subscribe(self.on_event)
 
     async def _bmc(self, spec: NodeSpec) -> _Bmc:
         user, auth_key, priv_key = self.rack.topology.bmc_trap_user(spec)
@@ -391,6 +412,9 @@ class BmcTrapSender:
         return _Bmc(engine, usm, transport, _boots_at_start())
 
     def close(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
         for bmc in self._bmcs.values():
             bmc.close()
         self._bmcs.clear()
@@ -399,7 +423,7 @@ class BmcTrapSender:
         if isinstance(event, BmcResetStarted) and event.device in self._bmcs:
             self._bmcs[event.device].boots += 1  # its engine restarts
             return
-        if not isinstance(event, SelRecordAdded) or event.device not in self._bmcs:
+        if not isinstance(event, SelRecordAdded) or event.device not in self.rack.nodes:
             return
         alert = classify(event.record)
         if alert is None:
@@ -414,6 +438,11 @@ class BmcTrapSender:
             "severity": alert.severity.name.lower(),
             "record_id": alert.record_id,
             "message": alert.message,
+            "sensor_type": alert.sensor_type,
+            "sensor_number": event.record.sensor_number,
+            "event_type": event.record.event_type,
+            "offset": event.record.offset,
+            "asserted": event.record.asserted,
         }
         node = self.rack.nodes[name]
         if not node.bmc_powered() or not fabric.bmc_answering(name):
@@ -425,8 +454,9 @@ class BmcTrapSender:
                 reason = "bmc-silent"
             self.rack.bus(BmcTrapLost(**fields, reason=reason))
             return
-        self._send(name, alert)
-        receivers = ",".join(f"{a}:{p}" for a, p in self.targets)
+        if name in self._bmcs:
+            self._send(name, alert)
+        receivers = ",".join(f"{a}:{p}" for a, p in self.targets if name in self._bmcs)
         self.rack.bus(BmcTrapSent(**fields, receivers=receivers))
 
     def _send(self, name: str, alert: HardwareAlert) -> None:

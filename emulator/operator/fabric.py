@@ -23,9 +23,14 @@ The rules it keeps (``../shared/PROCEDURES.md`` gives the sources):
 * A refused action (:class:`ActionRefused`) or a failed one (:class:`ActionFailed`) changes
   nothing. Every action returns the events it caused at once; later ones (a repair ending, a
   storage job, alerts) arrive on the rack's bus, as every event does.
-* Health is evaluated every ``health_interval_s`` (alerts open and close then), and at once for a
-  hardware trap (a PSU losing or regaining input, sent while the BMC can send). Nothing is
+* Health is evaluated every ``health_interval_s`` (alerts open and close then). Nothing is
   evaluated while the whole scale unit is Stopped: its health service runs on it.
+* Hardware alerts come only from the BMCs' SNMPv3 traps (``BmcTrapSent`` from
+  :mod:`bmc.snmp.traps`, whose sender must follow the rack's bus), at once: a trap that was lost
+  (BMC unpowered, hung or resetting, its cable out, the BMC switch down) raises nothing. A
+  hardware alert closes by itself when the same hardware's BMC sends the trap that clears every
+  condition it raised (deasserted, or back to fully redundant); a trap from other hardware (a
+  whole-node or motherboard swap, as ``serial/board serial``) never closes it: the operator does.
 """
 
 from __future__ import annotations
@@ -38,6 +43,8 @@ from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from bmc.snmp.traps import BmcTrapSent
+from bmc.snmp.traps import Severity as TrapSeverity
 from emulator.operator.alerts import CATALOGUE, Alert, AlertKind, Severity
 from emulator.operator.baseline import Baseline
 from emulator.operator.events import (
@@ -96,6 +103,7 @@ from nodes.events import (
 )
 from nodes.node import BootTarget, Node
 from nodes.power import HostState
+from nodes.sel import EventType, SensorType
 from nodes.users import Privilege
 from switches.events import PortAdminChanged, SwitchStateChanged
 from switches.model import PortRole
@@ -126,6 +134,11 @@ _WATCHED: Final = (
     SwitchStateChanged,
     PortAdminChanged,
 )
+
+#: The hardware alert each trap's IPMI sensor type raises (the others raise none yet).
+_TRAP_ALERTS: Final[dict[int, AlertKind]] = {
+    SensorType.POWER_SUPPLY: AlertKind.PSU_REDUNDANCY_LOST,
+}
 
 
 class FabricSettings(BaseModel):
@@ -250,6 +263,8 @@ class _StorageJob:
 
 
 _AlertKey = tuple[AlertKind, str, str]  # kind, component, hardware id
+#: A BMC sensor of one piece of hardware: node, hardware id, IPMI sensor type, sensor number.
+_SensorKey = tuple[str, str, int, int]
 
 
 @dataclass
@@ -308,6 +323,8 @@ class Fabric:
         self._open: dict[_AlertKey, str] = {}
         self._seen: dict[_AlertKey, float] = {}
         self._alert_ids = 0
+        #: What the BMCs' traps said is wrong: each sensor's offsets asserted (warning or worse).
+        self._trapped: dict[_SensorKey, set[int]] = {}
 
         self._capture: list[Event] | None = None
         self._cause = "health"
@@ -552,6 +569,7 @@ class Fabric:
                 for a in self._alerts.values()
             ],
             "alert_ids": self._alert_ids,
+            "trapped": [[*key, sorted(offsets)] for key, offsets in self._trapped.items()],
             "status": self._status.value,
             "credentials": list(self._credentials),
         }
@@ -635,6 +653,10 @@ class Fabric:
             if alert.open:
                 self._open[(alert.kind, alert.component, alert.hardware_id)] = alert.id
         self._alert_ids = int(data["alert_ids"])
+        self._trapped = {
+            (str(n), str(hw), int(st), int(sn)): {int(o) for o in offsets}
+            for n, hw, st, sn, offsets in data.get("trapped", [])  # absent before the traps
+        }
         self._status = ScaleUnitStatus(data["status"])
         username, password = data["credentials"]
         self._credentials = (username, password)
@@ -1032,20 +1054,44 @@ class Fabric:
     def _on_event(self, event: Event) -> None:
         if self._capture is not None:
             self._capture.append(event)
+        if isinstance(event, BmcTrapSent):
+            self._on_trap(event)
+            return
         if isinstance(event, FabricEvent) or not isinstance(event, _WATCHED):
             return
         if event.device not in self.rack.nodes and event.device not in self.rack.switches:
             return
-        if (
-            isinstance(event, PsuInputChanged | PartFaultChanged)
-            and event.device in self._records
-            and self._status is not ScaleUnitStatus.STOPPED
-        ):
-            # The BMC sends a trap for the PSU at once, if it can.
-            conditions = _Conditions()
-            self._hardware_conditions(event.device, conditions)
-            self._apply(conditions)
         self._reconcile()
+
+    def _on_trap(self, trap: BmcTrapSent) -> None:
+        """A hardware trap a member's BMC sent: raise its alert, or close it once the same
+        hardware's BMC reports every condition of that kind cleared."""
+        name = trap.device
+        kind = _TRAP_ALERTS.get(trap.sensor_type)
+        if name not in self._records or kind is None or self._status is ScaleUnitStatus.STOPPED:
+            return  # not a member, no alert of its own, or nobody listens (see _evaluate)
+        hw = self._hw_id(self._node(name))
+        for old in [k for k in self._trapped if k[0] == name and k[1] != hw]:
+            del self._trapped[old]  # swapped hardware: its alerts wait for the operator
+        key = (name, hw, trap.sensor_type, trap.sensor_number)
+        offsets = self._trapped.setdefault(key, set())
+        bad = trap.severity != TrapSeverity.INFO.name.lower()
+        if trap.event_type == EventType.REDUNDANCY:
+            offsets.clear()  # a redundancy sensor is in one state at a time
+            if bad:
+                offsets.add(trap.offset)
+        elif trap.asserted and bad:
+            offsets.add(trap.offset)
+        elif not trap.asserted:
+            offsets.discard(trap.offset)
+        if not offsets:
+            del self._trapped[key]
+        active = any(
+            k[0] == name and k[1] == hw and _TRAP_ALERTS.get(k[2]) is kind for k in self._trapped
+        )
+        conditions = _Conditions()
+        conditions.set(kind, name, active, hw)
+        self._apply(conditions)
 
     def _tick(self) -> None:
         if self._closed:
@@ -1208,7 +1254,6 @@ class Fabric:
                 name,
                 self._bmc_problem(name, rec.bmc_address) is not None,
             )
-            self._hardware_conditions(name, c)
         uplink = False
         for switch in self.rack.switches.values():
             up = bool(getattr(switch, "up", True))
@@ -1221,13 +1266,6 @@ class Fabric:
                 c.set(AlertKind.BMC_SWITCH_DOWN, switch.name, not up)
         c.set(AlertKind.ROUTE_PUBLICATION_FAILURE, self.name, not uplink)
         self._apply(c)
-
-    def _hardware_conditions(self, name: str, c: _Conditions) -> None:
-        """What the node's BMC reports (traps or polls): unknown while the BMC cannot send."""
-        node = self._node(name)
-        can_send = node.bmc_powered() and node.bmc_answering() and self.rack.bmc_port_up(name)
-        lost = not node.psu_redundant()  # an input lost or a supply failed
-        c.set(AlertKind.PSU_REDUNDANCY_LOST, name, lost if can_send else None, self._hw_id(node))
 
     @staticmethod
     def _hw_id(node: Node) -> str:
