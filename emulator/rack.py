@@ -164,7 +164,7 @@ class Rack:
         node = self.nodes.get(device)
         if node is not None and port != BMC_PORT_NAME:
             # A host NIC transmits while the host is powered, unless its port failed.
-            return node.chassis_on and port not in node.failed_nics
+            return node.nic_driving(port)
         return True  # a BMC, the border
 
     def snapshot(self) -> dict[str, Any]:

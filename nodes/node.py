@@ -398,6 +398,12 @@ class Node:
             raise NotFound(f"{self.name} has no NIC {nic!r}")
         self.nic_carrier[nic] = up
 
+    def nic_driving(self, nic: str) -> bool:
+        """Whether ``nic`` transmits into its cable (the far end can see a link): the host is
+        powered and the port has not failed, whatever its carrier. ``LinkChanged`` from the node
+        follows this; the switch port at the far end takes it as its peer's state."""
+        return self.chassis_on and nic in self.nic_carrier and nic not in self.failed_nics
+
     def nic_link_up(self, nic: str) -> bool:
         """Whether ``nic`` has link: the host is powered (the NIC transmits), the port has not
         failed and it has carrier."""
@@ -1240,9 +1246,11 @@ class Node:
 
     # nic
     def _fail_nic(self, nic: str) -> list[Event]:
-        up = self.nic_link_up(nic)
+        # It stops transmitting, with or without carrier: a switch port that comes up later
+        # must not see a link from a failed NIC.
+        driving = self.nic_driving(nic)
         self.failed_nics.add(nic)
-        if not up:
+        if not driving:
             return []
         link = LinkChanged(device=self.name, at=self._now(), port=nic, up=False)
         self._emit(link)

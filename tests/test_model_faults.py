@@ -514,6 +514,40 @@ def test_nic_port_fault_drops_link_whatever_the_carrier(clock: VirtualClock) -> 
     assert node.nic_link_up("nic1")
 
 
+def test_a_nic_failing_while_its_switch_port_is_down_stays_dark_when_the_port_returns(
+    clock: VirtualClock,
+) -> None:
+    """Engineer B's report: the NIC's own link is powered and not failed; the switch end follows
+    it, so a port brought back up sees no link from a failed NIC until the fault is cleared."""
+    from emulator import topology
+    from emulator.rack import Rack
+
+    rack = Rack(topology.default(4), clock)
+    node = rack.nodes["n01"]
+    node.power_on()
+    clock.advance(120.0)
+    tor, port = rack.links["n01:nic1"].split(":", 1)
+    switch = rack.switches[tor]
+    assert switch.ports[port].oper_up and node.nic_link_up("nic1")
+    switch.set_admin(port, False)
+    assert not switch.ports[port].oper_up and not node.nic_link_up("nic1")
+    node.inject_fault(NodeFault.NIC_PORT, "nic1")
+    assert not node.nic_driving("nic1") and node.nic_driving("nic2")
+    switch.set_admin(port, True)
+    clock.advance(60.0)
+    assert not switch.ports[port].oper_up  # was up before the fix: the failed NIC "had link"
+    assert not node.nic_link_up("nic1") and node.nic_link_up("nic2")
+    node.clear_fault(NodeFault.NIC_PORT, "nic1")
+    assert switch.ports[port].oper_up and node.nic_link_up("nic1")
+    # And a power cycle with the NIC failed and the port down keeps it dark as well.
+    switch.set_admin(port, False)
+    node.inject_fault(NodeFault.NIC_PORT, "nic1")
+    node.power_cycle()
+    clock.advance(T.power_cycle_off_s + BOOT)
+    switch.set_admin(port, True)
+    assert not switch.ports[port].oper_up
+
+
 # -- os hang ---------------------------------------------------------------------------------------
 def test_os_hang_ignores_soft_off_graceful_forces_off_and_reset_clears(
     clock: VirtualClock,
