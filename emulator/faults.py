@@ -78,6 +78,7 @@ __all__ = [
     "CATALOGUE",
     "FaultClearPlanned",
     "FaultCleared",
+    "FaultConflict",
     "FaultError",
     "FaultEvent",
     "FaultInjected",
@@ -99,6 +100,13 @@ _VERSION = re.compile(r"^[0-9A-Za-z._+-]{1,64}$")
 
 class FaultError(ValueError):
     """A fault that cannot be injected or cleared; the message says why. Nothing changed."""
+
+
+class FaultConflict(FaultError):
+    """The request is valid but the present state forbids it: that fault is already active or
+    scheduled on that part (or the model already has it: a cable already out, no input left,
+    the version already running), or the fault to clear has already ended. The control plane
+    answers 409, as for any state conflict; a bad value stays a plain FaultError (400)."""
 
 
 @dataclass(frozen=True)
@@ -461,6 +469,7 @@ class FaultInjector:
     ) -> None:
         """Raise FaultError if ``inject(kind, device, part)`` would be refused now."""
         plan = self._plan(kind, device, part, version)
+        self._check_not_scheduled(plan)
         self._check_free(plan)
         self._check_model(plan)
 
@@ -485,6 +494,7 @@ class FaultInjector:
                     f"at {at:.3f} is in the past (the rack's clock reads {now:.3f}); "
                     "give a time from now on"
                 )
+        self._check_not_scheduled(plan)
         if at is not None and at > now:
             record = self._new_record(plan, "scheduled")
             record.scheduled_for = at
@@ -578,7 +588,7 @@ class FaultInjector:
         after CLEAR_RETRY_S, doubling up to an hour, CLEAR_RETRIES times at most."""
         record = self._record(fault_id)
         if record.state == "cleared":
-            raise FaultError(f"{fault_id} ({record.kind} on {record.device}) has already ended")
+            raise FaultConflict(f"{fault_id} ({record.kind} on {record.device}) has already ended")
         now = self.clock.now()
         if at is not None:
             if record.kind in SELF_CLEARING:
@@ -652,7 +662,7 @@ class FaultInjector:
         """Undo an active fault on the model, or cancel a scheduled one."""
         record = self._record(fault_id)
         if record.state == "cleared":
-            raise FaultError(
+            raise FaultConflict(
                 f"{fault_id} ({record.kind} on {record.device}) already ended at "
                 f"{record.cleared_at:.3f} ({record.cleared_by})"
             )
@@ -994,10 +1004,27 @@ class FaultInjector:
             if other.device != plan.device:
                 continue
             if self._record_claims(other) & plan.claims:
-                raise FaultError(
+                raise FaultConflict(
                     f"{plan.device} already has {other.kind}"
                     + (f" on {other.part}" if other.part else "")
                     + f" ({other.id}): clear it first"
+                )
+
+    def _check_not_scheduled(self, plan: _Plan) -> None:
+        """The same fault on the same part, already scheduled, is a conflict: clear (cancel) it
+        first. Other faults scheduled there are allowed; whichever comes second is skipped."""
+        for fault_id in self._timers:
+            other = self._records.get(fault_id)
+            if (
+                other is not None
+                and other.state == "scheduled"
+                and (other.kind, other.device, other.part)
+                == (plan.kind.name, plan.device, plan.part)
+            ):
+                raise FaultConflict(
+                    f"{plan.device} already has {other.kind}"
+                    + (f" on {other.part}" if other.part else "")
+                    + f" scheduled at {other.scheduled_for:.3f} ({other.id}): clear it first"
                 )
 
     def _check_model(self, plan: _Plan) -> None:
@@ -1008,7 +1035,7 @@ class FaultInjector:
             active = {(str(f), t) for f, t in target.active_faults}
             for fault, part in held:
                 if (str(fault), part) in active:
-                    raise FaultError(
+                    raise FaultConflict(
                         f"{plan.device} already has a {fault} fault"
                         + (f" on {part}" if part else "")
                     )
@@ -1016,17 +1043,17 @@ class FaultInjector:
         if name.startswith("cable-"):
             end = self._cable_end(name, plan.device, plan.part)
             if end in self.rack.pulled_cables:
-                raise FaultError(f"the cable at {end} is already pulled")
+                raise FaultConflict(f"the cable at {end} is already pulled")
             if end not in self.rack.links:
                 raise FaultError(f"nothing is cabled at {end}")
         elif name == "ac-loss":
             assert isinstance(target, Node)
             if not any(target.psu_input.values()):
-                raise FaultError(f"{plan.device} already has no input power on any PSU")
+                raise FaultConflict(f"{plan.device} already has no input power on any PSU")
         elif name == "firmware-drift":
             assert isinstance(target, Node)
             if target.firmware[plan.part] == plan.version:
-                raise FaultError(f"{plan.device}'s {plan.part} already runs {plan.version}")
+                raise FaultConflict(f"{plan.device}'s {plan.part} already runs {plan.version}")
             busy = [
                 j.id
                 for j in target.update_jobs

@@ -371,8 +371,37 @@ def test_fault_inject_list_clear_and_schedule(booted: Api) -> None:
     assert cleared.status_code == 200
     assert (cleared.json()["state"], cleared.json()["cleared_by"]) == ("cleared", "operator")
     again = api.delete("/faults/f-0001")
-    assert again.status_code in (400, 409) and "f-0001" in again.json()["error"]
+    assert again.status_code == 409 and "f-0001" in again.json()["error"]
     assert api.status()["nodes"][1]["faults"] == []
+
+
+def test_a_fault_already_active_or_scheduled_on_the_part_is_a_conflict(api: Api) -> None:
+    """409 (the state forbids it), not 400 (a bad value), and nothing changes."""
+    first = api.post("/faults", {"kind": "fan", "device": "n01", "part": "Fan2"})
+    assert first.status_code == 201, first.text
+    later = api.post("/faults", {"kind": "psu-one", "device": "n01", "part": "PSU1", "in_s": 3600})
+    assert later.status_code == 201 and later.json()["state"] == "scheduled"
+    pulled = api.post("/faults", {"kind": "cable-bmc", "device": "n03"})
+    assert pulled.status_code == 201, pulled.text
+    before = api.get("/faults").json()
+    for body, message in (
+        ({"kind": "fan", "device": "n01", "part": "Fan2"}, "n01 already has fan on Fan2 (f-0001)"),
+        (
+            {"kind": "psu-one", "device": "n01", "part": "PSU1"},
+            "already has psu-one on PSU1 scheduled at",
+        ),
+        ({"kind": "cable-bmc", "device": "n03"}, "n03 already has cable-bmc"),
+    ):
+        again = api.post("/faults", body)
+        assert again.status_code == 409, again.text
+        assert message in again.json()["error"]
+    # A bad value is still a 400, and a clear of an ended fault a conflict too.
+    bad = api.post("/faults", {"kind": "fan", "device": "n01", "part": "Fan99"})
+    assert bad.status_code == 400 and "valid: Fan1" in bad.json()["error"]
+    assert api.get("/faults").json() == before
+    assert api.delete("/faults/f-0001").status_code == 200
+    ended = api.delete("/faults/f-0001")
+    assert ended.status_code == 409 and "already ended" in ended.json()["error"]
 
 
 BAD_REQUESTS: list[tuple[str, str, Any, int, str]] = [

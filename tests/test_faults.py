@@ -22,6 +22,7 @@ from emulator.faults import (
     CATALOGUE,
     FaultCleared,
     FaultClearPlanned,
+    FaultConflict,
     FaultError,
     FaultEvent,
     FaultInjected,
@@ -680,6 +681,30 @@ def test_a_fault_already_there_is_refused_and_nothing_changes(
     with pytest.raises(FaultError, match=message):
         faults.inject(*second)
     assert fingerprint(rack, faults) == before and len(seen) == count
+
+
+def test_the_same_fault_already_active_or_scheduled_is_a_conflict(
+    rack: Rack, faults: FaultInjector, clock: VirtualClock
+) -> None:
+    active = faults.inject("fan", "n01", "Fan2")
+    later = faults.inject("fan", "n02", "Fan1", at=clock.now() + 600)
+    before = fingerprint(rack, faults)
+    with pytest.raises(FaultConflict, match=f"already has fan on Fan2 \\({active.id}\\)"):
+        faults.inject("fan", "n01", "Fan2")
+    for when in (None, clock.now() + 60):
+        with pytest.raises(FaultConflict, match=f"scheduled at .* \\({later.id}\\): clear it"):
+            faults.inject("fan", "n02", "Fan1", at=when)
+    with pytest.raises(FaultConflict):
+        faults.check("fan", "n02", "Fan1")
+    assert fingerprint(rack, faults) == before
+    # A bad value is not a conflict; a cancelled schedule frees the part.
+    with pytest.raises(FaultError) as bad:
+        faults.inject("fan", "n02", "Fan9")
+    assert not isinstance(bad.value, FaultConflict)
+    faults.clear(later.id)
+    with pytest.raises(FaultConflict, match="already ended"):
+        faults.clear(later.id)
+    assert faults.inject("fan", "n02", "Fan1").state == "active"
 
 
 def test_a_fault_put_on_the_model_by_other_means_is_refused(

@@ -15,7 +15,7 @@ malformed body or parameter (pydantic details)  422
 a body over 64 KiB; a chunked body              413; 411
 a bad value (unknown fault kind, part, ...)     400
 no such node, switch, fault, alert or route     404
-a refused action, a state that forbids it       409
+a refused action; a fault already on the part   409
 the BMC did not answer (Stop, Start, Repair...) 502
 not implemented by the model                    501
 ==============================================  ======
@@ -37,7 +37,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from emulator.control import schemas as s
 from emulator.control.feed import EventFeed, encode
 from emulator.control.plane import ACTIONS, ControlError, ControlPlane
-from emulator.faults import CATALOGUE, FaultError, FaultRecord
+from emulator.faults import CATALOGUE, FaultConflict, FaultError, FaultRecord
 from emulator.logs import kv
 from emulator.operator import Alert
 from nodes import errors as model_errors
@@ -65,7 +65,10 @@ def _error(status: int, message: str, **extra: Any) -> JSONResponse:
 
 
 def _status_of(exc: Exception) -> int:
-    """A FaultError says what the model said: its cause's status, else 400."""
+    """A FaultError says what the model said: its cause's status; a FaultConflict (already
+    active or scheduled on that part, already ended) 409; else 400."""
+    if isinstance(exc, FaultConflict):
+        return 409
     cause = exc.__cause__ or exc.__context__
     target = cause if isinstance(cause, model_errors.ModelError) else exc
     for kind, status in _MODEL_STATUS:
