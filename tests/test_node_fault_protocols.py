@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -442,3 +443,44 @@ def test_a_hung_bmc_sends_no_redfish_events() -> None:
     origins = asyncio.run(main())
     assert "/redfish/v1/Chassis/n01/Drives/Disk.2" in origins
     assert "/redfish/v1/Chassis/n01/Drives/Disk.1" not in origins
+
+
+def test_a_hung_bmc_holds_redfish_requests_and_serves_them_once_it_recovers(
+    rack: RackThread, tmp_path: Path
+) -> None:
+    """A hung BMC's TCP stack still accepts but its firmware never answers: a request waits
+    (the client times out, the connection is not reset), on a new or a kept-alive connection,
+    and one still waiting when the hang clears is answered."""
+    n = Probe(rack, "n03", tmp_path / "sdr")
+    e = n.rf_ep
+    url = f"{e.scheme}://{e.address}:{e.port}"
+    with httpx.Client(base_url=url, auth=(e.username, e.password), verify=False) as kept:
+        assert kept.get("/redfish/v1/", timeout=5).status_code == 200  # kept alive
+        n.inject(NodeFault.BMC_HANG)
+        for client in (kept, None):
+            t0 = time.monotonic()
+            with pytest.raises(httpx.ReadTimeout):  # not a RemoteProtocolError: no reset
+                if client is None:
+                    httpx.get(url + "/redfish/v1/", verify=False, timeout=1.5)
+                else:
+                    client.get("/redfish/v1/", timeout=1.5)
+            assert time.monotonic() - t0 >= 1.4
+        # A request sent while hung, answered once the hang clears while the client waits.
+        results: list[httpx.Response | BaseException] = []
+
+        def wait_for_answer() -> None:
+            try:
+                results.append(kept.get("/redfish/v1/Systems/n03", timeout=20))
+            except BaseException as exc:  # reported by the assertion below
+                results.append(exc)
+
+        waiter = threading.Thread(target=wait_for_answer)
+        waiter.start()
+        time.sleep(1.0)
+        assert results == []  # held
+        n.model(lambda node: node.clear_fault(NodeFault.BMC_HANG))
+        waiter.join(25)
+        assert not waiter.is_alive()
+        (answer,) = results
+        assert isinstance(answer, httpx.Response), answer
+        assert answer.status_code == 200 and answer.json()["Id"] == "n03"
