@@ -24,7 +24,7 @@ from bmc.redfish.tls import ensure_certificate
 from bmc.snmp.traps import BmcTrapSender
 from emulator.clock import ScaledClock
 from emulator.control.app import create_app
-from emulator.control.feed import EventFeed
+from emulator.control.feed import HISTORY, EventFeed, stored_item
 from emulator.control.plane import ControlPlane
 from emulator.control.server import ControlServer, bind_control
 from emulator.endpoints import Endpoint, StartupError, plan_endpoints
@@ -175,6 +175,12 @@ class RackRuntime:
                 operator=getattr(self, "operator", None),
                 faults=getattr(self, "faults", None),
             )
+            if self.feed is not None:  # GET /events shows what happened before a restart
+                rows = store.history(limit=self.feed.recent.maxlen or HISTORY)
+                self.feed.seed(
+                    [stored_item(r.seq, r.kind, r.device, r.at, r.data) for r in rows],
+                    rows[-1].seq if rows else 0,
+                )
             rack.bus.subscribe(store)
             restored = store.load()
         except BaseException as exc:

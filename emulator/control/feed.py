@@ -5,6 +5,10 @@
 hands each live subscriber its own bounded queue: a client that reads too slowly is dropped with a
 final ``stream.dropped`` message instead of growing memory, and :meth:`EventFeed.close` ends every
 stream with ``stream.closed`` (the server can then stop without waiting on them).
+
+After a restart, :meth:`EventFeed.seed` puts the state store's history (what happened before the
+kill) ahead of this run's events (:func:`stored_item` turns a history row into an item), and
+this run's ``seq`` continue after the stored ones.
 """
 
 from __future__ import annotations
@@ -12,13 +16,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import enum
+import functools
 import ipaddress
 import math
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from nodes.events import Event
+from nodes.events import _EVENT_NAMES, Event
 
 #: Events a subscriber may have waiting before it is dropped.
 QUEUE_LIMIT = 1000
@@ -55,6 +60,38 @@ def encode(event: Event, seq: int = 0) -> dict[str, Any]:
         if f.name in ("device", "at") or f.name.startswith("_"):
             continue
         out[f.name] = jsonable(getattr(event, f.name))
+    return out
+
+
+@functools.cache
+def _event_types() -> dict[str, str]:
+    """Every event class's name -> its dotted ``type`` (``PowerChanged`` -> ``power.changed``)."""
+    out: dict[str, str] = {}
+    todo: list[type[Event]] = [Event]
+    while todo:
+        cls = todo.pop()
+        todo.extend(cls.__subclasses__())
+        log_name = getattr(cls, "_log_name", None)
+        out[cls.__name__] = (
+            log_name if isinstance(log_name, str) else _EVENT_NAMES.get(cls.__name__, cls.__name__)
+        )
+    return out
+
+
+def stored_item(
+    seq: int, kind: str, device: str, at: float, data: dict[str, Any]
+) -> dict[str, Any]:
+    """A state store history row (``emulator.state.HistoryRecord``: the event's class name and
+    its fields) as the item :func:`encode` made of the event."""
+    out: dict[str, Any] = {
+        "seq": seq,
+        "type": _event_types().get(kind, kind),
+        "device": device,
+        "at": at,
+    }
+    for key, value in data.items():
+        if not key.startswith("_"):
+            out[key] = jsonable(value)
     return out
 
 
@@ -125,6 +162,15 @@ class EventFeed:
         self.recent.append(item)
         for sub in self._subs:
             sub.push(item)
+
+    def seed(self, stored: list[dict[str, Any]], last_seq: int) -> None:
+        """Put the events of earlier runs (``stored``, oldest first, numbered up to
+        ``last_seq``) ahead of those seen so far, which are numbered on from ``last_seq``, as
+        every later one is. Called once, at start-up, before any subscriber."""
+        mine = [{**item, "seq": item["seq"] + last_seq} for item in self.recent]
+        self._seq += last_seq
+        self.recent.clear()
+        self.recent.extend([*stored, *mine])
 
     def subscribe(self, since: int | None = None) -> Subscription:
         """A new live stream; ``since`` first replays the kept events after that ``seq``."""
