@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
+from bmc.snmp.events import BmcTrapEvent, BmcTrapLost, BmcTrapSent
 from bmc.snmp.usm import UsmUser, encode_trap
 from nodes.events import BmcResetStarted, Event, SelRecordAdded
 from nodes.sel import SYSTEM_EVENT_RECORD, EventType, SelRecord, SensorType
@@ -57,6 +58,7 @@ __all__ = [
     "BmcTrapEvent",
     "BmcTrapLost",
     "BmcTrapSender",
+    "BmcTrapSent",
     "Category",
     "HardwareAlert",
     "Severity",
@@ -271,48 +273,6 @@ def mib_text() -> str:
             ]
     lines.append("END")
     return "\n".join(lines) + "\n"
-
-
-# -- events --------------------------------------------------------------------------------------
-@dataclass(frozen=True, kw_only=True)
-class BmcTrapEvent(Event):
-    """A hardware trap a BMC raised (``device`` is the node)."""
-
-    _log_name = "bmc.trap"
-    trap: str  # dotted trap OID
-    category: str
-    severity: str
-    record_id: int
-    message: str
-    #: The SEL record's sensor, event type, offset and direction: which part the trap is about,
-    #: and whether its condition asserted or cleared (what a receiver reads back with
-    #: ``ipmitool sel get <record_id>``; the sensor type is in the suBmcSensorType varbind).
-    sensor_type: int
-    sensor_number: int
-    event_type: int
-    offset: int
-    asserted: bool
-
-    @property
-    def name(self) -> str:
-        return self._log_name
-
-
-@dataclass(frozen=True, kw_only=True)
-class BmcTrapSent(BmcTrapEvent):
-    """The BMC sent the trap to ``receivers`` ("address:port", comma-separated)."""
-
-    _log_name = "bmc.trap_sent"
-    receivers: str
-
-
-@dataclass(frozen=True, kw_only=True)
-class BmcTrapLost(BmcTrapEvent):
-    """The trap never left: ``reason`` "no-power" (no PSU has input: no standby power),
-    "bmc-silent" (firmware resetting or hung) or "no-path" (BMC switch down, cable pulled)."""
-
-    _log_name = "bmc.trap_lost"
-    reason: str
 
 
 # -- sending -------------------------------------------------------------------------------------

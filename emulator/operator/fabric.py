@@ -25,9 +25,9 @@ The rules it keeps (``../shared/PROCEDURES.md`` gives the sources):
   storage job, alerts) arrive on the rack's bus, as every event does.
 * Health is evaluated every ``health_interval_s`` (alerts open and close then). Nothing is
   evaluated while the whole scale unit is Stopped: its health service runs on it.
-* Hardware alerts come only from the BMCs' SNMPv3 traps (``BmcTrapSent`` from
-  :mod:`bmc.snmp.traps`, whose sender must follow the rack's bus), at once: a trap that was lost
-  (BMC unpowered, hung or resetting, its cable out, the BMC switch down) raises nothing. A
+* Hardware alerts come only from the BMCs' SNMPv3 traps, at once (``BmcTrapSent`` of
+  :mod:`bmc.snmp.events`; the sender of :mod:`bmc.snmp.traps` must follow the rack's bus): a
+  trap lost (BMC unpowered, hung or resetting, its cable out, the BMC switch down) raises nothing. A
   hardware alert closes by itself when the same hardware's BMC sends the trap that clears every
   condition it raised (deasserted, or back to fully redundant); a trap from other hardware (a
   whole-node or motherboard swap, as ``serial/board serial``) never closes it: the operator does.
@@ -43,8 +43,7 @@ from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from bmc.snmp.traps import BmcTrapSent
-from bmc.snmp.traps import Severity as TrapSeverity
+from bmc.snmp.events import INFO, BmcTrapSent
 from emulator.operator.alerts import CATALOGUE, Alert, AlertKind, Severity
 from emulator.operator.baseline import Baseline
 from emulator.operator.events import (
@@ -1075,7 +1074,7 @@ class Fabric:
             del self._trapped[old]  # swapped hardware: its alerts wait for the operator
         key = (name, hw, trap.sensor_type, trap.sensor_number)
         offsets = self._trapped.setdefault(key, set())
-        bad = trap.severity != TrapSeverity.INFO.name.lower()
+        bad = trap.severity != INFO
         if trap.event_type == EventType.REDUNDANCY:
             offsets.clear()  # a redundancy sensor is in one state at a time
             if bad:
