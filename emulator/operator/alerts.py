@@ -4,7 +4,8 @@ The three node-down alerts are Azure Stack Hub's own titles (azure-stack-replace
 that is down raises all three, Critical). The others are written in the same voice; their names
 are not documented. Every alert closes by itself when its condition clears, except that a
 *hardware* alert belongs to the hardware that raised it (serial, board): after a whole-node or
-motherboard swap it stays open until an operator closes it, as the documentation says.
+motherboard swap it stays open until an operator closes it, as the documentation says. Hardware
+alerts open and close only on the traps the BMC sent (see ``emulator.operator.fabric``).
 
 ================================  ==========  ========  ========  ===========================
 kind                              severity    on        hardware  raised when
@@ -13,7 +14,8 @@ node-offline                      Critical    node      no        the host is no
 node-not-connected                Critical    node      no        host down, or no NIC link
 node-no-placement                 Critical    node      no        host down, no NIC link, or the
                                                                   node Requires Remediation
-psu-redundancy-lost               Warning     node      yes       a PSU has no input (BMC trap)
+psu-redundancy-lost               Warning     node      yes       the BMC's PSU trap: a supply
+                                                                  lost input or failed
 bmc-not-responding                Warning     node      no        BMC silent or refusing the
                                                                   rack's credentials for 60 s
 tor-switch-down                   Critical    switch    no        a ToR is not up
