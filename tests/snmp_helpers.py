@@ -102,16 +102,26 @@ class TrapReceiver:
     """``snmptrapd -f -Lo`` on 127.0.0.1:<port>, its output collected in a thread.
 
     ``lines`` is everything it printed; :meth:`wait_for` waits for a line matching a predicate.
+    By default it accepts every trap (``disableAuthorization yes``), prints numeric OIDs with no
+    MIB loaded (:data:`QUIET`) and the sender's address; ``accept_all=False`` leaves the access
+    control to ``config_lines`` (``authUser log ...``), ``mib_args`` replaces :data:`QUIET` and
+    ``trap_format`` the ``-F`` format of the ``TRAP`` lines.
     """
 
-    def __init__(self, config_lines: list[str] | None = None, port: int | None = None) -> None:
+    def __init__(
+        self,
+        config_lines: list[str] | None = None,
+        port: int | None = None,
+        *,
+        accept_all: bool = True,
+        mib_args: list[str] | None = None,
+        trap_format: str = "TRAP %a %b %v\n",
+    ) -> None:
         self.port = port or free_udp_port()
         self._dir = tempfile.TemporaryDirectory(prefix="snmptrapd-")
         conf = Path(self._dir.name) / "snmptrapd.conf"
-        conf.write_text(
-            "\n".join(["disableAuthorization yes", *(config_lines or [])]) + "\n",
-            encoding="utf-8",
-        )
+        header = ["disableAuthorization yes"] if accept_all else []
+        conf.write_text("\n".join([*header, *(config_lines or [])]) + "\n", encoding="utf-8")
         env = {**os.environ, "SNMP_PERSISTENT_DIR": self._dir.name}
         self._proc = subprocess.Popen(
             [
@@ -121,9 +131,9 @@ class TrapReceiver:
                 "-C",
                 "-c",
                 str(conf),
-                *QUIET,
+                *(QUIET if mib_args is None else mib_args),
                 "-F",
-                "TRAP %a %b %v\n",
+                trap_format,
                 f"udp:127.0.0.1:{self.port}",
             ],
             stdout=subprocess.PIPE,

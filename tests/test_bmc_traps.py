@@ -6,10 +6,7 @@ BMC switch is off or the BMC's cable is out.
 
 from __future__ import annotations
 
-import os
 import subprocess
-import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -31,7 +28,7 @@ from nodes.events import Event
 from nodes.node import BmcResetKind
 from nodes.sel import EventType, SelRecord, SensorType
 from tests.conftest import next_base_address, require_tool
-from tests.snmp_helpers import free_udp_port
+from tests.snmp_helpers import TrapReceiver, free_udp_port
 
 REPO = Path(__file__).resolve().parent.parent
 MIBS = REPO / "mibs"
@@ -189,69 +186,18 @@ def test_trap_settings_default_to_the_bmc_credentials() -> None:
 # -- a real snmptrapd ------------------------------------------------------------------------------
 
 
-class V3TrapDaemon:
+class V3TrapDaemon(TrapReceiver):
     """``snmptrapd`` on 127.0.0.1:<port> that knows each BMC's v3 user (``createUser -e``) and
     logs what its users send (``authUser log``); the BMC MIB loaded, so traps print by name."""
 
     def __init__(self, port: int, users: list[str], auth_users: list[str]) -> None:
-        self.port = port
-        self._dir = tempfile.TemporaryDirectory(prefix="snmptrapd-")
-        conf = Path(self._dir.name) / "snmptrapd.conf"
-        conf.write_text("\n".join([*users, *auth_users]) + "\n", encoding="utf-8")
-        env = {**os.environ, "SNMP_PERSISTENT_DIR": self._dir.name}
-        self._proc = subprocess.Popen(
-            [
-                require_tool("snmptrapd"),
-                "-f",
-                "-Lo",
-                "-C",
-                "-c",
-                str(conf),
-                "-M",
-                str(MIBS),
-                "-m",
-                "SCALEUNIT-BMC-MIB",
-                "-F",
-                "TRAP %b %v\n",
-                f"udp:127.0.0.1:{self.port}",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=env,
+        super().__init__(
+            [*users, *auth_users],
+            port,
+            accept_all=False,
+            mib_args=["-M", str(MIBS), "-m", "SCALEUNIT-BMC-MIB"],
+            trap_format="TRAP %b %v\n",
         )
-        self.lines: list[str] = []
-        self._lock = threading.Lock()
-        threading.Thread(target=self._read, daemon=True).start()
-        assert self.wait_for(lambda line: "NET-SNMP version" in line, 10), self.lines
-
-    def _read(self) -> None:
-        assert self._proc.stdout is not None
-        for line in self._proc.stdout:
-            with self._lock:
-                self.lines.append(line.rstrip("\n"))
-
-    def traps(self) -> list[str]:
-        with self._lock:
-            return [line for line in self.lines if line.startswith("TRAP ")]
-
-    def wait_for(self, predicate: Callable[[str], bool], seconds: float) -> bool:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            with self._lock:
-                if any(predicate(line) for line in self.lines):
-                    return True
-            time.sleep(0.05)
-        return False
-
-    def close(self) -> None:
-        self._proc.terminate()
-        try:
-            self._proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait(5)
-        self._dir.cleanup()
 
 
 def start_trap_rack(
