@@ -16,7 +16,9 @@ fan (fan name)          0 RPM (lower-critical going low); while the host is on, 
                         when each is crossed; cleared: they fall back (deassertions)
 dimm (slot)             uncorrectable ECC (Memory 0Ch offset 01h, the DIMM in event data 3); a
                         running OS crashes (OS Critical Stop 20h); every POST until it is cleared
-                        maps the DIMM out (0Ch offset 04h, Memory Device Disabled)
+                        maps the DIMM out (0Ch offset 04h, Memory Device Disabled); cleared:
+                        the ECC condition deasserts, and the next POST maps the DIMM back in
+                        (offset 04h deasserted)
 data-disk (slot)        Drive Slot 0Dh offset 01h (drive fault); the drive reads Critical
 boot-drive (slot)       one: the boot mirror is degraded; both: the running OS crashes, and POST
                         ends in "no bootable device" (System Firmware Progress 0Fh offset 00h)

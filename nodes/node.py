@@ -1177,7 +1177,18 @@ class Node:
 
     def _mend_dimm(self, slot: str) -> list[Event]:
         self.failed_dimms.discard(slot)
-        return []  # a DIMM left out of the map stays out until the next POST
+        # The error condition deasserts (the BMC's trap that clears it); a DIMM left out of the
+        # map stays out until the next POST, which logs its Memory Device Disabled deasserted.
+        self.sel.log(
+            SensorType.MEMORY,
+            sn.MEMORY_ECC,
+            0x01,
+            f"Uncorrectable ECC error cleared, DIMM {slot}",
+            asserted=False,
+            raw_data1=_DATA3_EXTENSION,
+            data3=self._index(PartKind.DIMM, slot),
+        )
+        return []
 
     def _map_memory(self) -> list[Event]:
         """POST: failed DIMMs are left out of the memory map, good ones are used."""
@@ -1191,6 +1202,17 @@ class Node:
                     sn.MEMORY_ECC,
                     0x04,
                     f"Memory Device Disabled, DIMM {slot}",
+                    raw_data1=_DATA3_EXTENSION,
+                    data3=self._index(PartKind.DIMM, slot),
+                )
+        for slot in self.mapped_out_dimms:
+            if slot not in mapped_out and slot in self._parts(PartKind.DIMM):
+                self.sel.log(
+                    SensorType.MEMORY,
+                    sn.MEMORY_ECC,
+                    0x04,
+                    f"Memory Device Enabled, DIMM {slot}",
+                    asserted=False,
                     raw_data1=_DATA3_EXTENSION,
                     data3=self._index(PartKind.DIMM, slot),
                 )
