@@ -32,6 +32,8 @@ class BmcTrapEvent(Event):
     event_type: int
     offset: int
     asserted: bool
+    #: The SEL record's event data 3 (0xFF when unused): which DIMM a memory record names.
+    data3: int = 0xFF
 
     @property
     def name(self) -> str:

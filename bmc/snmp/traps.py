@@ -403,6 +403,7 @@ class BmcTrapSender:
             "event_type": event.record.event_type,
             "offset": event.record.offset,
             "asserted": event.record.asserted,
+            "data3": event.record.event_data[2],
         }
         node = self.rack.nodes[name]
         if not node.bmc_powered() or not fabric.bmc_answering(name):
