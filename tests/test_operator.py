@@ -758,6 +758,245 @@ def test_a_hardware_alert_outlives_node_replace_until_the_operator_closes_it(uni
     assert only(f.close_alert(alert.id), AlertClosed).by == "operator"
 
 
+# -- hardware alerts from every trap category ---------------------------------------------------
+HW_KINDS = {kind for kind, spec in CATALOGUE.items() if spec.hardware}
+
+
+def raised_kinds(unit: Unit) -> list[AlertKind]:
+    return [e.kind for e in of(unit.seen, AlertRaised)]
+
+
+def closed_kinds(unit: Unit) -> list[AlertKind]:
+    return [e.kind for e in of(unit.seen, AlertClosed)]
+
+
+def test_every_hardware_alert_is_in_the_catalogue_as_the_oems() -> None:
+    assert {
+        AlertKind.PSU_REDUNDANCY_LOST,
+        AlertKind.FAN_FAILURE,
+        AlertKind.TEMPERATURE_WARNING,
+        AlertKind.TEMPERATURE_CRITICAL,
+        AlertKind.MEMORY_ERROR,
+        AlertKind.DRIVE_FAILURE,
+        AlertKind.BOOT_DRIVE_DEGRADED,
+        AlertKind.BOOT_DRIVE_FAILED,
+        AlertKind.PROCESSOR_ERROR,
+        AlertKind.OS_CRITICAL_STOP,
+    } == HW_KINDS
+    for kind in HW_KINDS:
+        spec = CATALOGUE[kind]
+        assert spec.title and "{component}" in spec.description and spec.remediation
+
+
+def test_a_fan_trap_raises_its_alert_and_the_temperatures_their_own_as_they_climb(
+    unit: Unit,
+) -> None:
+    f, node = unit.fabric, unit.node("n02")
+    node.inject_fault("fan", "Fan1")
+    raised = only(unit.seen, AlertRaised)  # the fan's trap, at once
+    assert (raised.kind, raised.device, raised.severity) == (
+        AlertKind.FAN_FAILURE,
+        "n02",
+        Severity.CRITICAL,
+    )
+    assert raised.title == "Fan failure"
+    unit.clock.advance(240.0)  # the CPUs and the exhaust climb, not yet past a threshold
+    assert raised_kinds(unit) == [AlertKind.FAN_FAILURE]
+    unit.clock.advance(60.0)
+    assert raised_kinds(unit)[1:] == [AlertKind.TEMPERATURE_WARNING]
+    unit.clock.advance(150.0)
+    assert raised_kinds(unit)[2:] == [AlertKind.TEMPERATURE_CRITICAL]
+    critical = next(a for a in f.alerts() if a.kind is AlertKind.TEMPERATURE_CRITICAL)
+    assert critical.severity is Severity.CRITICAL and critical.hardware_id
+    # A second fan fails: mending the first leaves the fan alert open.
+    node.inject_fault("fan", "Fan2")
+    node.clear_fault("fan", "Fan1")
+    unit.clock.advance(TICK)
+    assert (AlertKind.FAN_FAILURE, "n02") in unit.open_alerts()
+    assert closed_kinds(unit) == []
+    unit.seen.clear()
+    node.clear_fault("fan", "Fan2")  # its deassert trap closes the fan alert at once
+    assert [(e.kind, e.by) for e in of(unit.seen, AlertClosed)] == [
+        (AlertKind.FAN_FAILURE, "system")
+    ]
+    assert {k for k, _ in unit.open_alerts()} == {
+        AlertKind.TEMPERATURE_WARNING,
+        AlertKind.TEMPERATURE_CRITICAL,
+    }
+    # The temperatures fall: critical clears first, then the warning, each on its own trap.
+    unit.clock.advance(300.0)
+    assert closed_kinds(unit)[1:] == [
+        AlertKind.TEMPERATURE_CRITICAL,
+        AlertKind.TEMPERATURE_WARNING,
+    ]
+    assert unit.open_alerts() == []
+    assert all(a.closed_by == "system" for a in f.alerts())
+
+
+def test_a_memory_trap_raises_its_alert_until_every_dimm_is_mended_and_mapped_in(
+    unit: Unit,
+) -> None:
+    f, node = unit.fabric, unit.node("n03")
+    node.inject_fault("dimm", "A1")
+    assert raised_kinds(unit) == [AlertKind.MEMORY_ERROR, AlertKind.OS_CRITICAL_STOP]
+    memory = next(a for a in f.alerts() if a.kind is AlertKind.MEMORY_ERROR)
+    assert (memory.severity, memory.title) == (Severity.CRITICAL, "Memory error")
+    node.inject_fault("dimm", "A2")  # a second DIMM on the same ECC sensor
+    node.hard_reset()
+    unit.clock.advance(BOOT)  # POST maps A1 and A2 out: Memory Device Disabled
+    assert node.mapped_out_dimms == ("A1", "A2")
+    node.clear_fault("dimm", "A1")  # the UE deasserts; A1 is still mapped out until POST
+    unit.clock.advance(TICK)
+    assert (AlertKind.MEMORY_ERROR, "n03") in unit.open_alerts()
+    node.clear_fault("dimm", "A2")
+    node.hard_reset()
+    unit.clock.advance(BOOT)  # A1 and A2 mapped back in: offset 04h deasserted, per DIMM
+    assert node.mapped_out_dimms == ()
+    assert (AlertKind.MEMORY_ERROR, "n03") not in unit.open_alerts()
+    assert f.alert(memory.id).closed_by == "system"
+    # The OS stop is an event, never deasserted: the operator closes it.
+    unit.clock.advance(10 * TICK)
+    (stop,) = [a for a in f.alerts(open_only=True) if a.kind is AlertKind.OS_CRITICAL_STOP]
+    assert only(f.close_alert(stop.id), AlertClosed).by == "operator"
+
+
+def test_one_mended_dimm_leaves_the_memory_alert_open_while_the_other_is_disabled(
+    unit: Unit,
+) -> None:
+    node = unit.node("n03")
+    node.inject_fault("dimm", "A1")
+    node.inject_fault("dimm", "A2")
+    node.clear_fault("dimm", "A1")
+    node.hard_reset()
+    unit.clock.advance(BOOT)  # A1 back in, A2 out
+    assert node.mapped_out_dimms == ("A2",)
+    assert (AlertKind.MEMORY_ERROR, "n03") in unit.open_alerts()
+    node.clear_fault("dimm", "A2")  # its UE clears, it stays disabled until the next POST
+    assert (AlertKind.MEMORY_ERROR, "n03") in unit.open_alerts()
+    node.hard_reset()
+    unit.clock.advance(BOOT)
+    assert (AlertKind.MEMORY_ERROR, "n03") not in unit.open_alerts()
+
+
+def test_a_data_disk_trap_raises_a_drive_alert_closed_by_every_disk_mended(unit: Unit) -> None:
+    node = unit.node("n04")
+    node.inject_fault("data-disk", "Disk.1")
+    raised = only(unit.seen, AlertRaised)
+    assert (raised.kind, raised.severity) == (AlertKind.DRIVE_FAILURE, Severity.CRITICAL)
+    node.inject_fault("data-disk", "Disk.3")
+    node.clear_fault("data-disk", "Disk.1")
+    unit.clock.advance(TICK)
+    assert unit.open_alerts() == [(AlertKind.DRIVE_FAILURE, "n04")]
+    node.clear_fault("data-disk", "Disk.3")
+    assert unit.open_alerts() == []
+    assert only(unit.seen, AlertClosed).by == "system"
+
+
+def test_boot_drive_traps_raise_degraded_then_failed_and_close_as_each_drive_returns(
+    unit: Unit,
+) -> None:
+    node = unit.node("n02")
+    node.inject_fault("boot-drive", "BOSS.1")
+    raised = only(unit.seen, AlertRaised)
+    assert (raised.kind, raised.severity) == (AlertKind.BOOT_DRIVE_DEGRADED, Severity.WARNING)
+    assert AlertKind.DRIVE_FAILURE not in raised_kinds(unit)  # not a data disk
+    node.inject_fault("boot-drive", "BOSS.2")  # the OS loses its boot volume
+    assert raised_kinds(unit)[1:] == [AlertKind.BOOT_DRIVE_FAILED, AlertKind.OS_CRITICAL_STOP]
+    node.clear_fault("boot-drive", "BOSS.1")  # one back: degraded, no longer failed
+    assert closed_kinds(unit) == [AlertKind.BOOT_DRIVE_FAILED]
+    assert (AlertKind.BOOT_DRIVE_DEGRADED, "n02") in unit.open_alerts()
+    node.clear_fault("boot-drive", "BOSS.2")
+    assert closed_kinds(unit) == [AlertKind.BOOT_DRIVE_FAILED, AlertKind.BOOT_DRIVE_DEGRADED]
+
+
+def test_a_critical_interrupt_raises_a_processor_alert_that_only_the_operator_closes(
+    unit: Unit,
+) -> None:
+    f = unit.fabric
+    unit.node("n01").diag_interrupt()
+    raised = only(unit.seen, AlertRaised)
+    assert (raised.kind, raised.severity) == (AlertKind.PROCESSOR_ERROR, Severity.CRITICAL)
+    unit.node("n01").diag_interrupt()  # the same alert is still open: nothing new
+    unit.clock.advance(10 * TICK)
+    assert unit.open_alerts() == [(AlertKind.PROCESSOR_ERROR, "n01")]
+    assert only(f.close_alert(raised.alert_id), AlertClosed).by == "operator"
+    unit.seen.clear()
+    unit.node("n01").diag_interrupt()  # a new event: a new alert
+    assert only(unit.seen, AlertRaised).alert_id != raised.alert_id
+
+
+#: A fault, its part, and the alerts its traps raise at once.
+_HW_FAULTS = [
+    ("fan", "Fan1", {AlertKind.FAN_FAILURE}),
+    ("dimm", "A1", {AlertKind.MEMORY_ERROR, AlertKind.OS_CRITICAL_STOP}),
+    ("data-disk", "Disk.2", {AlertKind.DRIVE_FAILURE}),
+    ("boot-drive", "BOSS.1", {AlertKind.BOOT_DRIVE_DEGRADED}),
+]
+
+
+@pytest.mark.parametrize(("fault", "part", "kinds"), _HW_FAULTS)
+def test_no_hardware_alert_is_raised_from_a_trap_lost_behind_the_bmc_switch(
+    unit: Unit, fault: str, part: str, kinds: set[AlertKind]
+) -> None:
+    bmc_switch = unit.rack.switches["bmc-switch"]
+    bmc_switch.power_off()
+    unit.node("n02").inject_fault(fault, part)
+    assert {e.device for e in of(unit.seen, BmcTrapLost)} == {"n02"}
+    assert not of(unit.seen, AlertRaised)
+    bmc_switch.power_on()
+    unit.clock.advance(900.0)  # booted, every BMC answers; the part is still failed
+    assert unit.rack.bmc_port_up("n02")
+    assert not kinds & {a.kind for a in unit.fabric.alerts()}
+    if fault == "fan":  # the temperatures crossed their thresholds once the path was back
+        assert AlertKind.TEMPERATURE_WARNING in raised_kinds(unit)
+    unit.node("n01").diag_interrupt()  # the path is back: the next trap is heard
+    assert AlertKind.PROCESSOR_ERROR in raised_kinds(unit)
+
+
+@pytest.mark.parametrize(("fault", "part", "kinds"), _HW_FAULTS)
+def test_a_hardware_alert_of_each_kind_outlives_node_replace_and_a_snapshot(
+    unit: Unit, fault: str, part: str, kinds: set[AlertKind]
+) -> None:
+    f = unit.fabric
+    old = unit.node("n02")
+    old.inject_fault(fault, part)
+    unit.clock.advance(600.0)  # a fan's temperatures climb too
+    hardware = [a for a in f.alerts(open_only=True) if a.kind in HW_KINDS]
+    assert kinds <= {a.kind for a in hardware}
+    # The scale unit's health service restarts from its snapshot: the alerts and the trapped
+    # conditions come back, and the same hardware's clearing trap still closes them.
+    data = f.snapshot()
+    f.close()
+    f2 = unit.fabric = Fabric(unit.rack, settings=f.settings)
+    f2.restore(data)
+    assert [a for a in f2.alerts(open_only=True) if a.kind in HW_KINDS] == hardware
+    f2.shutdown("n02")
+    unit.clock.advance(SHUTDOWN)
+    creds = unit.rack.topology.credentials
+    old.replace("NEWSERIAL02", username=creds.username, password=creds.password, firmware={})
+    unit.clock.advance(10 * TICK)
+    still = [a for a in f2.alerts(open_only=True) if a.kind in HW_KINDS]
+    assert still == hardware  # the new hardware sent no clearing trap for the old one's
+    for alert in still:
+        assert only(f2.close_alert(alert.id), AlertClosed).by == "operator"
+    assert not [a for a in f2.alerts(open_only=True) if a.kind in HW_KINDS]
+
+
+def test_a_restored_fabric_closes_a_hardware_alert_on_the_clearing_trap(unit: Unit) -> None:
+    f = unit.fabric
+    node = unit.node("n03")
+    node.inject_fault("dimm", "A3")
+    node.inject_fault("data-disk", "Disk.4")
+    data = f.snapshot()
+    f.close()
+    f2 = Fabric(unit.rack, settings=f.settings)
+    f2.restore(data)
+    node.clear_fault("data-disk", "Disk.4")
+    node.clear_fault("dimm", "A3")  # the UE clears; A3 is not mapped out (no POST since)
+    closed = {(a.kind, a.closed_by) for a in f2.alerts() if not a.open}
+    assert closed == {(AlertKind.DRIVE_FAILURE, "system"), (AlertKind.MEMORY_ERROR, "system")}
+
+
 def test_a_silent_bmc_is_alerted_after_a_minute_and_the_alert_closes_when_it_answers(
     unit: Unit,
 ) -> None:

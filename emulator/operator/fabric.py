@@ -103,6 +103,7 @@ from nodes.events import (
 from nodes.node import BootTarget, Node
 from nodes.power import HostState
 from nodes.sel import EventType, SensorType
+from nodes.sensors import DRIVE_BASE
 from nodes.users import Privilege
 from switches.events import PortAdminChanged, SwitchStateChanged
 from switches.model import PortRole
@@ -134,10 +135,29 @@ _WATCHED: Final = (
     PortAdminChanged,
 )
 
-#: The hardware alert each trap's IPMI sensor type raises (the others raise none yet).
-_TRAP_ALERTS: Final[dict[int, AlertKind]] = {
-    SensorType.POWER_SUPPLY: AlertKind.PSU_REDUNDANCY_LOST,
+#: The hardware alerts a trap of each IPMI sensor type may open or close (voltage, battery and
+#: LAN raise none yet; the NIC port fault logs no SEL record, the network alerts cover it).
+_TRAP_ALERTS: Final[dict[int, tuple[AlertKind, ...]]] = {
+    SensorType.POWER_SUPPLY: (AlertKind.PSU_REDUNDANCY_LOST,),
+    SensorType.FAN: (AlertKind.FAN_FAILURE,),
+    SensorType.TEMPERATURE: (AlertKind.TEMPERATURE_WARNING, AlertKind.TEMPERATURE_CRITICAL),
+    SensorType.MEMORY: (AlertKind.MEMORY_ERROR,),
+    SensorType.DRIVE_SLOT: (
+        AlertKind.DRIVE_FAILURE,
+        AlertKind.BOOT_DRIVE_DEGRADED,
+        AlertKind.BOOT_DRIVE_FAILED,
+    ),
 }
+#: Traps that report an event, never deasserted: each one asserted raises its alert (if none is
+#: open), which only the operator closes.
+_EVENT_TRAP_ALERTS: Final[dict[int, AlertKind]] = {
+    SensorType.PROCESSOR: AlertKind.PROCESSOR_ERROR,
+    SensorType.CRITICAL_INTERRUPT: AlertKind.PROCESSOR_ERROR,
+    SensorType.OS_STOP: AlertKind.OS_CRITICAL_STOP,
+    SensorType.WATCHDOG_2: AlertKind.OS_CRITICAL_STOP,
+}
+#: Threshold offsets (IPMI 2.0 table 42-2) of the non-critical thresholds, going low or high.
+_NON_CRITICAL_OFFSETS: Final = frozenset({0x00, 0x01, 0x06, 0x07})
 
 
 class FabricSettings(BaseModel):
@@ -262,8 +282,9 @@ class _StorageJob:
 
 
 _AlertKey = tuple[AlertKind, str, str]  # kind, component, hardware id
-#: A BMC sensor of one piece of hardware: node, hardware id, IPMI sensor type, sensor number.
-_SensorKey = tuple[str, str, int, int]
+#: A BMC sensor of one piece of hardware: node, hardware id, IPMI sensor type, sensor number,
+#: and the part the record names in its event data 3 (the DIMM of a memory record, else 0xFF).
+_SensorKey = tuple[str, str, int, int, int]
 
 
 @dataclass
@@ -652,10 +673,11 @@ class Fabric:
             if alert.open:
                 self._open[(alert.kind, alert.component, alert.hardware_id)] = alert.id
         self._alert_ids = int(data["alert_ids"])
-        self._trapped = {
-            (str(n), str(hw), int(st), int(sn)): {int(o) for o in offsets}
-            for n, hw, st, sn, offsets in data.get("trapped", [])  # absent before the traps
-        }
+        self._trapped = {}
+        for row in data.get("trapped", []):  # absent before the traps
+            n, hw, st, sn, *part, offsets = row  # no part before the memory alerts
+            key = (str(n), str(hw), int(st), int(sn), int(part[0]) if part else 0xFF)
+            self._trapped[key] = {int(o) for o in offsets}
         self._status = ScaleUnitStatus(data["status"])
         username, password = data["credentials"]
         self._credentials = (username, password)
@@ -1066,13 +1088,25 @@ class Fabric:
         """A hardware trap a member's BMC sent: raise its alert, or close it once the same
         hardware's BMC reports every condition of that kind cleared."""
         name = trap.device
-        kind = _TRAP_ALERTS.get(trap.sensor_type)
-        if name not in self._records or kind is None or self._status is ScaleUnitStatus.STOPPED:
-            return  # not a member, no alert of its own, or nobody listens (see _evaluate)
-        hw = self._hw_id(self._node(name))
+        event_kind = _EVENT_TRAP_ALERTS.get(trap.sensor_type)
+        kinds = _TRAP_ALERTS.get(trap.sensor_type)
+        if name not in self._records or self._status is ScaleUnitStatus.STOPPED:
+            return  # not a member, or nobody listens (see _evaluate)
+        if kinds is None and event_kind is None:
+            return  # no alert of its own
+        node = self._node(name)
+        hw = self._hw_id(node)
+        conditions = _Conditions()
+        if event_kind is not None:
+            if trap.asserted and trap.severity != INFO:
+                conditions.set(event_kind, name, True, hw)
+                self._apply(conditions)
+            return
+        assert kinds is not None
         for old in [k for k in self._trapped if k[0] == name and k[1] != hw]:
             del self._trapped[old]  # swapped hardware: its alerts wait for the operator
-        key = (name, hw, trap.sensor_type, trap.sensor_number)
+        part = trap.data3 if trap.sensor_type == SensorType.MEMORY else 0xFF
+        key = (name, hw, trap.sensor_type, trap.sensor_number, part)
         offsets = self._trapped.setdefault(key, set())
         bad = trap.severity != INFO
         if trap.event_type == EventType.REDUNDANCY:
@@ -1085,12 +1119,38 @@ class Fabric:
             offsets.discard(trap.offset)
         if not offsets:
             del self._trapped[key]
-        active = any(
-            k[0] == name and k[1] == hw and _TRAP_ALERTS.get(k[2]) is kind for k in self._trapped
-        )
-        conditions = _Conditions()
-        conditions.set(kind, name, active, hw)
+        active = self._trapped_kinds(node, hw)
+        for kind in kinds:
+            conditions.set(kind, name, kind in active, hw)
         self._apply(conditions)
+
+    def _trapped_kinds(self, node: Node, hw: str) -> set[AlertKind]:
+        """The hardware alerts the conditions the node's BMC trapped (and did not clear) hold."""
+        found: set[AlertKind] = set()
+        data_disks = len(node.spec.hardware.data_disks)
+        boot_failed = 0
+        for (name, key_hw, sensor_type, number, _part), offsets in self._trapped.items():
+            if name != node.name or key_hw != hw:
+                continue
+            if sensor_type == SensorType.TEMPERATURE:
+                for offset in offsets:
+                    found.add(
+                        AlertKind.TEMPERATURE_WARNING
+                        if offset in _NON_CRITICAL_OFFSETS
+                        else AlertKind.TEMPERATURE_CRITICAL
+                    )
+            elif sensor_type == SensorType.DRIVE_SLOT:
+                if number - DRIVE_BASE < data_disks:
+                    found.add(AlertKind.DRIVE_FAILURE)
+                else:
+                    boot_failed += 1
+            else:
+                found.update(_TRAP_ALERTS.get(sensor_type, ()))
+        if boot_failed:
+            found.add(AlertKind.BOOT_DRIVE_DEGRADED)
+        if boot_failed and boot_failed >= len(node.spec.hardware.boot_drives):
+            found.add(AlertKind.BOOT_DRIVE_FAILED)
+        return found
 
     def _tick(self) -> None:
         if self._closed:
