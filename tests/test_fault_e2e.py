@@ -556,6 +556,53 @@ def test_psu_fan_dimm_and_data_disk_faults_in_the_sel_sensors_and_redfish(
     assert c.bmc_trap("n01", "suBmcPowerSupplyInfo") and c.bmc_trap("n04", "suBmcDriveInfo")
 
 
+def test_a_fan_fault_raises_its_hardware_alert_from_the_trap_and_clear_closes_it(
+    clients: Clients,
+) -> None:
+    """``scaleunit fault inject n02 fan``: the BMC's SNMPv3 trap (decrypted by snmptrapd) raises
+    the operator's fan alert, the climbing temperatures their own; ``fault clear`` sends the
+    clearing traps, which close each alert as its sensor returns."""
+    c = clients
+
+    def open_alerts() -> dict[str, dict[str, Any]]:
+        resp = c.api.get("/alerts", params={"open_only": True})
+        assert resp.status_code == 200, resp.text
+        return {a["kind"]: a for a in resp.json() if a["component"] == "n02"}
+
+    injected = c.cli("fault", "inject", "n02", "fan")
+    assert injected.returncode == 0, injected.stderr
+    fault_id = injected.stdout.split()[0]
+    assert c.bmc_trap("n02", "suBmcFanCritical"), c.bmc_traps.lines
+    fan = wait_until(lambda: open_alerts().get("fan-failure"), "the fan alert", 5)
+    assert (fan["title"], fan["severity"], fan["open"]) == ("Fan failure", "Critical", True)
+    assert fan["hardware_id"].startswith(c.rack.topology.node("n02").serial + "/")
+    # The temperatures climb over emulated minutes (seconds here): warning, then critical.
+    wait_until(lambda: "temperature-critical" in open_alerts(), "the critical temperature", 20)
+    assert {"fan-failure", "temperature-warning", "temperature-critical"} <= set(open_alerts())
+    assert c.bmc_trap("n02", "suBmcTemperatureCritical"), c.bmc_traps.lines
+    listed = c.cli("alert", "list")
+    assert listed.returncode == 0 and "Fan failure" in listed.stdout, listed
+    status = json.loads(c.cli("status", "--format", "json").stdout)
+    assert {"fan-failure", "temperature-critical"} <= {
+        a["kind"] for a in status["alerts"] if a["component"] == "n02"
+    }
+
+    cleared = c.cli("fault", "clear", fault_id)
+    assert cleared.returncode == 0 and "cleared by operator" in cleared.stdout, cleared
+    assert c.bmc_trap("n02", "suBmcFanInfo"), c.bmc_traps.lines  # the fan deasserts at once
+    # The temperatures fall back within emulated seconds: each clearing trap closes its alert.
+    wait_until(lambda: not open_alerts(), "n02's hardware alerts closed", 10)
+    closed = [
+        a
+        for a in c.api.get("/alerts").json()
+        if a["component"] == "n02" and a["kind"] in ("fan-failure", "temperature-critical")
+    ]
+    assert {(a["kind"], a["closed_by"]) for a in closed} == {
+        ("fan-failure", "system"),
+        ("temperature-critical", "system"),
+    }
+
+
 def test_boot_drive_faults_degrade_then_stop_the_boot(clients: Clients) -> None:
     c = clients
     one = c.inject("boot-drive-one", "n01")
