@@ -30,31 +30,12 @@ from emulator.harness import RackThread
 from emulator.rack import Rack
 from nodes.clock import VirtualClock
 from nodes.events import Event, LinkChanged
-from nodes.power import HostState
 from switches.spec import port_name
 from tests.conftest import require_tool
+from tests.rack_helpers import rack_fixture, running, seen_fixture  # noqa: F401 (fixtures)
 from tests.snmp_helpers import TrapReceiver, integer, run, v2c, values
 
 # -- the rules, on the virtual clock -----------------------------------------------------------
-
-
-@pytest.fixture
-def rack(clock: VirtualClock) -> Rack:
-    return Rack(topo.default(4), clock)
-
-
-@pytest.fixture
-def seen(rack: Rack) -> list[Event]:
-    out: list[Event] = []
-    rack.bus.subscribe(out.append)
-    return out
-
-
-def running(rack: Rack, clock: VirtualClock) -> None:
-    for node in rack.nodes.values():
-        node.power_on()
-    clock.advance(300)
-    assert all(n.state is HostState.RUNNING for n in rack.nodes.values())
 
 
 def fabric_events(seen: list[Event]) -> list[FabricChanged]:

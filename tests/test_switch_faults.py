@@ -24,7 +24,6 @@ from emulator.rack import Rack
 from nodes.clock import VirtualClock
 from nodes.errors import InvalidArgument, InvalidState, NotFound
 from nodes.events import Event, LinkChanged
-from nodes.power import HostState
 from switches.events import (
     ConfigSaved,
     PsuChanged,
@@ -37,28 +36,10 @@ from switches.events import (
 from switches.model import FACTORY_HOSTNAME, SwitchFault
 from switches.spec import port_name
 from tests.conftest import require_tool
+from tests.rack_helpers import rack_fixture, running, seen_fixture  # noqa: F401 (fixtures)
 from tests.snmp_helpers import TrapReceiver, integer, run, v2c, values
 
 P1, P2, P49, P50, P51, P52, P53 = (port_name(i) for i in (1, 2, 49, 50, 51, 52, 53))
-
-
-@pytest.fixture
-def rack(clock: VirtualClock) -> Rack:
-    return Rack(topo.default(4), clock)
-
-
-@pytest.fixture
-def seen(rack: Rack) -> list[Event]:
-    out: list[Event] = []
-    rack.bus.subscribe(out.append)
-    return out
-
-
-def running(rack: Rack, clock: VirtualClock) -> None:
-    for node in rack.nodes.values():
-        node.power_on()
-    clock.advance(300)
-    assert all(n.state is HostState.RUNNING for n in rack.nodes.values())
 
 
 def fresh(clock: VirtualClock) -> Rack:
