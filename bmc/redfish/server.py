@@ -16,10 +16,9 @@ protocol sees the connection, still completes: the first request is what hangs.)
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
 import socket
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ from bmc.redfish.app import create_app
 from bmc.redfish.deps import encode
 from bmc.redfish.errors import Msg
 from bmc.redfish.service import BmcService, Directory
+from bmc.serving import Serving
 
 try:
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as _Http
@@ -139,14 +139,6 @@ class BindError(OSError):
         self.bmc = bmc
 
 
-class _Server(uvicorn.Server):
-    """uvicorn's server without its signal handlers: the rack's owner handles signals."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield
-
-
 def bind(address: str, port: int, backlog: int = 128) -> socket.socket:
     """A listening socket whose connections send at once (TCP_NODELAY).
 
@@ -182,8 +174,7 @@ class RedfishServer:
         self.registries = registries or reg.load()
         self.tls = tls
         self._sockets: list[socket.socket] = []
-        self._server: _Server | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._serving: Serving | None = None
 
     def _answering(self, local: Local) -> bool:
         if local is None or local[1] is None:
@@ -226,28 +217,13 @@ class RedfishServer:
             timeout_keep_alive=30,
             timeout_graceful_shutdown=1,
         )
-        server = _Server(config)
-        self._server = server
-        self._task = asyncio.create_task(server.serve(sockets=self._sockets))
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while not server.started:
-            if self._task.done():
-                self._task.result()  # raises what stopped it
-                raise RuntimeError("the Redfish server stopped while starting")
-            if loop.time() > deadline:
-                raise TimeoutError("the Redfish server did not start in time")
-            await asyncio.sleep(0.01)
+        self._serving = Serving(config, self._sockets, "the Redfish server")
+        await self._serving.started(timeout)
 
     async def stop(self) -> None:
-        if self._server is not None and self._task is not None:
-            self._server.should_exit = True
-            try:
-                await asyncio.wait_for(self._task, timeout=5)
-            except (TimeoutError, asyncio.CancelledError):
-                self._task.cancel()
+        if self._serving is not None:
+            await self._serving.stop()
         for sock in self._sockets:
             sock.close()
         self._sockets.clear()
-        self._server = None
-        self._task = None
+        self._serving = None

@@ -7,24 +7,14 @@ taken or may not be bound, on ``fallback_port`` (0: any free port) unless that i
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import errno
 import socket
-from collections.abc import Generator
 
 import uvicorn
 from fastapi import FastAPI
 
 from bmc.redfish.server import bind
-
-
-class _Server(uvicorn.Server):
-    """uvicorn's server without its signal handlers: the rack's owner handles signals."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield
+from bmc.serving import Serving
 
 
 def bind_control(address: str, port: int, fallback_port: int | None) -> socket.socket:
@@ -48,8 +38,7 @@ class ControlServer:
         self.app = app
         self._sock = sock
         self.address, self.port = sock.getsockname()[:2]
-        self._server: _Server | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._serving: Serving | None = None
 
     @property
     def listening_socket(self) -> socket.socket:
@@ -69,26 +58,11 @@ class ControlServer:
             timeout_keep_alive=30,
             timeout_graceful_shutdown=1,
         )
-        server = _Server(config)
-        self._server = server
-        self._task = asyncio.create_task(server.serve(sockets=[self._sock]))
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while not server.started:
-            if self._task.done():
-                self._task.result()
-                raise RuntimeError("the control server stopped while starting")
-            if loop.time() > deadline:
-                raise TimeoutError("the control server did not start in time")
-            await asyncio.sleep(0.01)
+        self._serving = Serving(config, [self._sock], "the control server")
+        await self._serving.started(timeout)
 
     async def stop(self) -> None:
-        if self._server is not None and self._task is not None:
-            self._server.should_exit = True
-            try:
-                await asyncio.wait_for(self._task, timeout=5)
-            except (TimeoutError, asyncio.CancelledError):
-                self._task.cancel()
+        if self._serving is not None:
+            await self._serving.stop()
         self._sock.close()
-        self._server = None
-        self._task = None
+        self._serving = None
