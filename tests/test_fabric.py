@@ -10,7 +10,6 @@ answer), and everything back (counters resume, coldStart).
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import threading
 import time
@@ -34,6 +33,7 @@ from switches.spec import port_name
 from tests.conftest import require_tool
 from tests.rack_helpers import rack_fixture, running, seen_fixture  # noqa: F401 (fixtures)
 from tests.snmp_helpers import TrapReceiver, integer, run, v2c, values
+from tests.workload_helpers import workload_answer
 
 # -- the rules, on the virtual clock -----------------------------------------------------------
 
@@ -258,26 +258,10 @@ def wait_for(predicate: Callable[[], bool], seconds: float) -> bool:
     return predicate()
 
 
-def probe(e: Endpoint, timeout: float = 1.0) -> dict[str, Any] | None:
-    """The workload's answer, or None when nothing comes back in ``timeout`` seconds."""
-    try:
-        with socket.create_connection((e.address, e.port), timeout=timeout) as s:
-            s.settimeout(timeout)
-            data = b""
-            while not data.endswith(b"\n"):
-                chunk = s.recv(4096)
-                if not chunk:
-                    break
-                data += chunk
-    except TimeoutError:
-        return None
-    return dict(json.loads(data))
-
-
 def probe_all(rack: RackThread, timeout: float = 1.0) -> dict[str, dict[str, Any] | None]:
     eps = [e for e in rack.endpoints if e.protocol == "workload"]
     with ThreadPoolExecutor(len(eps)) as pool:
-        answers = pool.map(lambda e: probe(e, timeout), eps)
+        answers = pool.map(lambda e: workload_answer(e, timeout), eps)
         return dict(zip([e.device for e in eps], answers, strict=True))
 
 

@@ -9,8 +9,6 @@ here.
 
 from __future__ import annotations
 
-import json
-import socket
 import subprocess
 import threading
 import time
@@ -27,6 +25,7 @@ from nodes.faults import NodeFault, PartKind
 from nodes.power import HostState
 from tests.conftest import require_tool
 from tests.snmp_helpers import integer, run, v2c, values
+from tests.workload_helpers import workload_answer
 
 pytestmark = pytest.mark.tools
 
@@ -108,19 +107,7 @@ class Probe:
 
     def workload(self, timeout: float = 1.0) -> dict[str, Any] | None:
         """The workload endpoint's answer, or None when nothing comes back in time."""
-        e = self.work_ep
-        try:
-            with socket.create_connection((e.address, e.port), timeout=timeout) as s:
-                s.settimeout(timeout)
-                data = b""
-                while not data.endswith(b"\n"):
-                    chunk = s.recv(4096)
-                    if not chunk:
-                        break
-                    data += chunk
-        except (TimeoutError, ConnectionError):
-            return None
-        return dict(json.loads(data)) if data else None
+        return workload_answer(self.work_ep, timeout)
 
 
 def wait_for(predicate: Callable[[], Any], seconds: float, step: float = 0.1) -> bool:
