@@ -287,21 +287,16 @@ def storm_step(t: topo.Topology, rng: random.Random, n: int) -> tuple[tuple[str,
     """One change: (ledger key, value, a function that makes it through a real client)."""
     node = rng.choice([s.name for s in t.nodes])
     kind = rng.choice(["name", "password", "bios", "power", "power"])
-    if kind == "name":
+    if kind in ("name", "password"):  # `ipmitool user set name|password <uid> <value>`
         uid = rng.randint(3, 8)
-        name = f"u{n}x{rng.randint(0, 999)}"
+        if kind == "name":
+            value = f"u{n}x{rng.randint(0, 999)}"
+        else:
+            value = f"Pw{n}-{rng.randint(0, 99999)}"
         return (
-            (node, "name", str(uid)),
-            name,
-            lambda: ipmi(t, node, "user", "set", "name", str(uid), name),
-        )
-    if kind == "password":
-        uid = rng.randint(3, 8)
-        pw = f"Pw{n}-{rng.randint(0, 99999)}"
-        return (
-            (node, "password", str(uid)),
-            pw,
-            lambda: ipmi(t, node, "user", "set", "password", str(uid), pw),
+            (node, kind, str(uid)),
+            value,
+            lambda: ipmi(t, node, "user", "set", kind, str(uid), value),
         )
     if kind == "bios":
         tag = f"tag-{n}"
