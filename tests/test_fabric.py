@@ -30,10 +30,9 @@ from emulator.rack import Rack
 from nodes.clock import VirtualClock
 from nodes.events import Event, LinkChanged
 from switches.spec import port_name
-from tests.conftest import require_tool
+from tests.client_helpers import ipmitool, redfish_get, workload_answer
 from tests.rack_helpers import rack_fixture, running, seen_fixture  # noqa: F401 (fixtures)
 from tests.snmp_helpers import TrapReceiver, integer, run, v2c, values
-from tests.workload_helpers import workload_answer
 
 # -- the rules, on the virtual clock -----------------------------------------------------------
 
@@ -277,21 +276,6 @@ def snmp_get(e: Endpoint, oid: str, timeout: str = "2") -> subprocess.CompletedP
     return run(cmd)
 
 
-def redfish(e: Endpoint, path: str, timeout: float = 5.0) -> httpx.Response:
-    return httpx.get(
-        f"{e.scheme}://{e.address}:{e.port}{path}",
-        auth=(e.username, e.password),
-        verify=False,
-        timeout=timeout,
-    )
-
-
-def ipmitool(e: Endpoint, *args: str) -> subprocess.CompletedProcess[str]:
-    cmd = [require_tool("ipmitool"), "-I", "lanplus", "-C", "17", "-N", "1", "-R", "1"]
-    cmd += ["-H", e.address, "-p", str(e.port), "-U", e.username, "-P", e.password, *args]
-    return run(cmd, timeout=20)
-
-
 def receiver(port: int) -> str:
     return f"{{address: 127.0.0.1, port: {port}, version: v2c, kind: trap}}"
 
@@ -317,11 +301,11 @@ def test_tor_loss_with_the_real_tools(rack_factory: Callable[..., RackThread]) -
         for name in nodes:
             e = rack.endpoint(name, "redfish")
             base = f"/redfish/v1/Systems/{name}"
-            nic1 = redfish(e, f"{base}/EthernetInterfaces/nic1").json()
-            nic2 = redfish(e, f"{base}/EthernetInterfaces/nic2").json()
+            nic1 = redfish_get(e, f"{base}/EthernetInterfaces/nic1").json()
+            nic2 = redfish_get(e, f"{base}/EthernetInterfaces/nic2").json()
             assert nic1["LinkStatus"] == "LinkDown" and nic2["LinkStatus"] == "LinkUp"
             assert nic1["Status"]["Health"] == "Warning"
-            assert redfish(e, base).json()["Status"]["Health"] == "Warning"
+            assert redfish_get(e, base).json()["Status"]["Health"] == "Warning"
 
         def link_down(port: int) -> Callable[[str], bool]:
             return lambda line: (
@@ -355,7 +339,7 @@ def test_tor_loss_with_the_real_tools(rack_factory: Callable[..., RackThread]) -
             lambda: integer(values(run(v2c("snmpget", tor_a, peer)).stdout)[peer]) > first, 5
         )
         e = rack.endpoint(nodes[0], "redfish")
-        assert redfish(e, f"/redfish/v1/Systems/{nodes[0]}").json()["Status"]["Health"] == "OK"
+        assert redfish_get(e, f"/redfish/v1/Systems/{nodes[0]}").json()["Status"]["Health"] == "OK"
 
 
 def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
@@ -380,7 +364,7 @@ def test_bmc_switch_loss_with_the_real_tools(rack_factory: Callable[..., RackThr
         with ThreadPoolExecutor(len(ipmi) + len(rf)) as pool:
             ipmi_runs = list(pool.map(lambda e: timed(lambda: ipmitool(e, "mc", "info")), ipmi))
             rf_runs = list(
-                pool.map(lambda e: timed(lambda: redfish(e, "/redfish/v1/", timeout=2)), rf)
+                pool.map(lambda e: timed(lambda: redfish_get(e, "/redfish/v1/", timeout=2)), rf)
             )
         for done, seconds in ipmi_runs:
             assert done.returncode != 0 and seconds >= 1.0, (done.stderr, seconds)
@@ -396,7 +380,7 @@ def test_bmc_switch_loss_with_the_real_tools(rack_factory: Callable[..., RackThr
         rack.call(lambda r: r.switches["bmc-switch"].power_on())
         assert wait_for(lambda: ipmitool(ipmi[0], "chassis", "power", "status").returncode == 0, 20)
         assert all(ipmitool(e, "chassis", "power", "status").returncode == 0 for e in ipmi)
-        assert all(redfish(e, "/redfish/v1/").status_code == 200 for e in rf)
+        assert all(redfish_get(e, "/redfish/v1/").status_code == 200 for e in rf)
         bmc_switch = rack.endpoint("bmc-switch", "snmp")
         assert traps.wait_for(
             lambda s: f"[{bmc_switch.address}]" in s and f"{TRAP_OID} = OID: {COLD_START}" in s, 10
@@ -411,11 +395,13 @@ def test_a_held_redfish_request_is_served_when_the_path_returns(
     rack = rack_factory(speed=100)
     e = rack.endpoint("n01", "redfish")
     port = port_name(1)  # n01's BMC port on the BMC switch
-    assert redfish(e, "/redfish/v1/").status_code == 200
+    assert redfish_get(e, "/redfish/v1/").status_code == 200
     rack.call(lambda r: r.switches["bmc-switch"].set_admin(port, False))
     result: list[Any] = []
     client = threading.Thread(
-        target=lambda: result.append(timed(lambda: redfish(e, "/redfish/v1/Systems", timeout=10)))
+        target=lambda: result.append(
+            timed(lambda: redfish_get(e, "/redfish/v1/Systems", timeout=10))
+        )
     )
     client.start()
     time.sleep(1.0)

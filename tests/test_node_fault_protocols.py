@@ -23,9 +23,9 @@ from emulator.harness import RackThread
 from emulator.rack import Rack
 from nodes.faults import NodeFault, PartKind
 from nodes.power import HostState
+from tests.client_helpers import workload_answer
 from tests.conftest import require_tool
 from tests.snmp_helpers import integer, run, v2c, values
-from tests.workload_helpers import workload_answer
 
 pytestmark = pytest.mark.tools
 

@@ -35,7 +35,7 @@ from switches.events import (
 )
 from switches.model import FACTORY_HOSTNAME, SwitchFault
 from switches.spec import port_name
-from tests.conftest import require_tool
+from tests.client_helpers import ipmitool, redfish_get
 from tests.rack_helpers import rack_fixture, running, seen_fixture  # noqa: F401 (fixtures)
 from tests.snmp_helpers import TrapReceiver, integer, run, v2c, values
 
@@ -563,21 +563,6 @@ def test_every_fan_failed_takes_the_temperatures_past_critical(
     for i, sensor in enumerate(tor.temp_sensors[1:], start=1):
         reading = tor.temperature(i)
         assert reading.value is not None and reading.value > sensor.critical_c and not reading.ok
-
-
-def redfish_get(e: Endpoint, path: str, timeout: float = 5.0) -> httpx.Response:
-    return httpx.get(
-        f"{e.scheme}://{e.address}:{e.port}{path}",
-        auth=(e.username, e.password),
-        verify=False,
-        timeout=timeout,
-    )
-
-
-def ipmitool(e: Endpoint, *args: str) -> subprocess.CompletedProcess[str]:
-    cmd = [require_tool("ipmitool"), "-I", "lanplus", "-C", "17", "-N", "1", "-R", "1"]
-    cmd += ["-H", e.address, "-p", str(e.port), "-U", e.username, "-P", e.password, *args]
-    return run(cmd, timeout=20)
 
 
 @pytest.mark.tools
