@@ -150,6 +150,15 @@ def redfish(t: topo.Topology, node: str) -> httpx.Client:
     )
 
 
+def restart_after_kill(rack: RackProcess, enough: bool, too_few: str) -> None:
+    """The process died of the SIGKILL, after ``enough`` changes (else fail with ``too_few``); its
+    database passes :func:`check_database`; start it again on the same state directory."""
+    assert rack.proc is not None and rack.proc.wait(10) == -signal.SIGKILL
+    assert enough, too_few
+    check_database(rack.state_dir)
+    rack.start()
+
+
 def killed(rack: RackProcess) -> bool:
     """Whether a client's failure is the kill: the process is gone (given 2 s to be reaped)."""
     assert rack.proc is not None
@@ -346,11 +355,9 @@ def test_kill_during_a_storm_loses_nothing_acknowledged(
             ledger.count += 1
     finally:
         killer.join(15)
-    assert rack.proc is not None and rack.proc.wait(10) == -signal.SIGKILL
-    assert ledger.count >= 5, f"seed {seed}: only {ledger.count} changes before the kill"
-    check_database(rack.state_dir)
-
-    rack.start()
+    restart_after_kill(
+        rack, ledger.count >= 5, f"seed {seed}: only {ledger.count} changes before the kill"
+    )
     failures = []
     for node in POLICIES:
         names = users(t, node)
@@ -461,11 +468,9 @@ def test_kill_during_a_fault_storm_keeps_every_acknowledged_fault(
                 acked[f["id"]] = (kind, device, part, f["state"])
     finally:
         killer.join(15)
-    assert rack.proc is not None and rack.proc.wait(10) == -signal.SIGKILL
-    assert len(acked) >= 3, f"seed {seed}: only {len(acked)} faults before the kill"
-    check_database(rack.state_dir)
-
-    rack.start()
+    restart_after_kill(
+        rack, len(acked) >= 3, f"seed {seed}: only {len(acked)} faults before the kill"
+    )
     with control(rack.state_dir) as api:
         after = {f["id"]: f for f in api.get("/faults").json()}
         status = api.get("/status").json()
@@ -573,11 +578,7 @@ def test_kill_during_chaos_keeps_every_fault_seen(
                 time.sleep(0.1)
         finally:
             killer.join(15)
-    assert rack.proc is not None and rack.proc.wait(10) == -signal.SIGKILL
-    assert len(seen) >= 3, f"chaos made only {len(seen)} faults before the kill"
-    check_database(rack.state_dir)
-
-    rack.start()
+    restart_after_kill(rack, len(seen) >= 3, f"chaos made only {len(seen)} faults before the kill")
     with control(rack.state_dir) as api:
         after = {f["id"]: f for f in api.get("/faults").json()}
     later = {"scheduled": {"scheduled", "active", "cleared"}, "active": {"active", "cleared"}}
