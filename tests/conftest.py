@@ -9,8 +9,9 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
+import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -108,3 +109,14 @@ def require_tool(name: str) -> str:
     if path is None:
         pytest.fail(f"{name} is not installed: run .ci/run or apt-get install it")
     return path
+
+
+def wait_for(predicate: Callable[[], Any], seconds: float, step: float = 0.1) -> bool:
+    """Poll ``predicate`` every ``step`` seconds (wall clock) until it is true or ``seconds`` have
+    passed; then one last look. For clients against a running rack, not for the virtual clock."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return bool(predicate())

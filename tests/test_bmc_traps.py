@@ -27,7 +27,7 @@ from emulator.harness import RackThread
 from nodes.events import Event
 from nodes.node import BmcResetKind
 from nodes.sel import EventType, SelRecord, SensorType
-from tests.conftest import next_base_address, require_tool
+from tests.conftest import next_base_address, require_tool, wait_for
 from tests.snmp_helpers import TrapReceiver, free_udp_port
 
 REPO = Path(__file__).resolve().parent.parent
@@ -395,7 +395,7 @@ def test_traps_still_arrive_after_the_emulator_restarts(tmp_path: Path) -> None:
         assert daemon.wait_for(psu_trap("PSU1 input lost"), 10), daemon.lines
         # A BMC reset: boots one more, time from zero again.
         rack.call(lambda r: r.nodes["n01"].bmc_reset(BmcResetKind.WARM))
-        assert wait(lambda: rack.call(lambda r: r.fabric.bmc_answering("n01")), 10)
+        assert wait_for(lambda: rack.call(lambda r: r.fabric.bmc_answering("n01")), 10, 0.05)
         rack.call(lambda r: r.nodes["n01"].set_psu_input("PSU1", True))
         assert daemon.wait_for(psu_trap("PSU1 input restored"), 10), daemon.lines
         topology = rack.topology
@@ -410,12 +410,3 @@ def test_traps_still_arrive_after_the_emulator_restarts(tmp_path: Path) -> None:
     finally:
         rack.close()
         daemon.close()
-
-
-def wait(predicate: Callable[[], bool], seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()

@@ -31,6 +31,7 @@ from nodes.clock import VirtualClock
 from nodes.events import Event, LinkChanged
 from switches.spec import port_name
 from tests.client_helpers import ipmitool, redfish_get, workload_answer
+from tests.conftest import wait_for
 from tests.rack_helpers import rack_fixture, running, seen_fixture  # noqa: F401 (fixtures)
 from tests.snmp_helpers import TrapReceiver, integer, run, v2c, values
 
@@ -246,15 +247,6 @@ IF_HC_IN = ".1.3.6.1.2.1.31.1.1.1.6"
 TRAP_OID = ".1.3.6.1.6.3.1.1.4.1.0"
 LINK_DOWN, COLD_START = ".1.3.6.1.6.3.1.1.5.3", ".1.3.6.1.6.3.1.1.5.1"
 IF_INDEX = ".1.3.6.1.2.1.2.2.1.1"
-
-
-def wait_for(predicate: Callable[[], bool], seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return predicate()
 
 
 def probe_all(rack: RackThread, timeout: float = 1.0) -> dict[str, dict[str, Any] | None]:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from emulator.harness import RackThread
 from nodes.power import HostState
-from tests.conftest import require_tool
+from tests.conftest import require_tool, wait_for
 
 
 def ipmitool_args(rack: RackThread, device: str, *args: str, suite: str = "17") -> list[str]:
@@ -59,15 +59,6 @@ def run_all(
     return results
 
 
-def wait_for(predicate: Callable[[], bool], seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
-
-
 def test_sixteen_bmcs_driven_in_parallel_by_ipmitool_and_freeipmi(
     rack_factory: Callable[..., RackThread],
 ) -> None:
@@ -85,6 +76,7 @@ def test_sixteen_bmcs_driven_in_parallel_by_ipmitool_and_freeipmi(
     assert wait_for(
         lambda: rack.call(lambda m: all(n.state is HostState.RUNNING for n in m.nodes.values())),
         30,
+        0.05,
     )
     # SEL and sensors of all 16 in parallel: each BMC reports its own node's boot.
     sels = run_all([ipmitool_args(rack, d, "sel", "elist") for d in devices])
@@ -162,7 +154,7 @@ def test_pyghmi_client_drives_a_bmc(rack_factory: Callable[..., RackThread]) -> 
     try:
         assert ipmi.get_power() == {"powerstate": "off"}
         ipmi.set_power("on", wait=False)
-        assert wait_for(lambda: ipmi.get_power()["powerstate"] == "on", 20)
+        assert wait_for(lambda: ipmi.get_power()["powerstate"] == "on", 20, 0.05)
         ipmi.set_bootdev("network", persist=True, uefiboot=True)
         boot = ipmi.get_bootdev()
         assert boot["bootdev"] == "network" and boot["persistent"] is True

@@ -24,7 +24,7 @@ from emulator.rack import Rack
 from nodes.faults import NodeFault, PartKind
 from nodes.power import HostState
 from tests.client_helpers import workload_answer
-from tests.conftest import require_tool
+from tests.conftest import require_tool, wait_for
 from tests.snmp_helpers import integer, run, v2c, values
 
 pytestmark = pytest.mark.tools
@@ -108,15 +108,6 @@ class Probe:
     def workload(self, timeout: float = 1.0) -> dict[str, Any] | None:
         """The workload endpoint's answer, or None when nothing comes back in time."""
         return workload_answer(self.work_ep, timeout)
-
-
-def wait_for(predicate: Callable[[], Any], seconds: float, step: float = 0.1) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return bool(predicate())
 
 
 def has(lines: list[str], *parts: str) -> bool:

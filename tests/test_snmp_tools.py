@@ -17,7 +17,7 @@ import pytest
 
 from emulator.harness import RackThread
 from switches.snmp.agent import engine_id
-from tests.conftest import require_tool
+from tests.conftest import require_tool, wait_for
 from tests.snmp_helpers import (
     MIBS,
     TrapReceiver,
@@ -45,15 +45,6 @@ TRAP_OID = ".1.3.6.1.6.3.1.1.4.1.0"
 
 def if_oid(column: int, index: int) -> str:
     return f"{IF_TABLE}.1.{column}.{index}"
-
-
-def wait_for(predicate: Callable[[], bool], seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return predicate()
 
 
 def receiver(port: int, version: str = "v2c", kind: str = "trap", extra: str = "") -> str:

@@ -36,6 +36,7 @@ from switches.events import (
 from switches.model import FACTORY_HOSTNAME, SwitchFault
 from switches.spec import port_name
 from tests.client_helpers import ipmitool, redfish_get
+from tests.conftest import wait_for
 from tests.rack_helpers import rack_fixture, running, seen_fixture  # noqa: F401 (fixtures)
 from tests.snmp_helpers import TrapReceiver, integer, run, v2c, values
 
@@ -440,15 +441,6 @@ LINK_DOWN, LINK_UP, COLD_START = (f".1.3.6.1.6.3.1.1.5.{i}" for i in (3, 4, 1))
 ENT_STATE_OPER_DISABLED = ".1.3.6.1.2.1.131.0.2"
 
 
-def wait_until(predicate: Callable[[], bool], seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return predicate()
-
-
 def oper_status(e: Endpoint) -> dict[int, int]:
     out = run(v2c("snmpwalk", e, IF_OPER))
     assert out.returncode == 0, out.stderr
@@ -536,13 +528,13 @@ def test_switch_power_loss_and_configuration_loss_with_the_real_tools(
         backup = rack.call(lambda r: r.switches["tor-a"].running_config())
         colds = len([t for t in traps.traps() if COLD_START in t])
         rack.call(lambda r: r.switches["tor-a"].factory_reset())
-        assert wait_until(lambda: rack.call(lambda r: r.switches["tor-a"].up), boot_s + 10)
+        assert wait_for(lambda: rack.call(lambda r: r.switches["tor-a"].up), boot_s + 10)
         assert sys_get(tor_a, SYS_NAME, timeout="0.5").returncode != 0
         assert len([t for t in traps.traps() if COLD_START in t]) == colds
         # A replacement arrives meanwhile; the backup is loaded and saved: it answers again,
         # with the replacement's serial and the backup's name.
         rack.call(lambda r: r.switches["tor-a"].replace("TORA0777"))
-        assert wait_until(lambda: rack.call(lambda r: r.switches["tor-a"].up), boot_s + 10)
+        assert wait_for(lambda: rack.call(lambda r: r.switches["tor-a"].up), boot_s + 10)
         assert sys_get(tor_a, SYS_NAME, timeout="0.5").returncode != 0
         rack.call(lambda r: r.switches["tor-a"].load_config(backup))
         rack.call(lambda r: r.switches["tor-a"].save_config())
@@ -574,7 +566,7 @@ def test_pulled_node_cables_with_ipmitool_and_redfish(
     rf01, rf02 = rack.endpoint("n01", "redfish"), rack.endpoint("n02", "redfish")
     assert ipmitool(n01, "chassis", "power", "on").returncode == 0
     nic1 = "/redfish/v1/Systems/n01/EthernetInterfaces/nic1"
-    assert wait_until(lambda: redfish_get(rf01, nic1).json()["LinkStatus"] == "LinkUp", 20)
+    assert wait_for(lambda: redfish_get(rf01, nic1).json()["LinkStatus"] == "LinkUp", 20)
 
     # n01's nic1 cable out: Redfish says LinkDown, the system is degraded.
     rack.call(lambda r: r.pull_cable("n01:nic1"))
