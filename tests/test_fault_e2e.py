@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -29,6 +28,7 @@ from emulator import topology
 from emulator.endpoints import Endpoint
 from switches.model import PortRole
 from switches.spec import port_name
+from tests.client_helpers import workload_answer
 from tests.conftest import (
     TEST_IPMI_PORT,
     TEST_REDFISH_PORT,
@@ -314,19 +314,7 @@ class Clients:
 
     # workloads
     def workload(self, node: str, timeout: float = 1.0) -> dict[str, Any] | None:
-        e = self.rack.endpoint(node, "workload")
-        try:
-            with socket.create_connection((e.address, e.port), timeout=timeout) as s:
-                s.settimeout(timeout)
-                data = b""
-                while not data.endswith(b"\n"):
-                    chunk = s.recv(4096)
-                    if not chunk:
-                        break
-                    data += chunk
-        except (TimeoutError, ConnectionError):
-            return None
-        return dict(json.loads(data)) if data else None
+        return workload_answer(self.rack.endpoint(node, "workload"), timeout)
 
 
 def tor_port(node: str) -> int:
