@@ -39,6 +39,7 @@ import logging
 import secrets
 import socket
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
@@ -326,7 +327,9 @@ class BmcTrapSender:
         self.targets = settings.targets()
         self._bmcs: dict[str, _Bmc] = {}
         self._unsubscribe: Callable[[], None] | None = None
-        self.sent: list[tuple[str, OID]] = []  # (node, trap OID) of every trap sent on the wire
+        #: (node, trap OID) of the last traps sent on the wire (bounded: a long chaos run sends
+        #: thousands; the bus has every one as BmcTrapSent).
+        self.sent: deque[tuple[str, OID]] = deque(maxlen=1000)
 
     async def start(self) -> None:
         """One socket and localized user per BMC (none when no receiver is configured), then
@@ -406,13 +409,12 @@ class BmcTrapSender:
             "data3": event.record.event_data[2],
         }
         node = self.rack.nodes[name]
-        if not node.bmc_powered() or not fabric.bmc_answering(name):
-            if not node.bmc_powered():
-                reason = "no-power"  # AC lost on every PSU: no standby power for the BMC
-            elif not fabric.bmc_path_up(name):
-                reason = "no-path"
-            else:
-                reason = "bmc-silent"
+        reason = ""
+        if not node.bmc_powered():
+            reason = "no-power"  # AC lost on every PSU: no standby power for the BMC
+        elif not fabric.bmc_answering(name):
+            reason = "no-path" if not fabric.bmc_path_up(name) else "bmc-silent"
+        if reason:
             self.rack.bus(BmcTrapLost(**fields, reason=reason))
             return
         if name in self._bmcs:
