@@ -18,7 +18,8 @@ from rich.table import Table
 from emulator import logs
 from emulator import topology as topo
 from emulator.control.cli import register as register_control
-from emulator.endpoints import Endpoint, StartupError, plan_endpoints
+from emulator.endpoints import Endpoint, plan_endpoints
+from emulator.errors import StartupError, TopologyError
 from nodes import firmware as fw
 from nodes.errors import InvalidArgument
 
@@ -30,7 +31,7 @@ def _load(path: Path | None, nodes: int | None = None) -> topo.Topology:
         if nodes is not None:
             raise click.UsageError("--nodes applies to the built-in rack; not with --topology")
         return topo.load(path)
-    except topo.TopologyError as exc:
+    except TopologyError as exc:
         for problem in exc.problems:
             click.echo(f"error: {problem}", err=True)
         raise SystemExit(1) from None
@@ -236,7 +237,7 @@ def validate(file: Path) -> None:
     """Check FILE and explain every error (file:line: key: message)."""
     try:
         t = topo.load(file)
-    except topo.TopologyError as exc:
+    except TopologyError as exc:
         for problem in exc.problems:
             click.echo(f"error: {problem}", err=True)
         click.echo(f"{file}: {len(exc.problems)} error(s)", err=True)
@@ -280,7 +281,7 @@ def init(
             ipmi_fallback_port=ipmi_fallback_port,
         )
         topo.load_text(text, "<generated>")
-    except (ValueError, topo.TopologyError) as exc:
+    except (ValueError, TopologyError) as exc:
         raise click.BadParameter(str(exc)) from None
     if output is None:
         click.echo(text, nl=False)

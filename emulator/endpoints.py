@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 from dataclasses import asdict, dataclass
 
+from emulator.errors import StartupError  # noqa: F401  (re-exported) as StartupError  # noqa: F401  (re-exported),
 from emulator.topology import Topology
 from nodes.spec import NodeSpec
 
@@ -23,10 +24,6 @@ class Endpoint:
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
-
-
-class StartupError(Exception):
-    """An endpoint could not be started (address not available, port in use, ...)."""
 
 
 def _wanted_port(topology: Topology, spec: NodeSpec) -> tuple[int, bool]:

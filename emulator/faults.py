@@ -46,6 +46,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from emulator.errors import FaultConflict, FaultError
 from emulator.fabric import CableChanged
 from emulator.logs import kv
 from emulator.operator.baseline import Baseline
@@ -96,17 +97,6 @@ FaultState = Literal["scheduled", "active", "cleared"]
 
 #: A firmware version, as the topology and the image header allow it.
 _VERSION = re.compile(r"^[0-9A-Za-z._+-]{1,64}$")
-
-
-class FaultError(ValueError):
-    """A fault that cannot be injected or cleared; the message says why. Nothing changed."""
-
-
-class FaultConflict(FaultError):
-    """The request is valid but the present state forbids it: that fault is already active or
-    scheduled on that part (or the model already has it: a cable already out, no input left,
-    the version already running), or the fault to clear has already ended. The control plane
-    answers 409, as for any state conflict; a bad value stays a plain FaultError (400)."""
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,8 @@ from emulator.control.app import create_app
 from emulator.control.feed import HISTORY, EventFeed, stored_item
 from emulator.control.plane import ControlPlane
 from emulator.control.server import ControlServer, bind_control
-from emulator.endpoints import Endpoint, StartupError, plan_endpoints
+from emulator.endpoints import Endpoint, plan_endpoints
+from emulator.errors import StartupError
 from emulator.faults import FaultInjector
 from emulator.logs import EventLogger, kv
 from emulator.operator import Fabric

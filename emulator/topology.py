@@ -23,6 +23,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
+from emulator.errors import TopologyError
 from nodes.spec import MAX_BMC_PASSWORD, MAX_BMC_USERNAME, NodeSpec, TimingSpec
 from switches.spec import (
     AuthProtocol,
@@ -234,14 +235,6 @@ class Problem:
         where = f"{self.file}:{self.line}" if self.line else self.file
         key = _dotted(self.loc)
         return f"{where}: {key}: {self.message}" if key else f"{where}: {self.message}"
-
-
-class TopologyError(Exception):
-    """A topology file that cannot be used; ``problems`` lists every reason."""
-
-    def __init__(self, problems: Sequence[Problem]) -> None:
-        self.problems = list(problems)
-        super().__init__("\n".join(str(p) for p in self.problems))
 
 
 def _dotted(loc: Loc) -> str:

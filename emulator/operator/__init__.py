@@ -8,8 +8,9 @@ alerts, and puts every change on the rack's bus as a frozen event. See ``fabric`
 baseline that Repair needs.
 """
 
+from emulator.errors import BaselineError
 from emulator.operator.alerts import CATALOGUE, Alert, AlertKind, AlertSpec, Severity
-from emulator.operator.baseline import Baseline, BaselineError, Drift
+from emulator.operator.baseline import Baseline, Drift
 from emulator.operator.fabric import (
     BMC_NO_ANSWER,
     Fabric,

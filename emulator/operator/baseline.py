@@ -25,13 +25,10 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import YAMLError
 
+from emulator.errors import BaselineError
 from emulator.topology import Topology
 from nodes.firmware import COMPONENTS
 from nodes.spec import Version
-
-
-class BaselineError(ValueError):
-    """A baseline file that cannot be used; the message names the file, line and key."""
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from emulator.errors import StateCorrupt, StateError, StateLocked, StateTooNew, TopologyMismatch
 from emulator.logs import kv
 from nodes.events import Event
 
@@ -99,26 +100,6 @@ CREATE TABLE items (
 
 #: ``MIGRATIONS[n]`` takes a database at schema version ``n`` to ``n + 1``.
 MIGRATIONS: Final[dict[int, str]] = {0: _SCHEMA_V1, 1: _SCHEMA_V2}
-
-
-class StateError(Exception):
-    """The state directory cannot be used; the message names the file and what to do."""
-
-
-class StateLocked(StateError):
-    pass
-
-
-class StateCorrupt(StateError):
-    pass
-
-
-class StateTooNew(StateError):
-    pass
-
-
-class TopologyMismatch(StateError):
-    pass
 
 
 @dataclass(frozen=True)
