@@ -247,9 +247,9 @@ def test_sensors_follow_the_host_state(clock: VirtualClock) -> None:
     assert node.read(sn.PSU_REDUNDANCY).state == 0x02
     node.power_off()
     clock.advance(1)
-    warm = node._cpu_lag.value(clock.now())
+    warm = node.thermal.cpu_lag.value(clock.now())
     clock.advance(600)
-    assert node._cpu_lag.value(clock.now()) < warm  # it cools down
+    assert node.thermal.cpu_lag.value(clock.now()) < warm  # it cools down
 
 
 def test_cpu_temperature_rises_smoothly_after_power_on(clock: VirtualClock) -> None:
