@@ -72,65 +72,74 @@ def register(cls: _E) -> _E:
     return cls
 
 
-def _psu_failure_record(node: Node, psu: str, asserted: bool) -> None:
-    node.sel.log(
-        SensorType.POWER_SUPPLY,
-        sn.PSU_STATUS_BASE + node.parts.index(PartKind.PSU, psu),
-        0x01,
-        f"{psu} Power Supply Failure " + ("detected" if asserted else "cleared"),
-        asserted=asserted,
-    )
+class PartFailure(FaultEffect):
+    """A part that fails and is mended: it joins (leaves) its kind's failed set, the BMC logs
+    its record asserted (deasserted), then what follows on the host (:meth:`then`)."""
+
+    def fail(self, node: Node, target: str) -> list[Event]:
+        node.parts.failed(self.part()).add(target)
+        self.record(node, target, asserted=True)
+        return self.then(node, target, failed=True)
+
+    def mend(self, node: Node, target: str) -> list[Event]:
+        node.parts.failed(self.part()).discard(target)
+        self.record(node, target, asserted=False)
+        return self.then(node, target, failed=False)
+
+    def part(self) -> PartKind:
+        part = PART_OF[self.fault]
+        assert part is not None
+        return part
+
+    @abstractmethod
+    def record(self, node: Node, target: str, *, asserted: bool) -> None:
+        """Log the SEL record of the part failing (asserted) or mended (deasserted)."""
+
+    def then(self, node: Node, target: str, *, failed: bool) -> list[Event]:
+        """What follows on the host once the part failed or was mended."""
+        return []
 
 
 @register
 class PsuFailure(FaultEffect):
-    """Power Supply 08h offset 01h; redundancy lost (0Bh); with no supply delivering the host
-    drops off and the restore policy decides when one delivers again."""
+    """Power Supply 08h offset 01h; redundancy lost or regained (0Bh); with no supply
+    delivering the host drops off and the restore policy decides when one delivers again."""
 
     fault = NodeFault.PSU
 
     def fail(self, node: Node, psu: str) -> list[Event]:
+        return self._change(node, psu, failed=True)
+
+    def mend(self, node: Node, psu: str) -> list[Event]:
+        return self._change(node, psu, failed=False)
+
+    @staticmethod
+    def _change(node: Node, psu: str, *, failed: bool) -> list[Event]:
         had_standby = node.bmc_powered()
         had_power = node.has_input_power()
         was_on = node.state is not HostState.OFF
         was_redundant = node.psu_redundant()
-        node.parts.failed_psus.add(psu)
-        _psu_failure_record(node, psu, True)
-        if was_redundant:
-            node.host.log_redundancy()
-        return node.host.supply_changed(had_standby, had_power, was_on, PowerEvent.FAULT)
-
-    def mend(self, node: Node, psu: str) -> list[Event]:
-        had_standby = node.bmc_powered()
-        had_power = node.has_input_power()
-        was_on = node.state is not HostState.OFF
-        node.parts.failed_psus.discard(psu)
-        _psu_failure_record(node, psu, False)
-        if node.psu_redundant():
+        failed_psus = node.parts.failed_psus
+        (failed_psus.add if failed else failed_psus.discard)(psu)
+        node.sel.log(
+            SensorType.POWER_SUPPLY,
+            sn.PSU_STATUS_BASE + node.parts.index(PartKind.PSU, psu),
+            0x01,
+            f"{psu} Power Supply Failure " + ("detected" if failed else "cleared"),
+            asserted=failed,
+        )
+        if node.psu_redundant() != was_redundant:
             node.host.log_redundancy()
         return node.host.supply_changed(had_standby, had_power, was_on, PowerEvent.FAULT)
 
 
 @register
-class FanFailure(FaultEffect):
+class FanFailure(PartFailure):
     """0 RPM (lower critical going low); the temperatures climb while the host is on."""
 
     fault = NodeFault.FAN
 
-    def fail(self, node: Node, fan: str) -> list[Event]:
-        node.parts.failed_fans.add(fan)
-        self._threshold_event(node, fan, True)
-        node.thermal.retarget(node.clock.now())
-        return []
-
-    def mend(self, node: Node, fan: str) -> list[Event]:
-        node.parts.failed_fans.discard(fan)
-        self._threshold_event(node, fan, False)
-        node.thermal.retarget(node.clock.now())
-        return []
-
-    @staticmethod
-    def _threshold_event(node: Node, fan: str, asserted: bool) -> None:
+    def record(self, node: Node, fan: str, *, asserted: bool) -> None:
         number = sn.FAN_BASE + node.parts.index(PartKind.FAN, fan)
         sensor = node.sensor(number)
         limit = sensor.thresholds.lower_critical or 0.0
@@ -148,46 +157,37 @@ class FanFailure(FaultEffect):
             data3=raw_byte(sensor, limit),
         )
 
+    def then(self, node: Node, fan: str, *, failed: bool) -> list[Event]:
+        node.thermal.retarget(node.clock.now())
+        return []
+
 
 @register
-class DimmFailure(FaultEffect):
-    """Uncorrectable ECC (Memory 0Ch offset 01h): a running OS crashes; POST maps it out."""
+class DimmFailure(PartFailure):
+    """Uncorrectable ECC (Memory 0Ch offset 01h): a running OS crashes; POST maps it out.
+
+    Mended, the error condition deasserts (the BMC's trap that clears it); a DIMM left out of
+    the map stays out until the next POST, which logs its Memory Device Disabled deasserted."""
 
     fault = NodeFault.DIMM
 
-    def fail(self, node: Node, slot: str) -> list[Event]:
-        node.parts.failed_dimms.add(slot)
-        node.parts.log_dimm(0x01, f"Uncorrectable ECC error, DIMM {slot}", slot, True)
-        if node.state in OS_STATES:
-            return node.host.os_stops("crash", f"uncorrectable memory error in DIMM {slot}")
-        return []
+    def record(self, node: Node, slot: str, *, asserted: bool) -> None:
+        what = "Uncorrectable ECC error" + ("" if asserted else " cleared")
+        node.parts.log_dimm(0x01, f"{what}, DIMM {slot}", slot, asserted)
 
-    def mend(self, node: Node, slot: str) -> list[Event]:
-        node.parts.failed_dimms.discard(slot)
-        # The error condition deasserts (the BMC's trap that clears it); a DIMM left out of the
-        # map stays out until the next POST, which logs its Memory Device Disabled deasserted.
-        node.parts.log_dimm(0x01, f"Uncorrectable ECC error cleared, DIMM {slot}", slot, False)
+    def then(self, node: Node, slot: str, *, failed: bool) -> list[Event]:
+        if failed and node.state in OS_STATES:
+            return node.host.os_stops("crash", f"uncorrectable memory error in DIMM {slot}")
         return []
 
 
 @register
-class DataDiskFailure(FaultEffect):
+class DataDiskFailure(PartFailure):
     """Drive Slot 0Dh offset 01h (drive fault)."""
 
     fault = NodeFault.DATA_DISK
 
-    def fail(self, node: Node, slot: str) -> list[Event]:
-        node.parts.failed_drives.add(slot)
-        self._drive_event(node, slot, True)
-        return []
-
-    def mend(self, node: Node, slot: str) -> list[Event]:
-        node.parts.failed_drives.discard(slot)
-        self._drive_event(node, slot, False)
-        return []
-
-    @staticmethod
-    def _drive_event(node: Node, slot: str, asserted: bool) -> None:
+    def record(self, node: Node, slot: str, *, asserted: bool) -> None:
         hw = node.spec.hardware
         drives = [d.slot for d in hw.data_disks] + [d.slot for d in hw.boot_drives]
         node.sel.log(
@@ -205,13 +205,15 @@ class BootDriveFailure(DataDiskFailure):
 
     fault = NodeFault.BOOT_DRIVE
 
-    def fail(self, node: Node, slot: str) -> list[Event]:
-        events = super().fail(node, slot)
-        if node.boot_drives_failed() == len(node.spec.hardware.boot_drives) and (
-            node.state in OS_STATES and node.last_boot_device in ("disk", "")
+    def then(self, node: Node, slot: str, *, failed: bool) -> list[Event]:
+        if (
+            failed
+            and node.boot_drives_failed() == len(node.spec.hardware.boot_drives)
+            and node.state in OS_STATES
+            and node.last_boot_device in ("disk", "")
         ):
             return node.host.os_stops("crash", "the OS lost its boot volume")
-        return events
+        return []
 
 
 @register
