@@ -9,15 +9,15 @@ protocol adapters in ``bmc/`` translate.
 ``Node`` is the one face of the model; its concepts live in helpers it owns, each with its
 rules stated at its top:
 
-=====================  ==========================================================================
-``node.host``          :mod:`nodes.host`: host power, PSU inputs, restore policy, boot, the OS
+======================  =======================================================================
+``node.host``           :mod:`nodes.host`: host power, PSU inputs, restore policy, boot, the OS
 ``node.bmc_lifecycle``  :mod:`nodes.bmc_lifecycle`: the BMC's standby power, resets and hang
-``node.thermal``       :mod:`nodes.thermal`: temperatures, power draw, threshold events
-``node.parts``         :mod:`nodes.parts`: serials, failed parts, memory map, links, health
-``node.fault_book``    :mod:`nodes.part_faults`: active faults; each kind's fail and mend
-``node.updater``       :mod:`nodes.firmware`: firmware update jobs
-(persistence)          :mod:`nodes.persist`: snapshot, restore, a whole replacement node
-=====================  ==========================================================================
+``node.thermal``        :mod:`nodes.thermal`: temperatures, power draw, threshold events
+``node.parts``          :mod:`nodes.parts`: serials, failed parts, memory map, links, health
+``node.fault_book``     :mod:`nodes.part_faults`: active faults; each kind's fail and mend
+``node.updater``        :mod:`nodes.firmware`: firmware update jobs
+(persistence)           :mod:`nodes.persist`: snapshot, restore, a whole replacement node
+======================  =======================================================================
 
 Here stay identity (FRU, GUID, LAN), sensors and their readings, the identify LED, firmware
 inventory, and the commands, delegated to the helper that keeps their rules.
