@@ -126,6 +126,7 @@ def test_the_catalogue_has_every_documented_fault_with_a_one_line_summary() -> N
         "ac-loss",
         "bmc-hang",
         "bmc-reboot",
+        "bmc-factory-reset",
         "cable-bmc",
         "cable-nic",
         "firmware-drift",

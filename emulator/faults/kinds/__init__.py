@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from emulator.faults.kinds import (  # noqa: F401  (imported to register their kinds)
     bmc,
+    bmc_factory_reset,
     cooling,
     drives,
     firmware,
