@@ -81,6 +81,12 @@ _SWITCH_PARTS: dict[str, Callable[[Switch], list[str]]] = {
 }
 
 
+def _parts_of(part: str, target: Device) -> list[str]:
+    if isinstance(target, Node):
+        return _NODE_PARTS[part](target)
+    return _SWITCH_PARTS[part](target)
+
+
 @dataclass(frozen=True)
 class Site:
     """What a kind works on: the rack and the firmware baseline the injector uses."""
@@ -137,11 +143,7 @@ class FaultKind:
     # -- what it applies to ------------------------------------------------------------------
     def parts(self, target: Device) -> list[str]:
         """The parts this kind may target on ``target`` (empty when it takes none)."""
-        if self.part is None:
-            return []
-        if isinstance(target, Node):
-            return _NODE_PARTS[self.part](target)
-        return _SWITCH_PARTS[self.part](target)
+        return [] if self.part is None else _parts_of(self.part, target)
 
     def default_part(self, target: Device, parts: list[str]) -> str:
         if not parts:
@@ -209,6 +211,8 @@ class ModelFaultKind(FaultKind):
 
     #: The model's fault this kind sets.
     fault: ClassVar[NodeFault | SwitchFault]
+    #: Set on every part of this kind at once (psu-both: "psu"), not on the one named.
+    every: ClassVar[str | None] = None
 
     @classmethod
     def _what(cls) -> str:
@@ -216,7 +220,9 @@ class ModelFaultKind(FaultKind):
         return fault.value if isinstance(fault, NodeFault) else f"switch-{fault.value}"
 
     def claims(self, target: Device, part: str) -> Claims:
-        return frozenset({(self._what(), part)})
+        if self.every is None:
+            return frozenset({(self._what(), part)})
+        return frozenset((self._what(), p) for p in _parts_of(self.every, target))
 
     def held(self, claims: Iterable[tuple[str, str]]) -> list[tuple[NodeFault | SwitchFault, str]]:
         """The (fault, target) pairs this kind sets on its model, in order."""

@@ -14,6 +14,13 @@ if TYPE_CHECKING:
     from emulator.faults.records import FaultRecord
 
 
+def require_bmc_up(plan: Plan, target: Device) -> None:
+    """Refuse a fault that needs the BMC's firmware running (not resetting, not hung)."""
+    assert isinstance(target, Node)
+    if not target.bmc_answering():
+        raise FaultError(f"the BMC of {plan.device} is not up (resetting or hung)")
+
+
 class BmcHang(ModelFaultKind):
     name = "bmc-hang"
     scope = "node"
@@ -34,9 +41,7 @@ class BmcReboot(FaultKind):
     )
 
     def check(self, site: Site, plan: Plan, target: Device) -> None:
-        assert isinstance(target, Node)
-        if not target.bmc_answering():
-            raise FaultError(f"the BMC of {plan.device} is not up (resetting or hung)")
+        require_bmc_up(plan, target)
 
     def apply(self, site: Site, plan: Plan, target: Device) -> tuple[str, str]:
         assert isinstance(target, Node)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from emulator.errors import FaultConflict, FaultError
 from emulator.faults.kind import Device, FaultKind, Plan, Site
+from emulator.faults.kinds.bmc import require_bmc_up
 from nodes.bmc_factory import (
     FACTORY_PASSWORD,
     FACTORY_USER_ID,
@@ -55,8 +56,7 @@ class BmcFactoryReset(FaultKind):
                 f"{plan.device}'s BMC credentials are the factory ones: a factory reset would "
                 "not show"
             )
-        if not target.bmc_answering():
-            raise FaultError(f"the BMC of {plan.device} is not up (resetting or hung)")
+        require_bmc_up(plan, target)
         if not has_credentials(target, username, password):
             raise FaultConflict(
                 f"the BMC of {plan.device} already refuses the rack's credentials "

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from emulator.faults.kind import Claims, Device, ModelFaultKind
+from emulator.faults.kind import ModelFaultKind
 from nodes.faults import NodeFault
-from nodes.node import Node
 
 
 class DataDisk(ModelFaultKind):
@@ -33,11 +32,8 @@ class BootDriveBoth(ModelFaultKind):
     name = "boot-drive-both"
     scope = "node"
     fault = NodeFault.BOOT_DRIVE
+    every = "boot-drive"
     summary = (
         "both boot drives fail: the OS crashes and POST finds no bootable device; SEL drive "
         "faults and POST error, Redfish boot storage Critical"
     )
-
-    def claims(self, target: Device, part: str) -> Claims:
-        assert isinstance(target, Node)
-        return frozenset(("boot-drive", d.slot) for d in target.spec.hardware.boot_drives)

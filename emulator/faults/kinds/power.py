@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from emulator.errors import FaultConflict
-from emulator.faults.kind import Claims, Device, FaultKind, ModelFaultKind, Plan, Site
+from emulator.faults.kind import Device, FaultKind, ModelFaultKind, Plan, Site
 from nodes.events import Event, PsuInputChanged
 from nodes.faults import NodeFault
 from nodes.node import Node
@@ -29,14 +29,11 @@ class PsuBoth(ModelFaultKind):
     name = "psu-both"
     scope = "node"
     fault = NodeFault.PSU
+    every = "psu"
     summary = (
         "both PSUs fail: the host goes off and refuses power-on; SEL supply failures, Redfish "
         "Off with both PSUs Critical, its ToR ports down, BMC traps"
     )
-
-    def claims(self, target: Device, part: str) -> Claims:
-        assert isinstance(target, Node)
-        return frozenset(("psu", p.name) for p in target.spec.hardware.psus)
 
 
 class AcLoss(FaultKind):
