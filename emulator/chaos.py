@@ -31,7 +31,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from emulator.faults import CATALOGUE, SELF_CLEARING, FaultError, FaultInjector
+from emulator.faults import FAULT_KINDS, FaultError, FaultInjector
 from emulator.logs import kv
 from nodes.clock import Clock, Timer
 from switches.model import Switch
@@ -83,14 +83,14 @@ class Chaos:
             if not kinds:
                 raise FaultError("kinds is empty: name at least one, or none for every kind")
             for kind in kinds:
-                if kind not in CATALOGUE:
+                if kind not in FAULT_KINDS:
                     injector.check(kind, "")  # raises the injector's "did you mean" FaultError
         self.injector = injector
         self.clock = clock
         self.seed = seed
         self.mean_interval_s = float(mean_interval_s)
         self.mean_duration_s = float(duration)
-        self.kinds = list(dict.fromkeys(kinds)) if kinds is not None else list(CATALOGUE)
+        self.kinds = list(dict.fromkeys(kinds)) if kinds is not None else list(FAULT_KINDS)
         self.max_active = max_active
         self.eligible = eligible
         self._rng = random.Random(seed)
@@ -131,7 +131,7 @@ class Chaos:
             self._arrival = None
         if clear:
             ours = {step.fault_id for step in self.history}
-            for record in self.injector.list(active_only=True):
+            for record in self.injector.records(active_only=True):
                 if record.id in ours:
                     # Refused for now (a switch still booting): its planned clear retries.
                     with contextlib.suppress(FaultError):
@@ -148,7 +148,7 @@ class Chaos:
         if not self._running:
             return
         try:
-            if len(self.injector.list(active_only=True)) < self.max_active:
+            if len(self.injector.records(active_only=True)) < self.max_active:
                 self._inject_one()
             else:
                 self.skipped += 1
@@ -170,7 +170,7 @@ class Chaos:
                     continue  # refused by the model now (an OS hang on a host that is off)
                 duration = rng.expovariate(1.0 / self.mean_duration_s)
                 clear_at: float | None = None
-                if kind not in SELF_CLEARING:
+                if not FAULT_KINDS[kind].ends_by_itself:
                     clear_at = self.clock.now() + duration
                     self.injector.schedule_clear(record.id, clear_at, by="chaos")
                 self.history.append(
@@ -178,7 +178,7 @@ class Chaos:
                 )
                 log.info(
                     kv(
-                        **{CATALOGUE[kind].scope: device},
+                        **{FAULT_KINDS[kind].scope: device},
                         proto="chaos",
                         event="chaos.fault",
                         fault_id=record.id,
@@ -192,7 +192,7 @@ class Chaos:
 
     def _choices(self, kind: str) -> list[tuple[str, str]]:
         """Every (device, part) the injector accepts now for ``kind``, in the rack's order."""
-        spec = CATALOGUE[kind]
+        spec = FAULT_KINDS[kind]
         rack = self.injector.rack
         devices = list(rack.nodes) if spec.scope == "node" else list(rack.switches)
         out = []

@@ -36,6 +36,7 @@ active) :class:`~nodes.errors.InvalidState`; nothing changes when one is raised.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
@@ -62,17 +63,29 @@ class PartKind(StrEnum):
     NIC = "nic"
 
 
-#: The part each fault's target names (None: the fault takes no target).
-PART_OF: Final[dict[NodeFault, PartKind | None]] = {
-    NodeFault.PSU: PartKind.PSU,
-    NodeFault.FAN: PartKind.FAN,
-    NodeFault.DIMM: PartKind.DIMM,
-    NodeFault.DATA_DISK: PartKind.DATA_DISK,
-    NodeFault.BOOT_DRIVE: PartKind.BOOT_DRIVE,
-    NodeFault.NIC_PORT: PartKind.NIC,
-    NodeFault.OS_HANG: None,
-    NodeFault.BMC_HANG: None,
+@dataclass(frozen=True)
+class FaultInfo:
+    """What the model says of one fault: the part its target names (None: it takes no target)
+    and one line for events and logs."""
+
+    part: PartKind | None
+    summary: str
+
+
+#: Every fault of the model, in one table (a new NodeFault is one row here).
+FAULT_INFO: Final[dict[NodeFault, FaultInfo]] = {
+    NodeFault.PSU: FaultInfo(PartKind.PSU, "power supply failed"),
+    NodeFault.FAN: FaultInfo(PartKind.FAN, "fan failed"),
+    NodeFault.DIMM: FaultInfo(PartKind.DIMM, "uncorrectable ECC error"),
+    NodeFault.DATA_DISK: FaultInfo(PartKind.DATA_DISK, "drive fault"),
+    NodeFault.BOOT_DRIVE: FaultInfo(PartKind.BOOT_DRIVE, "boot drive failed"),
+    NodeFault.NIC_PORT: FaultInfo(PartKind.NIC, "network port failed"),
+    NodeFault.OS_HANG: FaultInfo(None, "operating system hung"),
+    NodeFault.BMC_HANG: FaultInfo(None, "BMC hung"),
 }
+
+#: The part each fault's target names (None: the fault takes no target).
+PART_OF: Final[dict[NodeFault, PartKind | None]] = {f: i.part for f, i in FAULT_INFO.items()}
 
 #: The fault a replaced part takes away.
 FAULT_OF: Final[dict[PartKind, NodeFault]] = {
@@ -80,13 +93,4 @@ FAULT_OF: Final[dict[PartKind, NodeFault]] = {
 }
 
 #: One line per fault for events and logs.
-SUMMARY: Final[dict[NodeFault, str]] = {
-    NodeFault.PSU: "power supply failed",
-    NodeFault.FAN: "fan failed",
-    NodeFault.DIMM: "uncorrectable ECC error",
-    NodeFault.DATA_DISK: "drive fault",
-    NodeFault.BOOT_DRIVE: "boot drive failed",
-    NodeFault.NIC_PORT: "network port failed",
-    NodeFault.OS_HANG: "operating system hung",
-    NodeFault.BMC_HANG: "BMC hung",
-}
+SUMMARY: Final[dict[NodeFault, str]] = {f: i.summary for f, i in FAULT_INFO.items()}

@@ -8,7 +8,7 @@ import pytest
 from emulator import topology as topo
 from emulator.chaos import Chaos, ChaosStep
 from emulator.faults import (
-    CATALOGUE,
+    FAULT_KINDS,
     SELF_CLEARING,
     FaultCleared,
     FaultError,
@@ -45,7 +45,7 @@ def run(
     clock.advance(hours * HOUR)
     chaos.stop()
     records = [
-        (r.kind, r.device, r.part, r.state, r.cleared_at, r.cleared_by) for r in faults.list()
+        (r.kind, r.device, r.part, r.state, r.cleared_at, r.cleared_by) for r in faults.records()
     ]
     return chaos.history, records
 
@@ -76,7 +76,7 @@ def test_max_active_is_respected_and_every_fault_ends(clock: VirtualClock) -> No
     def watch(event: Event) -> None:
         nonlocal most
         if isinstance(event, FaultInjected):
-            most = max(most, len(faults.list(active_only=True)))
+            most = max(most, len(faults.records(active_only=True)))
 
     rack.bus.subscribe(watch)
     chaos.start()
@@ -86,12 +86,12 @@ def test_max_active_is_respected_and_every_fault_ends(clock: VirtualClock) -> No
     stopped_at = clock.now()
     chaos.stop(clear=True)
     clock.advance(HOUR)
-    assert faults.list(active_only=True) == []
-    ended_by = {r.cleared_by for r in faults.list()}
+    assert faults.records(active_only=True) == []
+    ended_by = {r.cleared_by for r in faults.records()}
     assert "chaos" in ended_by and ended_by <= {"chaos", "self"}
     # Chaos's own clears are the planned ones: each at its drawn time (or later, when the
     # models refused it for a while), except those stop(clear=True) ended.
-    by_id = {r.id: r for r in faults.list()}
+    by_id = {r.id: r for r in faults.records()}
     for step in chaos.history:
         record = by_id[step.fault_id]
         if step.clear_at is not None and record.cleared_by == "chaos":
@@ -119,7 +119,7 @@ def model_faults(faults: FaultInjector) -> dict[str, set[tuple[str, str]]]:
     out: dict[str, set[tuple[str, str]]] = {d: set() for d in [*rack.nodes, *rack.switches]}
     both = {"psu-both": ("psu", "PSU"), "boot-drive-both": ("boot-drive", "BOSS.")}
     single = {"psu-one": "psu", "dimm-ue": "dimm", "boot-drive-one": "boot-drive"}
-    for r in faults.list(active_only=True):
+    for r in faults.records(active_only=True):
         if r.kind in both:
             what, prefix = both[r.kind]
             out[r.device] |= {(what, f"{prefix}{i}") for i in (1, 2)}
@@ -154,7 +154,7 @@ def test_it_only_asks_for_faults_the_rack_can_take_now(clock: VirtualClock) -> N
                 assert {(f.value, t) for f, t in switch.active_faults} == expected[name]
             cables = {
                 f"{r.device}:{r.part or 'bmc'}"
-                for r in faults.list(active_only=True)
+                for r in faults.records(active_only=True)
                 if r.kind.startswith("cable-")
             }
             assert set(rack.pulled_cables) == cables
@@ -165,8 +165,8 @@ def test_it_only_asks_for_faults_the_rack_can_take_now(clock: VirtualClock) -> N
         chaos.stop(clear=True)
         clock.advance(HOUR)
         assert len(chaos.history) >= 10 and checked >= 20
-        assert all(r.cleared_by != "skipped" for r in faults.list())
-        assert faults.list(active_only=True) == []
+        assert all(r.cleared_by != "skipped" for r in faults.records())
+        assert faults.records(active_only=True) == []
         assert all(not n.active_faults for n in rack.nodes.values())
         assert all(not s.active_faults for s in rack.switches.values())
         assert rack.pulled_cables == []
@@ -190,7 +190,7 @@ def test_stop_ends_arrivals_and_the_faults_end_as_planned(clock: VirtualClock) -
     chaos.stop()
     assert not chaos.running
     count = len(chaos.history)
-    active = faults.list(active_only=True)
+    active = faults.records(active_only=True)
     assert active and all(r.clear_by == "chaos" and r.clear_at for r in active)
     clock.advance(10 * HOUR)
     assert len(chaos.history) == count  # no more arrivals
@@ -219,7 +219,7 @@ def test_chaos_faults_still_end_after_a_restart(clock: VirtualClock) -> None:
     )
     chaos.start()
     clock.advance(900)
-    active = faults.list(active_only=True)
+    active = faults.records(active_only=True)
     assert len(active) >= 2
     snapshots = {n: node.snapshot() for n, node in rack.nodes.items()}
     data = faults.snapshot()
@@ -230,7 +230,7 @@ def test_chaos_faults_still_end_after_a_restart(clock: VirtualClock) -> None:
         fresh.nodes[name].restore(snap)
     restored = FaultInjector(fresh)
     restored.restore(data)
-    assert {r.id for r in restored.list(active_only=True)} == {r.id for r in active}
+    assert {r.id for r in restored.records(active_only=True)} == {r.id for r in active}
     clock.advance(10 * HOUR)
     for record in active:
         after = restored.get(record.id)
@@ -274,7 +274,7 @@ def test_starting_twice_is_refused(clock: VirtualClock) -> None:
 
 def test_every_catalogue_kind_can_be_drawn() -> None:
     steps, _ = run(seed=2024, hours=48, nodes=4, mean_interval_s=120.0, max_active=6)
-    assert {s.kind for s in steps} == set(CATALOGUE)
+    assert {s.kind for s in steps} == set(FAULT_KINDS)
 
 
 def test_through_the_control_plane_a_node_under_repair_is_left_alone(clock: VirtualClock) -> None:

@@ -104,10 +104,10 @@ def test_chaos_through_the_plane_is_reproducible(clock: VirtualClock) -> None:
         p.stop_chaos()
         with pytest.raises(ControlError):
             p.stop_chaos()
-        count = len(p.faults.list())
+        count = len(p.faults.records())
         c.advance(3600)
-        assert len(p.faults.list()) == count  # stopped: nothing new
-        return [(f.kind, f.device, f.part, f.injected_at) for f in p.faults.list()]
+        assert len(p.faults.records()) == count  # stopped: nothing new
+        return [(f.kind, f.device, f.part, f.injected_at) for f in p.faults.records()]
 
     first = run(42)
     assert len(first) >= 5

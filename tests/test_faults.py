@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from emulator import topology as topo
 from emulator.faults import (
-    CATALOGUE,
+    FAULT_KINDS,
     FaultCleared,
     FaultClearPlanned,
     FaultConflict,
@@ -126,6 +126,7 @@ def test_the_catalogue_has_every_documented_fault_with_a_one_line_summary() -> N
         "ac-loss",
         "bmc-hang",
         "bmc-reboot",
+        "bmc-factory-reset",
         "cable-bmc",
         "cable-nic",
         "firmware-drift",
@@ -138,15 +139,15 @@ def test_the_catalogue_has_every_documented_fault_with_a_one_line_summary() -> N
         "switch-reboot",
         "switch-config-loss",
     }
-    assert set(CATALOGUE) == node | switch
-    for name, kind in CATALOGUE.items():
+    assert set(FAULT_KINDS) == node | switch
+    for name, kind in FAULT_KINDS.items():
         assert kind.name == name
         assert kind.scope == ("node" if name in node else "switch")
         assert kind.summary and "\n" not in kind.summary and len(kind.summary) < 200
-    assert CATALOGUE["psu-one"].part == "psu"
-    assert CATALOGUE["firmware-drift"].part == "firmware"
-    assert CATALOGUE["switch-port"].part == "port"
-    assert CATALOGUE["psu-both"].part is None
+    assert FAULT_KINDS["psu-one"].part == "psu"
+    assert FAULT_KINDS["firmware-drift"].part == "firmware"
+    assert FAULT_KINDS["switch-port"].part == "port"
+    assert FAULT_KINDS["psu-both"].part is None
 
 
 @pytest.mark.parametrize(
@@ -201,8 +202,8 @@ def test_psu_one_loses_redundancy_and_the_node_stays_up(
     assert cleared.state == "cleared" and cleared.cleared_by == "operator"
     assert n02.active_faults == [] and n02.state is HostState.RUNNING
     assert isinstance(seen[-1], FaultCleared) and seen[-1].by == "operator"
-    assert faults.list(active_only=True) == []
-    assert [r.id for r in faults.list()] == [record.id]
+    assert faults.records(active_only=True) == []
+    assert [r.id for r in faults.records()] == [record.id]
 
 
 def test_psu_one_names_the_second_psu(rack: Rack, faults: FaultInjector) -> None:
@@ -713,7 +714,7 @@ def test_a_fault_put_on_the_model_by_other_means_is_refused(
     rack.nodes["n01"].inject_fault(NodeFault.FAN, "Fan2")
     with pytest.raises(FaultError, match="already has a fan fault on Fan2"):
         faults.inject("fan", "n01", "Fan2")
-    assert faults.list() == []
+    assert faults.records() == []
 
 
 def test_clearing_twice_is_refused(rack: Rack, faults: FaultInjector) -> None:
@@ -861,7 +862,7 @@ def test_snapshot_restore_keeps_records_and_rearms_scheduled_faults(
     seen: list[Event] = []
     fresh.bus.subscribe(seen.append)
     restored.restore(data)
-    by_id = {r.id: r for r in restored.list()}
+    by_id = {r.id: r for r in restored.records()}
     assert by_id[active.id].state == "active" and by_id[drift.id].state == "active"
     assert by_id[done.id].cleared_by == "operator"
     # A BMC reboot under way at the restart is over: the BMC is up.
@@ -1051,25 +1052,25 @@ def test_a_planned_clear_survives_a_restore(
 def test_only_the_last_ended_records_are_kept(
     rack: Rack, faults: FaultInjector, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("emulator.faults.MAX_CLEARED", 3)
+    monkeypatch.setattr("emulator.faults.injector.MAX_CLEARED", 3)
     active = faults.inject("psu-one", "n04")
     ids = []
     for _ in range(5):
         record = faults.inject("fan", "n01")
         faults.clear(record.id)
         ids.append(record.id)
-    assert [r.id for r in faults.list()] == [active.id, *ids[-3:]]
+    assert [r.id for r in faults.records()] == [active.id, *ids[-3:]]
     with pytest.raises(FaultError, match=f"no fault '{ids[0]}'"):
         faults.get(ids[0])
     # Ids are never reused, and a restore keeps the same bound and order.
     data = faults.snapshot()
     restored = FaultInjector(Rack(topo.default(4), rack.clock))
     restored.restore(data)
-    assert [r.id for r in restored.list()] == [active.id, *ids[-3:]]
+    assert [r.id for r in restored.records()] == [active.id, *ids[-3:]]
     record = restored.inject("fan", "n02")
     assert record.id == "f-0007"
     restored.clear(record.id)
-    assert [r.id for r in restored.list()] == [active.id, *ids[-2:], record.id]
+    assert [r.id for r in restored.records()] == [active.id, *ids[-2:], record.id]
 
 
 def fault_state(rack: Rack) -> str:
@@ -1101,11 +1102,11 @@ def fault_state(rack: Rack) -> str:
     )
 
 
-@pytest.mark.parametrize("kind", list(CATALOGUE))
+@pytest.mark.parametrize("kind", list(FAULT_KINDS))
 def test_every_kind_changes_the_models_announces_itself_and_clears(
     rack: Rack, faults: FaultInjector, clock: VirtualClock, seen: list[Event], kind: str
 ) -> None:
-    spec = CATALOGUE[kind]
+    spec = FAULT_KINDS[kind]
     device = "n02" if spec.scope == "node" else "tor-a"
     before = fault_state(rack)
     record = faults.inject(kind, device)
@@ -1136,7 +1137,7 @@ def test_every_kind_changes_the_models_announces_itself_and_clears(
     assert isinstance(ended, FaultCleared) and (ended.fault_id, ended.by) == (record.id, by)
     assert faults.get(record.id).cleared_by == by
     assert fault_state(rack) == before
-    assert faults.list(active_only=True) == []
+    assert faults.records(active_only=True) == []
 
 
 # -- random sequences ---------------------------------------------------------------------------
@@ -1146,7 +1147,7 @@ def test_every_kind_changes_the_models_announces_itself_and_clears(
 STEPS = st.one_of(
     st.tuples(
         st.just("inject"),
-        st.sampled_from([*CATALOGUE, "psu-tri"]),
+        st.sampled_from([*FAULT_KINDS, "psu-tri"]),
         st.sampled_from(["n01", "n02", "tor-a", "bmc-switch", "n9"]),
         st.sampled_from(
             [
@@ -1185,7 +1186,7 @@ _HELD = {"psu-one": "psu", "dimm-ue": "dimm", "boot-drive-one": "boot-drive"}
 def expected_model_faults(faults: FaultInjector) -> dict[str, set[tuple[str, str]]]:
     rack = faults.rack
     out: dict[str, set[tuple[str, str]]] = {d: set() for d in [*rack.nodes, *rack.switches]}
-    for r in faults.list(active_only=True):
+    for r in faults.records(active_only=True):
         if r.kind == "psu-both":
             wanted = {("psu", "PSU1"), ("psu", "PSU2")}
         elif r.kind == "boot-drive-both":
@@ -1225,7 +1226,7 @@ def test_random_sequences_keep_records_and_models_in_step(steps: list[tuple[Any,
                 at = None if delay is None else clock.now() + delay
                 faults.inject(kind, device, part, at=at)
             elif op == "clear":
-                ids = [r.id for r in faults.list()]
+                ids = [r.id for r in faults.records()]
                 faults.clear(ids[step[1] % len(ids)] if ids else "f-0001")
             elif op == "advance":
                 clock.advance(step[1])
@@ -1253,17 +1254,17 @@ def test_random_sequences_keep_records_and_models_in_step(steps: list[tuple[Any,
             assert {(f.value, t) for f, t in switch.active_faults} == expected[name], (step, name)
         cables = {
             f"{r.device}:{r.part or 'bmc'}"
-            for r in faults.list(active_only=True)
+            for r in faults.records(active_only=True)
             if r.kind.startswith("cable-")
         }
         assert set(rack.pulled_cables) == cables, step
-        ids = [r.id for r in faults.list()]
+        ids = [r.id for r in faults.records()]
         assert len(ids) == len(set(ids))
 
 
 def _half_replaced(faults: FaultInjector, node: str, held: set[tuple[str, str]]) -> bool:
     """A psu-both or boot-drive-both with one of its parts replaced: still active, half held."""
-    for r in faults.list(active_only=True):
+    for r in faults.records(active_only=True):
         if r.device == node and r.kind in ("psu-both", "boot-drive-both"):
             what = "psu" if r.kind == "psu-both" else "boot-drive"
             if any(w == what for w, _ in held):

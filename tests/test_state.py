@@ -645,7 +645,7 @@ def _apply(
         elif op == "schedule":
             faults.inject("fan", name, f"Fan{1 + k}", at=clock.now() + 100.0 * (k + 1))
         elif op == "clear":
-            active = faults.list(active_only=True)
+            active = faults.records(active_only=True)
             if active:
                 faults.clear(active[k % len(active)].id)
         elif op == "switch_reset":

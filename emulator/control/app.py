@@ -37,7 +37,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from emulator.control import schemas as s
 from emulator.control.feed import EventFeed, encode
 from emulator.control.plane import ACTIONS, ControlError, ControlPlane
-from emulator.faults import CATALOGUE, FaultConflict, FaultError, FaultRecord
+from emulator.faults import FAULT_KINDS, FaultConflict, FaultError, FaultRecord
 from emulator.logs import kv
 from emulator.operator import Alert
 from nodes import errors as model_errors
@@ -225,7 +225,7 @@ async def node_action(
 @faults_router.get("", response_model=list[s.FaultOut], responses=_ERRORS)
 async def list_faults(plane: Plane, active_only: bool = False) -> list[s.FaultOut]:
     """Every fault injected or scheduled (``active_only``: those scheduled or active)."""
-    return [_fault(r) for r in plane.faults.list(active_only=active_only)]
+    return [_fault(r) for r in plane.faults.records(active_only=active_only)]
 
 
 @faults_router.get("/catalogue", response_model=list[s.FaultKindOut], responses=_ERRORS)
@@ -233,7 +233,7 @@ async def fault_catalogue(plane: Plane) -> list[s.FaultKindOut]:
     """The faults that can be injected, and the part each names."""
     return [
         s.FaultKindOut(name=k.name, scope=k.scope, part=k.part, summary=k.summary)
-        for k in CATALOGUE.values()
+        for k in FAULT_KINDS.values()
     ]
 
 
@@ -254,7 +254,7 @@ async def inject_fault(body: s.FaultIn, plane: Plane) -> s.FaultOut:
 @faults_router.delete("/{fault_id}", response_model=s.FaultOut, responses=_ERRORS)
 async def clear_fault(fault_id: str, plane: Plane) -> s.FaultOut:
     """Clear an active fault (or cancel a scheduled one)."""
-    if not any(r.id == fault_id for r in plane.faults.list()):
+    if not any(r.id == fault_id for r in plane.faults.records()):
         raise ControlError(404, f"no fault {fault_id!r}")
     return _fault(plane.faults.clear(fault_id))
 
@@ -303,10 +303,10 @@ async def get_chaos(plane: Plane) -> s.ChaosOut:
 async def start_chaos(body: s.ChaosIn, plane: Plane) -> s.ChaosOut:
     """Random faults drawn from ``seed``: the same seed on the same topology gives the same
     faults at the same emulated times."""
-    unknown = sorted(set(body.kinds or ()) - set(CATALOGUE))
+    unknown = sorted(set(body.kinds or ()) - set(FAULT_KINDS))
     if unknown:
         raise ControlError(
-            400, f"unknown fault kind(s) {unknown}; one of: {', '.join(sorted(CATALOGUE))}"
+            400, f"unknown fault kind(s) {unknown}; one of: {', '.join(sorted(FAULT_KINDS))}"
         )
     if body.kinds is not None and not body.kinds:
         raise ControlError(400, "kinds is empty: leave it out for every kind")

@@ -119,7 +119,7 @@ class ControlPlane:
     def status(self) -> dict[str, Any]:
         op = self.operator
         active: dict[str, list[str]] = {}
-        for rec in self.faults.list(active_only=True):
+        for rec in self.faults.records(active_only=True):
             active.setdefault(rec.device, []).append(
                 f"{rec.kind}:{rec.part}" if rec.part else rec.kind
             )

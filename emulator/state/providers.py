@@ -47,7 +47,7 @@ def _any_event(event: Event) -> bool:
 
 
 def _is_fault_event(event: Event) -> bool:
-    return type(event).__module__ in ("emulator.faults", "emulator.chaos")
+    return type(event).__module__.startswith(("emulator.faults", "emulator.chaos"))
 
 
 def topology_identity(topology: Topology) -> dict[str, Any]:
