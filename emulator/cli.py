@@ -46,6 +46,9 @@ def _hint(endpoint: Endpoint) -> str:
         rw = f", {endpoint.password} (rw)" if endpoint.password else ""
         note = f"; {endpoint.note}" if endpoint.note else ""
         return f"v2c {endpoint.username} (ro){rw}{note}"
+    if endpoint.protocol == "snmp-trap":
+        to = ", ".join(endpoint.receivers)
+        return f"v3 user {endpoint.username} to {to} (keys: --format json)"
     if endpoint.password == topo.DEFAULT_PASSWORD:
         return f"{endpoint.username} / {endpoint.password}"
     return f"{endpoint.username} / (see: scaleunit endpoints --format json)"
@@ -262,7 +265,13 @@ def validate(file: Path) -> None:
 @click.option(
     "--ipmi-fallback-port", type=click.IntRange(1024, 65535), default=6230, show_default=True
 )
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+    default=None,
+    help="Write to FILE (default, or -: standard output).",
+)
 def init(
     nodes: int,
     name: str | None,
@@ -271,7 +280,7 @@ def init(
     ipmi_fallback_port: int,
     output: Path | None,
 ) -> None:
-    """Write a standard rack's topology (to stdout, or -o FILE)."""
+    """Write a standard rack's topology (to stdout, or -o FILE; -o - is stdout too)."""
     try:
         text = topo.generate(
             nodes,
@@ -283,7 +292,7 @@ def init(
         topo.load_text(text, "<generated>")
     except (ValueError, TopologyError) as exc:
         raise click.BadParameter(str(exc)) from None
-    if output is None:
+    if output is None or str(output) == "-":
         click.echo(text, nl=False)
     else:
         output.write_text(text, encoding="utf-8")
