@@ -17,6 +17,7 @@ from rich.table import Table
 
 from emulator import logs
 from emulator import topology as topo
+from emulator.control import registry
 from emulator.control.cli import register as register_control
 from emulator.endpoints import Endpoint, plan_endpoints
 from emulator.errors import StartupError, TopologyError
@@ -62,6 +63,19 @@ def _table(title: str, endpoints: list[Endpoint]) -> Table:
         scheme = e.scheme or ("rmcp+" if e.protocol == "ipmi" else "")
         table.add_row(e.device, e.protocol, f"{e.address}:{e.port}", scheme, _hint(e))
     return table
+
+
+def _register(state_dir: Path, control: Any, rack: str) -> bool:
+    """Put the rack in the registry of running racks (emulator.control.registry), so the
+    CLI finds it without --state-dir; a registry that cannot be written is a warning."""
+    if control is None:
+        return False
+    try:
+        registry.register(state_dir, control.url, rack)
+    except OSError as exc:
+        click.echo(f"warning: the rack is not in the registry of running racks: {exc}", err=True)
+        return False
+    return True
 
 
 def _run_loop(main: Coroutine[Any, Any, None]) -> None:
@@ -166,6 +180,7 @@ def up(
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await runtime.start()
+        registered = _register(runtime.state_dir, runtime.control, topology.name)
         try:
             console.print(
                 _table(
@@ -203,6 +218,8 @@ def up(
             sys.stdout.flush()
             await stop.wait()
         finally:
+            if registered:
+                registry.unregister(runtime.state_dir)
             await runtime.stop()
             console.print("stopped")
 

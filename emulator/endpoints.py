@@ -66,9 +66,15 @@ class Endpoint:
     receivers: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, object]:
+        """The fields; the SNMPv3 ones only on the rows that have them."""
         out = asdict(self)
-        out["v3_users"] = [u.as_dict() for u in self.v3_users]
-        out["receivers"] = list(self.receivers)
+        for key in ("v3_users", "engine_id", "receivers"):
+            if not out[key]:
+                del out[key]
+        if self.v3_users:
+            out["v3_users"] = [u.as_dict() for u in self.v3_users]
+        if self.receivers:
+            out["receivers"] = list(self.receivers)
         return out
 
 
