@@ -25,7 +25,7 @@ from rich.table import Table
 
 from emulator.chaos import MAX_MEAN_INTERVAL_S, MIN_MEAN_INTERVAL_S
 from emulator.control.client import ClientError, ControlClient, SeveralRacks, locate
-from emulator.control.schemas import MAX_DELAY_S, MAX_TIME
+from emulator.control.schemas import MAX_DELAY_S, MAX_SEED, MAX_TIME
 from emulator.logs import kv
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -436,7 +436,7 @@ def _chaos_line(out: dict[str, Any]) -> str:
 
 @chaos.command("start")
 @connection
-@click.option("--seed", type=click.IntRange(0, 2**64 - 1), required=True)
+@click.option("--seed", type=click.IntRange(0, MAX_SEED), required=True)
 @click.option(
     "--mean-interval",
     type=click.FloatRange(min=MIN_MEAN_INTERVAL_S, max=MAX_MEAN_INTERVAL_S),

@@ -18,8 +18,8 @@ from emulator.chaos import MAX_MEAN_INTERVAL_S, MIN_MEAN_INTERVAL_S
 MAX_TIME = 253_402_300_799.0
 #: The longest delay a request may ask for: ten years of emulated seconds.
 MAX_DELAY_S = 10 * 365 * 86_400.0
-#: A seed is a 64-bit unsigned number.
-MAX_SEED = 2**64 - 1
+#: A seed is at most 2^53-1, the largest integer every JSON reader keeps exact.
+MAX_SEED = 2**53 - 1
 
 
 class _In(BaseModel):
@@ -176,7 +176,7 @@ class ReplaceOut(BaseModel):
 
 # -- chaos -------------------------------------------------------------------------------------
 class ChaosIn(_In):
-    seed: int = Field(ge=0, le=MAX_SEED, description="0 to 2^64-1: the same seed, the same faults")
+    seed: int = Field(ge=0, le=MAX_SEED, description="0 to 2^53-1: the same seed, the same faults")
     mean_interval_s: float = Field(
         600.0,
         ge=MIN_MEAN_INTERVAL_S,
