@@ -92,7 +92,7 @@ def _ask_which(several: SeveralRacks) -> Path:
         raise several
     for i, entry in enumerate(several.racks, start=1):
         click.echo(f"{i}. {entry.describe()}", err=True)
-    choice = click.prompt(
+    choice: int = click.prompt(
         "Which rack", type=click.IntRange(1, len(several.racks)), err=True, default=1
     )
     return several.racks[choice - 1].state_dir
