@@ -18,9 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from emulator import topology as topo
 from emulator.control import registry
-from tests.conftest import TEST_IPMI_PORT, TEST_REDFISH_PORT, TEST_SNMP_PORT, next_base_address
+from tests.test_control import rack_text
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -42,22 +41,9 @@ class Up:
     """`scaleunit up` in a subprocess, stopped with Ctrl-C."""
 
     def __init__(self, tmp: Path, name: str) -> None:
-        base = next_base_address()
-        prefix = base.rsplit(".", 1)[0]
         path = tmp / f"{name}.yaml"
-        path.write_text(
-            topo.generate(
-                4,
-                name=name,
-                base_address=base,
-                ipmi_port=TEST_IPMI_PORT,
-                redfish_port=TEST_REDFISH_PORT,
-                switch_base_address=prefix + ".240",
-                snmp_port=TEST_SNMP_PORT,
-                host_base_address=prefix + ".200",
-                control_port=0,
-            )
-        )
+        text = rack_text()  # loopback addresses of its own, the control plane on any free port
+        path.write_text(text.replace("name: scaleunit-4\n", f"name: {name}\n", 1))
         self.state = tmp / f"{name}-state"
         self.log = tmp / f"{name}.log"
         with self.log.open("w") as err:
@@ -193,3 +179,37 @@ def test_the_registry_falls_back_to_a_private_temp_dir(
     with pytest.raises(OSError, match="no usable runtime directory"):
         registry.registry_dir()
     assert registry.running() == []  # nothing runs where nothing can be registered
+
+
+def test_on_a_terminal_the_cli_asks_which_rack(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two racks registered (this process stands in for both, each state directory's
+    control.json naming it): on a terminal the CLI lists them and takes the one chosen."""
+    from click.testing import CliRunner
+
+    from emulator.cli import main
+    from emulator.control import cli as control_cli
+
+    urls = {"one": "http://127.0.0.1:9", "two": "http://127.0.0.2:9"}
+    for name, url in urls.items():
+        state = tmp_path / name
+        state.mkdir()
+        (state / "control.json").write_text(
+            json.dumps({"url": url, "token": "t", "pid": os.getpid()})
+        )
+        registry.register(state, url, name)
+        time.sleep(0.01)  # listed oldest first
+
+    class Terminal:
+        stdin = stderr = type("Tty", (), {"isatty": staticmethod(lambda: True)})()
+
+    monkeypatch.setattr(control_cli, "sys", Terminal)
+    result = CliRunner().invoke(main, ["status"], input="2\n")
+    assert result.exit_code == 1
+    for i, name in enumerate(urls, start=1):
+        listed = f"{i}. {(tmp_path / name).resolve()}  ({name}, pid {os.getpid()}, {urls[name]})"
+        assert listed in result.output
+    assert "Which rack [1]: 2" in result.output
+    # the choice is the one asked: its URL is the one tried (nothing listens there)
+    assert f"error: cannot reach the control plane at {urls['two']}" in result.output
