@@ -20,6 +20,14 @@
 The same seed on the same topology, started at the same virtual time with nothing else
 happening, gives the same faults at the same virtual times (:attr:`Chaos.history`). ``stop``
 ends the arrivals; the faults already there end as planned (``stop(clear=True)``: now).
+
+Time: each decision reads the clock once (an arrival's inject time and the clear it plans come
+from the same reading, so a clock that moves between two reads, as the rack's scaled wall clock
+does, cannot make the planned clear "in the past" and leave a fault with no end). The mean
+interval is at least :data:`MIN_MEAN_INTERVAL_S` (one emulated second: more often is no test of
+anything and only floods the rack), and a fault lasts at least :data:`MIN_DURATION_S`. Should
+the injector refuse the planned clear all the same, chaos clears the fault at once rather than
+leave it behind.
 """
 
 from __future__ import annotations
@@ -36,7 +44,14 @@ from emulator.logs import kv
 from nodes.clock import Clock, Timer
 from switches.model import Switch
 
-__all__ = ["Chaos", "ChaosStep"]
+__all__ = ["MAX_MEAN_INTERVAL_S", "MIN_DURATION_S", "MIN_MEAN_INTERVAL_S", "Chaos", "ChaosStep"]
+
+#: The shortest mean interval between arrivals, in emulated seconds.
+MIN_MEAN_INTERVAL_S = 1.0
+#: The longest mean interval (30 days).
+MAX_MEAN_INTERVAL_S = 30 * 86_400.0
+#: The shortest time a fault chaos injected lasts before its planned clear.
+MIN_DURATION_S = 1.0
 
 log = logging.getLogger("emulator.chaos")
 
@@ -71,13 +86,16 @@ class Chaos:
         """``mean_duration_s``: how long a fault lasts on average (default: twice the mean
         interval); ``eligible(device)``: whether chaos may touch that device now."""
         if not isinstance(mean_interval_s, int | float) or not (
-            math.isfinite(mean_interval_s) and mean_interval_s > 0
+            MIN_MEAN_INTERVAL_S <= mean_interval_s <= MAX_MEAN_INTERVAL_S
         ):
-            raise FaultError(f"mean_interval_s must be a positive number, not {mean_interval_s!r}")
+            raise FaultError(
+                f"mean_interval_s must be from {MIN_MEAN_INTERVAL_S:g} to "
+                f"{MAX_MEAN_INTERVAL_S:g} emulated seconds, not {mean_interval_s!r}"
+            )
         if isinstance(max_active, bool) or not isinstance(max_active, int) or max_active < 1:
             raise FaultError(f"max_active must be at least 1, not {max_active!r}")
         duration = 2.0 * mean_interval_s if mean_duration_s is None else mean_duration_s
-        if not (math.isfinite(duration) and duration > 0):
+        if not (math.isfinite(duration) and duration >= MIN_DURATION_S):
             raise FaultError(f"mean_duration_s must be a positive number, not {duration!r}")
         if kinds is not None:
             if not kinds:
@@ -158,6 +176,7 @@ class Chaos:
 
     def _inject_one(self) -> None:
         rng = self._rng
+        now = self.clock.now()  # one reading: the inject and its planned clear
         kinds = list(self.kinds)
         rng.shuffle(kinds)
         for kind in kinds:
@@ -168,14 +187,12 @@ class Chaos:
                     record = self.injector.inject(kind, device, part or None)
                 except FaultError:
                     continue  # refused by the model now (an OS hang on a host that is off)
-                duration = rng.expovariate(1.0 / self.mean_duration_s)
+                duration = max(MIN_DURATION_S, rng.expovariate(1.0 / self.mean_duration_s))
                 clear_at: float | None = None
                 if not FAULT_KINDS[kind].ends_by_itself:
-                    clear_at = self.clock.now() + duration
-                    self.injector.schedule_clear(record.id, clear_at, by="chaos")
-                self.history.append(
-                    ChaosStep(self.clock.now(), record.id, kind, device, record.part, clear_at)
-                )
+                    clear_at = now + duration
+                    self._plan_clear(record.id, clear_at)
+                self.history.append(ChaosStep(now, record.id, kind, device, record.part, clear_at))
                 log.info(
                     kv(
                         **{FAULT_KINDS[kind].scope: device},
@@ -189,6 +206,29 @@ class Chaos:
                 )
                 return
         self.skipped += 1
+
+    def _plan_clear(self, fault_id: str, clear_at: float) -> None:
+        """Plan the clear at ``clear_at``. Should the injector judge it past (its clock ran on
+        since the reading ``clear_at`` came from), plan it ``MIN_DURATION_S`` after a fresh
+        reading instead, and failing that clear now: a chaos fault never stays without an end."""
+        try:
+            self.injector.schedule_clear(fault_id, clear_at, by="chaos")
+            return
+        except FaultError as exc:
+            reason = str(exc)
+        try:
+            self.injector.schedule_clear(fault_id, self.clock.now() + MIN_DURATION_S, by="chaos")
+        except FaultError:
+            try:
+                self.injector.clear(fault_id, by="chaos")
+            except FaultError as exc:
+                log.error(
+                    kv(proto="chaos", event="chaos.unplanned", fault_id=fault_id, reason=str(exc))
+                )
+                return
+        log.warning(
+            kv(proto="chaos", event="chaos.clear_replanned", fault_id=fault_id, reason=reason)
+        )
 
     def _choices(self, kind: str) -> list[tuple[str, str]]:
         """Every (device, part) the injector accepts now for ``kind``, in the rack's order."""

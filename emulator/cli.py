@@ -17,6 +17,7 @@ from rich.table import Table
 
 from emulator import logs
 from emulator import topology as topo
+from emulator.control import registry
 from emulator.control.cli import register as register_control
 from emulator.endpoints import Endpoint, plan_endpoints
 from emulator.errors import StartupError, TopologyError
@@ -46,6 +47,9 @@ def _hint(endpoint: Endpoint) -> str:
         rw = f", {endpoint.password} (rw)" if endpoint.password else ""
         note = f"; {endpoint.note}" if endpoint.note else ""
         return f"v2c {endpoint.username} (ro){rw}{note}"
+    if endpoint.protocol == "snmp-trap":
+        to = ", ".join(endpoint.receivers)
+        return f"v3 user {endpoint.username} to {to} (keys: --format json)"
     if endpoint.password == topo.DEFAULT_PASSWORD:
         return f"{endpoint.username} / {endpoint.password}"
     return f"{endpoint.username} / (see: scaleunit endpoints --format json)"
@@ -59,6 +63,19 @@ def _table(title: str, endpoints: list[Endpoint]) -> Table:
         scheme = e.scheme or ("rmcp+" if e.protocol == "ipmi" else "")
         table.add_row(e.device, e.protocol, f"{e.address}:{e.port}", scheme, _hint(e))
     return table
+
+
+def _register(state_dir: Path, control: Any, rack: str) -> bool:
+    """Put the rack in the registry of running racks (emulator.control.registry), so the
+    CLI finds it without --state-dir; a registry that cannot be written is a warning."""
+    if control is None:
+        return False
+    try:
+        registry.register(state_dir, control.url, rack)
+    except OSError as exc:
+        click.echo(f"warning: the rack is not in the registry of running racks: {exc}", err=True)
+        return False
+    return True
 
 
 def _run_loop(main: Coroutine[Any, Any, None]) -> None:
@@ -163,6 +180,7 @@ def up(
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await runtime.start()
+        registered = _register(runtime.state_dir, runtime.control, topology.name)
         try:
             console.print(
                 _table(
@@ -200,6 +218,8 @@ def up(
             sys.stdout.flush()
             await stop.wait()
         finally:
+            if registered:
+                registry.unregister(runtime.state_dir)
             await runtime.stop()
             console.print("stopped")
 
@@ -262,7 +282,13 @@ def validate(file: Path) -> None:
 @click.option(
     "--ipmi-fallback-port", type=click.IntRange(1024, 65535), default=6230, show_default=True
 )
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+    default=None,
+    help="Write to FILE (default, or -: standard output).",
+)
 def init(
     nodes: int,
     name: str | None,
@@ -271,7 +297,7 @@ def init(
     ipmi_fallback_port: int,
     output: Path | None,
 ) -> None:
-    """Write a standard rack's topology (to stdout, or -o FILE)."""
+    """Write a standard rack's topology (to stdout, or -o FILE; -o - is stdout too)."""
     try:
         text = topo.generate(
             nodes,
@@ -283,7 +309,7 @@ def init(
         topo.load_text(text, "<generated>")
     except (ValueError, TopologyError) as exc:
         raise click.BadParameter(str(exc)) from None
-    if output is None:
+    if output is None or str(output) == "-":
         click.echo(text, nl=False)
     else:
         output.write_text(text, encoding="utf-8")

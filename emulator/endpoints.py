@@ -8,6 +8,43 @@ from dataclasses import asdict, dataclass
 from emulator.errors import StartupError  # noqa: F401  (re-exported) as StartupError  # noqa: F401  (re-exported),
 from emulator.topology import Topology
 from nodes.spec import NodeSpec
+from switches.spec import AuthProtocol, PrivProtocol
+
+#: net-snmp's names for the USM protocols (``snmpget -a ... -x ...``).
+_NET_SNMP_AUTH = {AuthProtocol.SHA256: "SHA-256", AuthProtocol.SHA: "SHA"}
+_NET_SNMP_PRIV = {PrivProtocol.AES128: "AES"}
+
+
+@dataclass(frozen=True)
+class SnmpV3User:
+    """One SNMPv3 USM user as a client needs it: the keys are passphrases (net-snmp's ``-A``
+    and ``-X``), localized by the engine ``engine_id`` names."""
+
+    name: str
+    auth_protocol: str
+    auth_key: str
+    priv_protocol: str
+    priv_key: str | None
+    access: str
+
+    @property
+    def security_level(self) -> str:
+        return "authPriv" if self.priv_key is not None else "authNoPriv"
+
+    def net_snmp_args(self) -> list[str]:
+        """The net-snmp options for this user (``snmpget`` and friends, ``createUser``)."""
+        args = ["-v3", "-l", self.security_level, "-u", self.name]
+        args += ["-a", _NET_SNMP_AUTH[AuthProtocol(self.auth_protocol)], "-A", self.auth_key]
+        if self.priv_key is not None:
+            args += ["-x", _NET_SNMP_PRIV[PrivProtocol(self.priv_protocol)], "-X", self.priv_key]
+        return args
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            **asdict(self),
+            "security_level": self.security_level,
+            "net_snmp_args": self.net_snmp_args(),
+        }
 
 
 @dataclass(frozen=True)
@@ -19,11 +56,26 @@ class Endpoint:
     username: str
     password: str
     scheme: str = ""
-    #: Anything else a client needs (SNMP: the v3 user names).
+    #: Anything else a client needs, in words (SNMP: the v3 user names).
     note: str = ""
+    #: SNMP: the agent's v3 users; snmp-trap: the user the BMC sends its traps as.
+    v3_users: tuple[SnmpV3User, ...] = ()
+    #: SNMP and snmp-trap: the authoritative SnmpEngineID (hex), as built (RFC 3411 format 3).
+    engine_id: str = ""
+    #: snmp-trap: where the traps go ("ADDRESS:PORT").
+    receivers: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, object]:
-        return asdict(self)
+        """The fields; the SNMPv3 ones only on the rows that have them."""
+        out = asdict(self)
+        for key in ("v3_users", "engine_id", "receivers"):
+            if not out[key]:
+                del out[key]
+        if self.v3_users:
+            out["v3_users"] = [u.as_dict() for u in self.v3_users]
+        if self.receivers:
+            out["receivers"] = list(self.receivers)
+        return out
 
 
 def _wanted_port(topology: Topology, spec: NodeSpec) -> tuple[int, bool]:
@@ -60,6 +112,7 @@ def plan_endpoints(topology: Topology) -> list[Endpoint]:
         out
         + plan_redfish(topology)
         + plan_snmp(topology)
+        + plan_bmc_traps(topology)
         + plan_workload(topology)
         + plan_control(topology)
     )
@@ -84,7 +137,11 @@ def plan_redfish(topology: Topology) -> list[Endpoint]:
 def plan_snmp(topology: Topology) -> list[Endpoint]:
     """One SNMP agent per switch on its management address: the rack's port (161) when this
     process may bind it, else the fallback (1161). ``username`` is the read-only community,
-    ``password`` the read-write one ("" when there is none), ``note`` the SNMPv3 users."""
+    ``password`` the read-write one ("" when there is none), ``note`` the SNMPv3 user names,
+    ``v3_users`` each with its protocols, keys and access, ``engine_id`` the agent's engine as
+    built (a replaced switch gets a new one; clients discover it anyway)."""
+    from switches.model import mac_of  # the chassis MAC the agent derives its engine ID from
+
     settings = topology.snmp
     out = []
     for spec in topology.switches:
@@ -103,6 +160,62 @@ def plan_snmp(topology: Topology) -> list[Endpoint]:
                 snmp.ro_community,
                 snmp.rw_community or "",
                 note=f"v3 users: {users}" if users else "",
+                v3_users=tuple(
+                    SnmpV3User(
+                        u.name,
+                        u.auth.value,
+                        u.auth_key,
+                        u.priv.value,
+                        u.priv_key if u.priv is not PrivProtocol.NONE else None,
+                        u.access.value,
+                    )
+                    for u in snmp.users
+                ),
+                engine_id=_engine_id(mac_of(f"{spec.serial}/{spec.name}")),
+            )
+        )
+    return out
+
+
+def _engine_id(mac: str) -> str:
+    """RFC 3411 SnmpEngineID, MAC format under enterprise 32473 (as the agents and BMCs use)."""
+    return "80007ed903" + mac.replace(":", "")
+
+
+def plan_bmc_traps(topology: Topology) -> list[Endpoint]:
+    """The BMCs' SNMPv3 trap senders (``bmc_network.traps``; only when it has receivers): one
+    row per BMC, ``protocol`` snmp-trap, from the BMC's address (any UDP port: ``port`` 0), with
+    the USM user it sends as, its authoritative ``engine_id`` (snmptrapd's ``createUser -e``)
+    and the ``receivers``. ``username`` is the user's name; ``password`` is left empty (the keys
+    are in ``v3_users``)."""
+    traps = topology.bmc_network.traps
+    if not traps.receivers:
+        return []
+    receivers = tuple(f"{a}:{p}" for a, p in traps.targets())
+    out = []
+    for spec in topology.nodes:
+        name, auth_key, priv_key = topology.bmc_trap_user(spec)
+        user = SnmpV3User(
+            name,
+            traps.auth.value,
+            auth_key,
+            traps.priv.value,
+            priv_key if traps.priv is not PrivProtocol.NONE else None,
+            "notify",
+        )
+        out.append(
+            Endpoint(
+                spec.name,
+                "snmp-trap",
+                str(spec.bmc.address),
+                0,
+                name,
+                "",
+                "snmpv3",
+                note=f"SNMPv3 traps to {', '.join(receivers)}",
+                v3_users=(user,),
+                engine_id=_engine_id(spec.bmc.mac),
+                receivers=receivers,
             )
         )
     return out

@@ -41,16 +41,21 @@ def _no_state_in_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None
     """``scaleunit up`` without --state-dir (a subprocess, a RackRuntime) keeps its state under
     the user data directory: point it (XDG_DATA_HOME, which platformdirs follows) at a fresh
     temporary directory for each test, so tests never write into the home directory nor share
-    a state."""
-    saved = os.environ.get("XDG_DATA_HOME")
+    a state. The registry of running racks (emulator.control.registry, under platformdirs'
+    user runtime directory) likewise: XDG_RUNTIME_DIR is a fresh directory per test."""
+    saved = {k: os.environ.get(k) for k in ("XDG_DATA_HOME", "XDG_RUNTIME_DIR")}
     os.environ["XDG_DATA_HOME"] = str(tmp_path_factory.mktemp("xdg-data"))
+    runtime = tmp_path_factory.mktemp("xdg-runtime")
+    runtime.chmod(0o700)
+    os.environ["XDG_RUNTIME_DIR"] = str(runtime)
     try:
         yield
     finally:
-        if saved is None:
-            os.environ.pop("XDG_DATA_HOME", None)
-        else:
-            os.environ["XDG_DATA_HOME"] = saved
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from emulator import topology as topo
-from emulator.chaos import Chaos, ChaosStep
+from emulator.chaos import MIN_DURATION_S, MIN_MEAN_INTERVAL_S, Chaos, ChaosStep
 from emulator.faults import (
     FAULT_KINDS,
     SELF_CLEARING,
@@ -298,3 +298,57 @@ def test_through_the_control_plane_a_node_under_repair_is_left_alone(clock: Virt
     steps = run.chaos.history
     assert len(steps) >= 20 and all(s.device != "n02" for s in steps)
     plane.stop_chaos()
+
+
+class TickingClock(VirtualClock):
+    """A virtual clock that moves on by ``tick`` at every reading, as the rack's scaled wall
+    clock does between two reads of one callback (at --speed 10000 a tenth of a millisecond
+    is a second)."""
+
+    def __init__(self, tick: float) -> None:
+        super().__init__()
+        self.tick = tick
+
+    def now(self) -> float:
+        self._now += self.tick
+        return self._now
+
+
+def test_a_clock_that_moves_between_reads_leaves_no_chaos_fault_without_an_end() -> None:
+    """The inject and its planned clear come from one reading of the clock: read twice, the
+    clear was judged 'in the past', the fault stayed active with no planned end, and stopping
+    chaos left it behind."""
+    clock = TickingClock(tick=0.0)
+    rack = running_rack(clock)
+    faults = FaultInjector(rack)
+    clock.tick = 0.05  # every reading moves time on by 50 ms
+    chaos = Chaos(
+        faults,
+        clock,
+        seed=3,
+        mean_interval_s=MIN_MEAN_INTERVAL_S,
+        max_active=50,
+        kinds=["fan", "dimm-ue", "psu-one"],
+    )
+    chaos.start()
+    clock.advance(120)
+    chaos.stop()
+    assert len(chaos.history) >= 20
+    ours = {step.fault_id for step in chaos.history}
+    for record in faults.records(active_only=True):
+        if record.id in ours:
+            assert record.clear_by == "chaos" and record.clear_at is not None, record
+    for step in chaos.history:
+        assert step.clear_at is None or step.clear_at - step.at >= MIN_DURATION_S
+    clock.advance(HOUR * 24 * 7)
+    left = [r for r in faults.records(active_only=True) if r.id in ours]
+    assert not left, left
+
+
+def test_the_mean_interval_has_a_floor(clock: VirtualClock) -> None:
+    faults = FaultInjector(Rack(topo.default(4), clock))
+    with pytest.raises(FaultError, match="mean_interval_s must be from 1"):
+        Chaos(faults, clock, seed=1, mean_interval_s=1e-9, max_active=2)
+    with pytest.raises(FaultError, match="mean_interval_s"):
+        Chaos(faults, clock, seed=1, mean_interval_s=float("nan"), max_active=2)
+    assert clock.pending() == 0

@@ -170,3 +170,54 @@ def test_up_reports_an_address_in_use(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert f"n03: cannot bind IPMI on {t.nodes[2].bmc.address}:{TEST_IPMI_PORT}/udp" in proc.stderr
     assert "is a rack already running?" in proc.stderr
+
+
+def test_topology_init_dash_writes_to_standard_output(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["topology", "init", "--nodes", "5", "-o", "-"])
+    assert result.exit_code == 0, result.output
+    assert not (Path.cwd() / "-").exists()
+    t = topo.load_text(result.output, "<stdout>")
+    assert len(t.nodes) == 5
+
+
+def test_endpoints_json_gives_snmpv3_users_and_bmc_trap_settings(tmp_path: Path) -> None:
+    from bmc.snmp.traps import engine_id as bmc_engine_id
+    from nodes.clock import VirtualClock
+    from switches.model import Switch
+    from switches.snmp.agent import engine_id as switch_engine_id
+
+    text = topo.generate(4, bmc_trap_receivers=["127.0.0.1:10162"])
+    path = tmp_path / "rack.yaml"
+    path.write_text(text)
+    t = topo.load(path)
+    result = CliRunner().invoke(main, ["endpoints", "--topology", str(path), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    snmp = [r for r in rows if r["protocol"] == "snmp"]
+    assert [r["device"] for r in snmp] == [s.name for s in t.switches]
+    for row, spec in zip(snmp, t.switches, strict=True):
+        assert spec.snmp.users, "the generated rack has v3 users"
+        assert [u["name"] for u in row["v3_users"]] == [u.name for u in spec.snmp.users]
+        for got, want in zip(row["v3_users"], spec.snmp.users, strict=True):
+            assert got["auth_protocol"] == want.auth.value and got["auth_key"] == want.auth_key
+            assert got["priv_protocol"] == want.priv.value and got["priv_key"] == want.priv_key
+            assert got["access"] == want.access.value
+            assert got["net_snmp_args"][:5] == ["-v3", "-l", got["security_level"], "-u", want.name]
+        # the engine ID the running agent will have
+        switch = Switch(spec, VirtualClock(), lambda e: None)
+        assert row["engine_id"] == switch_engine_id(switch).hex()
+    traps = [r for r in rows if r["protocol"] == "snmp-trap"]
+    assert [r["device"] for r in traps] == [n.name for n in t.nodes]
+    for row, node in zip(traps, t.nodes, strict=True):
+        name, auth_key, priv_key = t.bmc_trap_user(node)
+        (user,) = row["v3_users"]
+        assert (user["name"], user["auth_key"], user["priv_key"]) == (name, auth_key, priv_key)
+        assert user["auth_protocol"] == "sha" and user["priv_protocol"] == "aes128"
+        assert "-a" in user["net_snmp_args"] and "SHA" in user["net_snmp_args"]
+        assert row["receivers"] == ["127.0.0.1:10162"]
+        assert row["address"] == str(node.bmc.address)
+        assert row["engine_id"] == bmc_engine_id(node).hex()
+    # the table says where the keys are, not the keys
+    table = CliRunner().invoke(main, ["endpoints", "--topology", str(path)])
+    assert table.exit_code == 0 and "snmp-trap" in table.output
+    assert all(u.auth_key not in table.output for s in t.switches for u in s.snmp.users)

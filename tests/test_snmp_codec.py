@@ -15,7 +15,6 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from pyasn1.codec.ber import decoder, encoder
 from pyasn1.type import univ
-from pysnmp.entity import config
 from pysnmp.proto import rfc1902
 from pysnmp.proto.api import v1 as api_v1
 from pysnmp.proto.api import v2c as api_v2c
@@ -394,8 +393,8 @@ def run_agents(
     max_message_size: int | None = None,
 ) -> None:
     """A rack on a virtual clock (two hosts on, an hour of traffic), an agent per switch on
-    127.0.0.1, and ``body(paths, rack)`` on their loop. ``v1``: the read-only community may also
-    read over SNMPv1 (a VACM group for security model 1, on the engine both paths ask)."""
+    127.0.0.1, and ``body(paths, rack)`` on their loop. ``v1``: the communities also serve
+    SNMPv1 (the agents' default; without it no VACM group for security model 1 exists)."""
     clock = VirtualClock()
     rack = Rack(topo.default(4), clock)
     for node in ("n01", "n02"):
@@ -409,13 +408,16 @@ def run_agents(
         try:
             for name, switch in rack.switches.items():
                 agent = SwitchAgent(
-                    switch, rack="r1", address="127.0.0.1", port=0, receivers=receivers or []
+                    switch,
+                    rack="r1",
+                    address="127.0.0.1",
+                    port=0,
+                    receivers=receivers or [],
+                    snmpv1=v1,
                 )
                 agents.append(agent)
                 sock = bind_udp("127.0.0.1", 0)
                 await agent.start(sock)
-                if v1:
-                    config.add_vacm_user(agent._engine, 1, "ro-community", "noAuthNoPriv", (1,))
                 if max_message_size is not None:
                     agent.fast_path = FastPath(
                         agent._engine, agent.mib, max_message_size=max_message_size

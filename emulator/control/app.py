@@ -1,8 +1,16 @@
 """The control plane's HTTP API: a FastAPI app over one :class:`ControlPlane`.
 
 Every route needs ``Authorization: Bearer <token>`` (401 with ``WWW-Authenticate: Bearer``
-otherwise); the OpenAPI document (``/openapi.json``) and its pages (``/docs``) do not, as they
-show no state. Every route and dependency is a coroutine, so the model is touched only on the
+otherwise) except :data:`PUBLIC`: the OpenAPI document (``/openapi.json``) and its pages
+(``/docs``, ``/redoc``), which show the API's shape and no state (a deliberate choice: clients
+and tools read the schema before they hold a token). A method a path does not take is a 405
+whose ``Allow`` names every method the path takes.
+
+Bodies are read whole (at most ``MAX_BODY``, with a Content-Length) and checked before any
+parsing: JSON nested deeper than ``MAX_DEPTH`` is a 400 (deep nesting would exhaust the
+parser's recursion), so the connection stays in step (the body was consumed) and kept alive.
+
+Every route and dependency is a coroutine, so the model is touched only on the
 rack's loop thread (FastAPI runs plain functions in its thread pool).
 
 Errors leave through one table, each as ``{"error": "..."}`` and nothing changed:
@@ -26,6 +34,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import math
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Annotated, Any, Literal
 
@@ -33,6 +42,7 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute, Match
 
 from emulator.control import schemas as s
 from emulator.control.feed import EventFeed, encode
@@ -79,6 +89,10 @@ def _status_of(exc: Exception) -> int:
 
 #: The largest request body accepted (every request body is a small JSON document).
 MAX_BODY = 64 * 1024
+#: The deepest nesting of arrays and objects a JSON body may have (the API needs three).
+MAX_DEPTH = 32
+#: The routes served without the token: the API's shape, no state.
+PUBLIC = ("/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc")
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -86,26 +100,114 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
+def json_depth(body: bytes, limit: int) -> int:
+    """How deeply ``body``'s arrays and objects nest (strings skipped), counting no further
+    than ``limit + 1``; a scan without recursion, so any body can be measured."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in body:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > limit:
+                    break
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return deepest
+
+
 class BodyLimit:
     """Refuses, before the app reads anything, a body over ``MAX_BODY`` (413) and a body
-    without a Content-Length (411), so no request can make the server buffer much."""
+    without a Content-Length (411), so no request can make the server buffer much; then reads
+    the body whole and refuses JSON nested deeper than ``MAX_DEPTH`` (400), before any parser
+    recurses into it. The app gets the body it read."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            headers = dict(scope["headers"])
-            length = headers.get(b"content-length")
-            problem = None
-            if b"chunked" in headers.get(b"transfer-encoding", b"").lower():
-                problem = (411, "a request body needs a Content-Length (no chunked bodies)")
-            elif length is not None and (not length.isdigit() or int(length) > MAX_BODY):
-                problem = (413, f"the request body is over {MAX_BODY} bytes")
-            if problem is not None:
-                await _error(*problem)(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        length = headers.get(b"content-length")
+        problem = None
+        if b"chunked" in headers.get(b"transfer-encoding", b"").lower():
+            problem = (411, "a request body needs a Content-Length (no chunked bodies)")
+        elif length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+            problem = (413, f"the request body is over {MAX_BODY} bytes")
+        if problem is not None:
+            await _error(*problem)(scope, receive, send)
+            return
+        if length is None or int(length) == 0:
+            await self.app(scope, receive, send)
+            return
+        body, closing = await _read_body(receive)
+        kind = headers.get(b"content-type", b"").lower()
+        if (not kind or b"json" in kind) and json_depth(body, MAX_DEPTH) > MAX_DEPTH:
+            message = f"the JSON body is nested deeper than {MAX_DEPTH} levels"
+            await _error(400, message)(scope, receive, send)
+            return
+        replayed = False
+
+        async def replay() -> MutableMapping[str, Any]:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            if closing is not None:
+                return closing
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+async def _read_body(receive: Receive) -> tuple[bytes, MutableMapping[str, Any] | None]:
+    """The whole body (the server holds it to the Content-Length, at most ``MAX_BODY``), and
+    the disconnect message if the client left while it was read."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return b"".join(chunks), message
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks), None
+
+
+#: The methods a 405's ``Allow`` may name.
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _allowed(routes: list[BaseRoute], scope: Scope) -> list[str]:
+    """Every method some route takes for the path of ``scope`` (a 405's ``Allow``): Starlette
+    names only the first matching route's."""
+    return [
+        method
+        for method in _METHODS
+        if any(r.matches({**scope, "method": method})[0] is Match.FULL for r in routes)
+    ]
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every non-finite float as its text (JSON has no NaN nor Infinity)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 # -- dependencies ------------------------------------------------------------------------------
@@ -394,7 +496,8 @@ def create_app(plane: ControlPlane, feed: EventFeed, token: str) -> FastAPI:
         version="1",
         description="Operate an emulated scale unit: status, node actions, faults, hardware "
         "replacement, chaos and a live event stream. Every route needs "
-        "`Authorization: Bearer <token>` (see the state directory's control.json).",
+        "`Authorization: Bearer <token>` (see the state directory's control.json), except "
+        "this document (/openapi.json) and its pages (/docs, /redoc).",
     )
     app.state.plane = plane
     app.state.feed = feed
@@ -438,10 +541,8 @@ def create_app(plane: ControlPlane, feed: EventFeed, token: str) -> FastAPI:
         first = details[0] if details else {"loc": (), "msg": "invalid request"}
         where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
         message = f"invalid request: {where}: {first['msg']}" if where else first["msg"]
-        return JSONResponse(
-            json.loads(json.dumps({"error": message, "detail": details}, default=str)),
-            status_code=422,
-        )
+        body = _finite(json.loads(json.dumps({"error": message, "detail": details}, default=str)))
+        return JSONResponse(body, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -449,9 +550,14 @@ def create_app(plane: ControlPlane, feed: EventFeed, token: str) -> FastAPI:
         resp = _error(exc.status_code, message)
         for key, value in (exc.headers or {}).items():
             resp.headers[key] = value
+        if exc.status_code == 405:  # Starlette names the first route's methods only
+            allowed = ", ".join(_allowed(request.app.router.routes, request.scope))
+            message = f"{request.method} is not allowed on {request.url.path}; allowed: {allowed}"
+            resp = _error(405, message)
+            resp.headers["Allow"] = allowed
         return resp
 
     return app
 
 
-__all__ = ["ACTIONS", "MAX_BODY", "ROUTERS", "BodyLimit", "create_app"]
+__all__ = ["ACTIONS", "MAX_BODY", "MAX_DEPTH", "PUBLIC", "ROUTERS", "BodyLimit", "create_app"]

@@ -2,7 +2,9 @@
 ``status``, ``fault``, ``node``, ``replace``, ``chaos``, ``alert`` and ``events``.
 
 Each finds the rack from ``--url``/``--token``, ``SCALEUNIT_URL``/``SCALEUNIT_TOKEN`` or the
-state directory's control.json (``--state-dir``, default the user data directory). A failure
+state directory's control.json (``--state-dir``; without it, the only running rack's, found in
+the registry of running racks, and when several run the CLI lists them and asks which, or on a
+non-interactive terminal says so and exits 1; with none, the user data directory). A failure
 prints one ``error: ...`` line and exits 1; ``--format json`` prints what the API answered.
 """
 
@@ -11,6 +13,8 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+import math
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,7 +23,9 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from emulator.control.client import ClientError, ControlClient, locate
+from emulator.chaos import MAX_MEAN_INTERVAL_S, MIN_MEAN_INTERVAL_S
+from emulator.control.client import ClientError, ControlClient, SeveralRacks, locate
+from emulator.control.schemas import MAX_DELAY_S, MAX_SEED, MAX_TIME
 from emulator.logs import kv
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -34,9 +40,21 @@ def label(value: str) -> str:
 
 
 def _when(at: float | None) -> str:
+    """A time of the rack's clock as HH:MM:SS.mmm; one no date can show (a fault stored with a
+    huge time by an older version) as its number."""
     if at is None:
         return ""
-    return dt.datetime.fromtimestamp(at, dt.UTC).strftime("%H:%M:%S.%f")[:-3]
+    try:
+        return dt.datetime.fromtimestamp(at, dt.UTC).strftime("%H:%M:%S.%f")[:-3]
+    except (OverflowError, ValueError, OSError):
+        return f"t={at:g}"
+
+
+def _finite(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    """Refuses NaN and infinities (click's FloatRange lets NaN through)."""
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a finite number")
+    return value
 
 
 def connection(fn: F) -> F:
@@ -49,18 +67,35 @@ def connection(fn: F) -> F:
         type=click.Path(file_okay=False, path_type=Path),
         default=None,
         help="The rack's state directory, whose control.json gives URL and token "
-        "(default: the user data directory, as for 'up').",
+        "(default: the running rack's; with several, the CLI asks which; with none, the user "
+        "data directory, as for 'up').",
     )
     @functools.wraps(fn)
     def wrapper(url: str | None, token: str | None, state_dir: Path | None, **kw: Any) -> Any:
         try:
-            with ControlClient(locate(url, token, state_dir)) as client:
+            try:
+                target = locate(url, token, state_dir)
+            except SeveralRacks as several:
+                target = locate(url, token, _ask_which(several))
+            with ControlClient(target) as client:
                 return fn(client=client, **kw)
         except ClientError as exc:
             click.echo(f"error: {exc}", err=True)
             raise SystemExit(1) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _ask_which(several: SeveralRacks) -> Path:
+    """On a terminal, which of the running racks; otherwise the error that lists them."""
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        raise several
+    for i, entry in enumerate(several.racks, start=1):
+        click.echo(f"{i}. {entry.describe()}", err=True)
+    choice: int = click.prompt(
+        "Which rack", type=click.IntRange(1, len(several.racks)), err=True, default=1
+    )
+    return several.racks[choice - 1].state_dir
 
 
 fmt_option = click.option(
@@ -153,9 +188,21 @@ def _fault_line(f: dict[str, Any]) -> str:
 @click.argument("device")
 @click.argument("kind")
 @click.argument("part", required=False)
-@click.option("--at", "at", type=float, default=None, help="Emulated time (epoch seconds).")
 @click.option(
-    "--in", "in_s", type=click.FloatRange(min=0), default=None, help="Emulated seconds from now."
+    "--at",
+    "at",
+    type=click.FloatRange(min=0, max=MAX_TIME),
+    callback=_finite,
+    default=None,
+    help="Emulated time (epoch seconds).",
+)
+@click.option(
+    "--in",
+    "in_s",
+    type=click.FloatRange(min=0, max=MAX_DELAY_S),
+    callback=_finite,
+    default=None,
+    help="Emulated seconds from now (at most ten years).",
 )
 @click.option("--version", "version", default=None, help="firmware-drift: the version to set.")
 @fmt_option
@@ -389,13 +436,14 @@ def _chaos_line(out: dict[str, Any]) -> str:
 
 @chaos.command("start")
 @connection
-@click.option("--seed", type=int, required=True)
+@click.option("--seed", type=click.IntRange(0, MAX_SEED), required=True)
 @click.option(
     "--mean-interval",
-    type=click.FloatRange(min=0, min_open=True),
+    type=click.FloatRange(min=MIN_MEAN_INTERVAL_S, max=MAX_MEAN_INTERVAL_S),
+    callback=_finite,
     default=600.0,
     show_default=True,
-    help="Emulated seconds between faults, on average.",
+    help="Emulated seconds between faults, on average (1 s to 30 days).",
 )
 @click.option("--kind", "kinds", multiple=True, help="A fault kind to draw (repeat; default all).")
 @click.option("--max-active", type=click.IntRange(min=1), default=1, show_default=True)

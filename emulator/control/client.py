@@ -2,7 +2,10 @@
 
 The URL and token come from (first found): ``--url``/``--token``, ``SCALEUNIT_URL``/
 ``SCALEUNIT_TOKEN``, the state directory's ``control.json`` (written by ``scaleunit up``, mode
-0600). Every failure is a :class:`ClientError` with one line to print.
+0600). Without ``--state-dir``, the state directory is the only running rack's (the registry of
+running racks, :mod:`emulator.control.registry`); with several, :class:`SeveralRacks` lists
+them; with none, the default state directory's. Every failure is a :class:`ClientError` with
+one line to print.
 """
 
 from __future__ import annotations
@@ -15,11 +18,22 @@ from typing import Any
 
 import httpx
 
+from emulator.control.registry import RackEntry, running
+
 CONTROL_FILE = "control.json"
 
 
 class ClientError(Exception):
     """A request that did not succeed; ``str()`` is the line to print."""
+
+
+class SeveralRacks(ClientError):
+    """Several racks run and none was named: ``racks`` are their registry entries."""
+
+    def __init__(self, racks: list[RackEntry]) -> None:
+        listed = "".join(f"\n  {e.describe()}" for e in racks)
+        super().__init__(f"{len(racks)} racks are running; pick one with --state-dir:{listed}")
+        self.racks = racks
 
 
 def default_state_dir() -> Path:
@@ -40,6 +54,11 @@ def locate(url: str | None, token: str | None, state_dir: Path | None) -> Target
     """The control plane to talk to; :class:`ClientError` when it cannot be found."""
     if url and token:
         return Target(url.rstrip("/"), token)
+    if state_dir is None:
+        racks = running()
+        if len(racks) > 1:
+            raise SeveralRacks(racks)
+        state_dir = racks[0].state_dir if racks else None
     directory = state_dir or default_state_dir()
     path = directory / CONTROL_FILE
     try:

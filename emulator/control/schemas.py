@@ -1,6 +1,8 @@
 """The control plane's request and response bodies (pydantic; they make the OpenAPI document).
 
-Requests forbid unknown keys, so a misspelt field is a 422 naming it rather than ignored.
+Requests forbid unknown keys, so a misspelt field is a 422 naming it rather than ignored. Every
+time and rate a request takes is finite and bounded (``ge``/``le`` in the OpenAPI document):
+NaN, Infinity and 1e308 are a 422 naming the field, never a time the rack cannot print.
 """
 
 from __future__ import annotations
@@ -10,9 +12,18 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from emulator.chaos import MAX_MEAN_INTERVAL_S, MIN_MEAN_INTERVAL_S
+
+#: The latest emulated time a request may name: 9999-12-31T23:59:59Z (what a date can show).
+MAX_TIME = 253_402_300_799.0
+#: The longest delay a request may ask for: ten years of emulated seconds.
+MAX_DELAY_S = 10 * 365 * 86_400.0
+#: A seed is at most 2^53-1, the largest integer every JSON reader keeps exact.
+MAX_SEED = 2**53 - 1
+
 
 class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class ErrorOut(BaseModel):
@@ -97,8 +108,20 @@ class FaultIn(_In):
     kind: str = Field(description="a name from GET /faults/catalogue, e.g. psu-both")
     device: str = Field(description="a node or switch of the rack")
     part: str | None = Field(None, description="the part the fault names (PSU1, Fan3, A1, ...)")
-    at: float | None = Field(None, ge=0, description="the rack's clock time to inject at (see now)")
-    in_s: float | None = Field(None, ge=0, description="or: emulated seconds from now")
+    at: float | None = Field(
+        None,
+        ge=0,
+        le=MAX_TIME,
+        allow_inf_nan=False,
+        description="the rack's clock time to inject at (see now), Unix seconds",
+    )
+    in_s: float | None = Field(
+        None,
+        ge=0,
+        le=MAX_DELAY_S,
+        allow_inf_nan=False,
+        description="or: emulated seconds from now (at most ten years)",
+    )
     version: str | None = Field(None, min_length=1, description="firmware-drift only")
 
     @model_validator(mode="after")
@@ -153,8 +176,14 @@ class ReplaceOut(BaseModel):
 
 # -- chaos -------------------------------------------------------------------------------------
 class ChaosIn(_In):
-    seed: int
-    mean_interval_s: float = Field(600.0, gt=0, le=86400 * 30, description="emulated seconds")
+    seed: int = Field(ge=0, le=MAX_SEED, description="0 to 2^53-1: the same seed, the same faults")
+    mean_interval_s: float = Field(
+        600.0,
+        ge=MIN_MEAN_INTERVAL_S,
+        le=MAX_MEAN_INTERVAL_S,
+        allow_inf_nan=False,
+        description="emulated seconds between faults on average (1 s to 30 days)",
+    )
     kinds: list[str] | None = Field(None, description="fault kinds to draw from (default: all)")
     max_active: int = Field(1, ge=1, le=100)
 

@@ -2,8 +2,9 @@
 
 Per switch (never shared, so that two switches cannot answer for each other): one
 :class:`~pysnmp.entity.engine.SnmpEngine` with its engine ID made from the switch's chassis MAC,
-one UDP socket (pre-bound by the caller, so a bind error keeps its errno), SNMPv2c communities
-(read-only and read-write) and SNMPv3 USM users from the topology, VACM views (read: the whole
+one UDP socket (pre-bound by the caller, so a bind error keeps its errno), SNMPv1 and v2c
+communities (read-only and read-write; ``snmpv1=False`` leaves v1 out, and v1 requests then get
+noSuchName) and SNMPv3 USM users from the topology, VACM views (read: the whole
 tree for everyone; write: read-write principals only), command responders over
 :class:`~switches.snmp.mib.ModelMibController`, and a notification originator.
 
@@ -143,8 +144,10 @@ class SwitchAgent:
         receivers: list[TrapReceiverSpec],
         reachable: Callable[[], bool] | None = None,
         model_number: int = 1,
+        snmpv1: bool = True,
     ) -> None:
         self.switch = switch
+        self.snmpv1 = snmpv1
         self.name = switch.name
         self.endpoint = AgentEndpoint(address, port)
         self.mib = SwitchMib(switch, rack=rack, model_number=model_number)
@@ -185,11 +188,17 @@ class SwitchAgent:
         await transport._lport  # the endpoint is made asynchronously: wait until it is
         self._transport = transport
 
+        # The communities serve SNMPv1 (security model 1) and v2c (2) alike.
+        models = (1, 2) if self.snmpv1 else (2,)
         config.add_v1_system(eng, _RO, snmp.ro_community, securityName=_RO)
-        config.add_vacm_user(eng, 2, _RO, "noAuthNoPriv", _WHOLE_TREE, (), _WHOLE_TREE)
+        for model in models:
+            config.add_vacm_user(eng, model, _RO, "noAuthNoPriv", _WHOLE_TREE, (), _WHOLE_TREE)
         if snmp.rw_community is not None:
             config.add_v1_system(eng, _RW, snmp.rw_community, securityName=_RW)
-            config.add_vacm_user(eng, 2, _RW, "noAuthNoPriv", _WHOLE_TREE, _WHOLE_TREE, _WHOLE_TREE)
+            for model in models:
+                config.add_vacm_user(
+                    eng, model, _RW, "noAuthNoPriv", _WHOLE_TREE, _WHOLE_TREE, _WHOLE_TREE
+                )
         for user in snmp.users:
             config.add_v3_user(
                 eng,

@@ -7,6 +7,11 @@ all of the traffic (v1/v2c reads with a community the engine knows) straight fro
 an unknown community, any datagram the codec does not fully parse. A declined datagram (``None``)
 goes to pysnmp unchanged, so what pysnmp did with it stays what happens.
 
+SNMPv1 is served, as v2c: the agents (:class:`~switches.snmp.agent.SwitchAgent`) give their
+communities a VACM group for security model 1 as well as 2, so ``snmpget -v1`` reads what
+``-v2c`` reads, with v1's errors (noSuchName). An engine without that group (``snmpv1=False``)
+answers v1 with noSuchName on both paths, as its VACM says.
+
 What is *the same* in both paths, by construction:
 
 * the principal: the community is resolved by the engine's own community table (pysnmp's
