@@ -26,6 +26,7 @@ from ruamel.yaml.error import MarkedYAMLError
 from emulator.errors import TopologyError
 from nodes.spec import MAX_BMC_PASSWORD, MAX_BMC_USERNAME, NodeSpec, TimingSpec
 from switches.spec import (
+    SshSettings,
     AuthProtocol,
     PrivProtocol,
     SnmpSettings,
@@ -173,6 +174,7 @@ class Topology(BaseModel):
     )
     cabling: list[Cable]
     snmp: SnmpSettings = SnmpSettings()
+    ssh: SshSettings = SshSettings()
     workload: WorkloadSettings = WorkloadSettings()
     control: ControlSettings = ControlSettings()
 
