@@ -235,6 +235,22 @@ class Fabric:
                     return True
         return False
 
+    def cli_path_up(self, switch: str) -> bool:
+        """Whether the management network reaches the switch's SSH CLI: as for SNMP, but a
+        switch with factory configuration answers too (OS10 keeps SSH and its management
+        port on by default: the way its configuration is restored)."""
+        s = self.rack.switches[switch]
+        if not s.up:
+            return False
+        if s.spec.role is SwitchRole.BMC or not self._has_bmc_switch:
+            return True
+        for p in s.ports.values():
+            if p.role is PortRole.BMC_UPLINK and p.oper_up:
+                far = self.rack.switches.get(p.peer.split(":", 1)[0])
+                if far is not None and far.provisioned:
+                    return True
+        return False
+
     def agent_answering(self, switch: str) -> bool:
         """Whether the switch's SNMP agent answers: the switch is up and managed."""
         return self.management_path_up(switch)
