@@ -329,6 +329,9 @@ class RackRuntime:
     async def _serve_ssh(self, rack: Rack, endpoints: list[Endpoint]) -> None:
         """One SSH server per switch on its management address (switches.ssh); host keys in
         the state directory."""
+        # asyncssh's own INFO lines (listeners "via SSH tunnel", every auth) are noise here:
+        # the model's CliLogin events say who logged in, from where, without a password.
+        logging.getLogger("asyncssh").setLevel(logging.WARNING)
         for e in endpoints:
 
             def reachable(switch: str = e.device) -> bool:

@@ -345,3 +345,52 @@ def test_bad_input_over_ssh_leaves_the_switch_unchanged(live: RackThread) -> Non
     assert "lockout" in logs and "nope" not in logs and monitor not in logs
     # Host keys are kept in the state directory.
     assert (live.runtime.state_dir / "ssh" / "tor-b.key").exists()
+
+
+def host_key_of(rack: RackThread, device: str) -> str:
+    paramiko = pytest.importorskip("paramiko")
+    e = rack.endpoint(device, "ssh")
+    transport = paramiko.Transport((e.address, e.port))
+    try:
+        transport.start_client(timeout=5)
+        return str(transport.get_remote_server_key().get_base64())
+    finally:
+        transport.close()
+
+
+@pytest.mark.tools
+def test_ssh_is_silent_while_the_switch_is_off_and_keeps_its_host_key(
+    live: RackThread, tmp_path: Path
+) -> None:
+    key = host_key_of(live, "tor-a")
+    live.call(lambda r: r.switches["tor-a"].inject_fault("power"))
+    dark = ssh(live, "tor-a", "show version")
+    assert dark.returncode == 255 and "timed out" in dark.stderr, dark.stderr
+    live.call(lambda r: r.switches["tor-a"].clear_fault("power"))
+    boot_s = live.call(lambda r: r.switches["tor-a"].spec.boot_s) / 100
+    assert wait_for(lambda: ssh(live, "tor-a", "show version").returncode == 0, boot_s + 15)
+    topo, state_dir = live.topology, live.runtime.state_dir
+    live.close()
+    again = RackThread(topo, speed=100, state_dir=state_dir).start()
+    try:
+        assert host_key_of(again, "tor-a") == key
+        assert host_key_of(again, "tor-b") != key
+    finally:
+        again.close()
+
+
+def test_firmware_make_builds_a_switch_os_image(tmp_path: Path, rack: Rack) -> None:
+    from click.testing import CliRunner
+
+    from emulator.cli import main
+
+    out = tmp_path / "os10.bin"
+    result = CliRunner().invoke(
+        main,
+        ["firmware", "make", "--component", "switch-os", "--model", "S5248F-ON",
+         "--version", "10.6.2.0", "-o", str(out)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    sw = rack.switches["tor-a"]
+    sw.install_image(out.read_bytes(), "file")
+    assert sw.installing
