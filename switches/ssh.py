@@ -16,7 +16,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import tempfile
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -27,7 +29,7 @@ import asyncssh
 from nodes.errors import InvalidArgument
 from nodes.events import Event
 from switches.accounts import CliRole, LoginRefused
-from switches.cli.session import CliSession, Reply, Transfer
+from switches.cli.session import CliSession, Reply, Transfer, mask_url
 from switches.events import SwitchStateChanged
 from switches.model import Switch
 
@@ -76,6 +78,37 @@ def _put_http(url: str, data: bytes) -> None:
     request = urllib.request.Request(url, data=data, method="PUT")
     with urllib.request.urlopen(request, timeout=30):
         pass
+
+
+async def _scp(url: str, data: bytes | None) -> bytes:
+    """``scp://USER:PASS@HOST[:PORT]/PATH``: fetch the file (``data`` None) or send ``data``
+    over SCP, as OS10's copy does. The server's host key is not checked (a lab's HLH)."""
+    parts = urllib.parse.urlsplit(url)
+    if not parts.hostname or not parts.path or parts.path == "/":
+        raise InvalidArgument("an scp URL is scp://USER:PASS@HOST[:PORT]/PATH")
+    user = urllib.parse.unquote(parts.username or "")
+    password = urllib.parse.unquote(parts.password or "")
+    path = urllib.parse.unquote(parts.path)
+    async with asyncssh.connect(
+        parts.hostname,
+        parts.port or 22,
+        username=user,
+        password=password,
+        known_hosts=None,
+        client_keys=None,
+        agent_path=None,
+        connect_timeout=30,
+    ) as conn:
+        with tempfile.TemporaryDirectory(prefix="scaleunit-scp-") as tmp:
+            local = Path(tmp) / "file"
+            if data is None:
+                await asyncssh.scp((conn, path), str(local))
+                if local.stat().st_size > MAX_TRANSFER:
+                    raise InvalidArgument(f"larger than {MAX_TRANSFER} bytes")
+                return local.read_bytes()
+            local.write_bytes(data)
+            await asyncssh.scp(str(local), (conn, path))
+            return b""
 
 
 class _Silent(asyncio.Protocol):
@@ -197,16 +230,21 @@ class SwitchSshServer:
     async def _transfer(self, session: CliSession, transfer: Transfer) -> Reply:
         loop = asyncio.get_running_loop()
         scheme = transfer.url.split("://", 1)[0]
-        if scheme not in ("http", "https"):
-            return Reply(f"% Error: {scheme}:// transfers are not supported here (use http://)")
+        if scheme not in ("http", "https", "scp"):
+            return Reply(f"% Error: {scheme}:// transfers are not supported (http, https, scp)")
+        put = transfer.direction == "put"
         try:
-            if transfer.direction == "put":
+            if scheme == "scp":
+                data = await _scp(transfer.url, transfer.data if put else None)
+            elif put:
                 await loop.run_in_executor(None, _put_http, transfer.url, transfer.data)
+            else:
+                data = await loop.run_in_executor(None, _fetch_http, transfer.url)
+            if put:
                 return Reply()
-            data = await loop.run_in_executor(None, _fetch_http, transfer.url)
-        except (OSError, urllib.error.URLError, InvalidArgument, ValueError) as exc:
+        except (OSError, asyncssh.Error, urllib.error.URLError, InvalidArgument, ValueError) as exc:
             reason = getattr(exc, "reason", None) or exc
-            return session.finish(transfer, None, str(reason))
+            return session.finish(transfer, None, mask_url(str(reason)))
         return session.finish(transfer, data)
 
     async def _run(self, session: CliSession, line: str) -> Reply:

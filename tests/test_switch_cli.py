@@ -394,3 +394,80 @@ def test_firmware_make_builds_a_switch_os_image(tmp_path: Path, rack: Rack) -> N
     sw = rack.switches["tor-a"]
     sw.install_image(out.read_bytes(), "file")
     assert sw.installing
+
+
+@pytest.fixture
+def scp_hlh(tmp_path: Path) -> Iterator[tuple[int, Path]]:
+    """An SCP/SFTP server on loopback (asyncssh, password hlh/hlh-pass-1), files under a
+    directory: the HLH where backups are kept."""
+    import asyncio
+
+    import asyncssh
+
+    root = tmp_path / "scp-hlh"
+    root.mkdir()
+    loop = asyncio.new_event_loop()
+    started: list[asyncssh.SSHAcceptor] = []
+
+    class Server(asyncssh.SSHServer):
+        def begin_auth(self, username: str) -> bool:
+            return True
+
+        def password_auth_supported(self) -> bool:
+            return True
+
+        def validate_password(self, username: str, password: str) -> bool:
+            return username == "hlh" and password == "hlh-pass-1"
+
+    async def start() -> None:
+        started.append(
+            await asyncssh.create_server(
+                Server,
+                "127.0.0.1",
+                0,
+                server_host_keys=[asyncssh.generate_private_key("ssh-ed25519")],
+                sftp_factory=lambda chan: asyncssh.SFTPServer(chan, chroot=str(root)),
+                allow_scp=True,
+            )
+        )
+
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    asyncio.run_coroutine_threadsafe(start(), loop).result(10)
+    port = started[0].sockets[0].getsockname()[1]
+    yield port, root
+    loop.call_soon_threadsafe(started[0].close)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(5)
+
+
+@pytest.mark.tools
+def test_backup_and_restore_over_scp(live: RackThread, scp_hlh: tuple[int, Path]) -> None:
+    port, root = scp_hlh
+    url = f"scp://hlh:hlh-pass-1@127.0.0.1:{port}/tor-b.cfg"
+    taken = ssh(live, "tor-b", f"copy running-configuration {url}")
+    assert taken.returncode == 0, taken.stdout + taken.stderr
+    assert (root / "tor-b.cfg").read_text() == ssh(
+        live, "tor-b", "show running-configuration"
+    ).stdout
+    # OpenSSH's scp (-O: the SCP protocol, as the switch speaks it) reads the backup too.
+    local = root.parent / "copy.cfg"
+    got = subprocess.run(
+        ["sshpass", "-p", "hlh-pass-1", require_tool("scp"), "-O", *SSH_OPTS, "-P", str(port),
+         "hlh@127.0.0.1:/tor-b.cfg", str(local)],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert got.returncode == 0, got.stderr
+    assert local.read_text() == (root / "tor-b.cfg").read_text()
+    # A port shut by hand, then the backup restored over SCP brings it back.
+    live.call(lambda r: r.switches["tor-b"].set_admin("ethernet1/1/3", False))
+    restored = ssh(live, "tor-b", f"copy {url} running-configuration")
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    assert live.call(lambda r: r.switches["tor-b"].ports["ethernet1/1/3"].admin_up)
+    # A wrong password at the HLH: a clear error, no password echoed, nothing changed.
+    bad = ssh(
+        live, "tor-b", f"copy scp://hlh:wrong-pw@127.0.0.1:{port}/tor-b.cfg running-configuration"
+    )
+    assert bad.returncode == 1 and "% Error" in bad.stdout and "wrong-pw" not in bad.stdout
+    logs = ssh(live, "tor-b", "show logging").stdout
+    assert "hlh:********@" in logs and "hlh-pass-1" not in logs

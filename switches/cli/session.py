@@ -24,6 +24,12 @@ ERROR_DENIED = "% Error: Permission denied: the {role} role cannot run this comm
 CONFIRM_RELOAD = "Proceed to reboot the system? [confirm yes/no]:"
 
 _URL = re.compile(r"^(http|https|scp|ftp|tftp|sftp)://\S+$")
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
+
+
+def mask_url(url: str) -> str:
+    """A URL as a log, an event or an error may show it: ``scp://admin:********@hlh/x``."""
+    return _URL_PASSWORD.sub(r"\1********@", url)
 
 
 @dataclass(frozen=True)
@@ -108,18 +114,19 @@ class CliSession:
     def finish(self, transfer: Transfer, data: bytes | None, error: str = "") -> Reply:
         """The adapter's answer to a :class:`Transfer`: the bytes fetched (``get``), or None and
         ``error`` when it failed."""
+        source = mask_url(transfer.url)
         if data is None:
-            return Reply(f"% Error: {transfer.url}: {error or 'transfer failed'}")
+            return Reply(f"% Error: {source}: {error or 'transfer failed'}")
         try:
             if transfer.what == "image":
-                self.switch.install_image(data, transfer.url, self.actor)
+                self.switch.install_image(data, source, self.actor)
                 return Reply()
             if transfer.what == "config":
                 try:
                     text = data.decode("utf-8")
                 except UnicodeDecodeError:
                     return Reply("% Error: the configuration is not text")
-                self.switch.load_config(text, self.actor, transfer.url)
+                self.switch.load_config(text, self.actor, source)
                 return Reply()
         except ModelError as exc:
             return Reply(f"% Error: {exc}")
