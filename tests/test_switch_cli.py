@@ -374,6 +374,8 @@ def test_ssh_is_silent_while_the_switch_is_off_and_keeps_its_host_key(
     again = RackThread(topo, speed=100, state_dir=state_dir).start()
     try:
         assert host_key_of(again, "tor-a") == key
+        # The switch's own log came back from the state store (the logins before the restart).
+        assert "ALM_USER_LOGIN" in ssh(again, "tor-a", "show logging").stdout
         assert host_key_of(again, "tor-b") != key
     finally:
         again.close()
