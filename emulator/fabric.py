@@ -223,17 +223,7 @@ class Fabric:
 
     def management_path_up(self, switch: str) -> bool:
         """Whether the management network reaches the switch (see the module's rules)."""
-        s = self.rack.switches[switch]
-        if not s.up or not s.provisioned:
-            return False
-        if s.spec.role is SwitchRole.BMC or not self._has_bmc_switch:
-            return True
-        for p in s.ports.values():
-            if p.role is PortRole.BMC_UPLINK and p.oper_up:
-                far = self.rack.switches.get(p.peer.split(":", 1)[0])
-                if far is not None and far.provisioned:  # it carries the management VLAN
-                    return True
-        return False
+        return self.rack.switches[switch].provisioned and self.cli_path_up(switch)
 
     def cli_path_up(self, switch: str) -> bool:
         """Whether the management network reaches the switch's SSH CLI: as for SNMP, but a
@@ -247,7 +237,7 @@ class Fabric:
         for p in s.ports.values():
             if p.role is PortRole.BMC_UPLINK and p.oper_up:
                 far = self.rack.switches.get(p.peer.split(":", 1)[0])
-                if far is not None and far.provisioned:
+                if far is not None and far.provisioned:  # it carries the management VLAN
                     return True
         return False
 

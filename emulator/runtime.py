@@ -39,7 +39,6 @@ from emulator.workload import WorkloadServer, bind_tcp
 from nodes.events import BmcResetStarted, Event, NodeReplaced
 from switches.snmp.agent import SwitchAgent, bind_udp
 from switches.ssh import SwitchSshServer
-from switches.ssh import bind_tcp as bind_ssh
 
 log = logging.getLogger("emulator")
 
@@ -338,7 +337,7 @@ class RackRuntime:
                 return rack.fabric.cli_path_up(switch)
 
             try:
-                sock = bind_ssh(e.address, e.port)
+                sock = bind_tcp(e.address, e.port, backlog=128)
             except OSError as exc:
                 raise bind_failed(e.device, "SSH", e.address, e.port, "tcp", exc) from None
             server = SwitchSshServer(

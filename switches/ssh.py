@@ -53,19 +53,6 @@ def host_key(state_dir: Path, switch: str) -> asyncssh.SSHKey:
     return key
 
 
-def bind_tcp(address: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((address, port))
-        sock.listen(128)
-    except OSError:
-        sock.close()
-        raise
-    sock.setblocking(False)
-    return sock
-
-
 def _fetch_http(url: str) -> bytes:
     with urllib.request.urlopen(url, timeout=30) as answer:
         data: bytes = answer.read(MAX_TRANSFER + 1)
