@@ -473,3 +473,26 @@ def test_backup_and_restore_over_scp(live: RackThread, scp_hlh: tuple[int, Path]
     assert bad.returncode == 1 and "% Error" in bad.stdout and "wrong-pw" not in bad.stdout
     logs = ssh(live, "tor-b", "show logging").stdout
     assert "hlh:********@" in logs and "hlh-pass-1" not in logs
+
+
+def test_os_drift_model_side_and_its_documented_fix(rack: Rack, clock: VirtualClock) -> None:
+    from switches.events import OsVersionChanged
+
+    sw = rack.switches["tor-a"]
+    seen: list[Event] = []
+    rack.bus.subscribe(seen.append)
+    sw.drift_os("10.6.1.0")
+    assert (
+        sw.os_version == "10.6.1.0"
+        and "OS Version: 10.6.1.0"
+        in CliSession(sw, "monitor", CliRole.NETOPERATOR, "h").execute("show version").output
+    )
+    with pytest.raises(InvalidArgument):
+        sw.drift_os("bad version")
+    sw.install_image(image("10.6.1.1"), "http://hlh/os10.bin")
+    clock.advance(sw.spec.install_s + 1)
+    sw.boot_system("standby")
+    sw.reboot()
+    clock.advance(sw.spec.boot_s + 1)
+    assert sw.os_version == "10.6.1.1"
+    assert [e.cause for e in seen if isinstance(e, OsVersionChanged)] == ["drift", "boot"]
