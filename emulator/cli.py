@@ -340,7 +340,7 @@ def firmware() -> None:
 
 
 @firmware.command()
-@click.option("--component", type=click.Choice(fw.COMPONENTS), required=True)
+@click.option("--component", type=click.Choice(fw.IMAGE_COMPONENTS), required=True)
 @click.option("--model", default="CS-2400", show_default=True, help="Hardware model it is for.")
 @click.option("--version", "version", required=True, help="Version string, e.g. 2.28.0.")
 @click.option(

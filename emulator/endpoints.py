@@ -113,6 +113,7 @@ def plan_endpoints(topology: Topology) -> list[Endpoint]:
         + plan_redfish(topology)
         + plan_snmp(topology)
         + plan_bmc_traps(topology)
+        + plan_ssh(topology)
         + plan_workload(topology)
         + plan_control(topology)
     )
@@ -216,6 +217,33 @@ def plan_bmc_traps(topology: Topology) -> list[Endpoint]:
                 v3_users=(user,),
                 engine_id=_engine_id(spec.bmc.mac),
                 receivers=receivers,
+            )
+        )
+    return out
+
+
+def plan_ssh(topology: Topology) -> list[Endpoint]:
+    """One SSH server (the OS10 CLI) per switch on its management address: the rack's port
+    (22) when this process may bind it, else the fallback (2222). ``username``/``password``:
+    the switch's first sysadmin user; ``note`` the other users."""
+    settings = topology.ssh
+    out = []
+    for spec in topology.switches:
+        address = str(topology.switch_address(spec))
+        port = settings.port
+        if port < 1024 and not _may_bind(address, port, socket.SOCK_STREAM):
+            port = settings.fallback_port
+        admin = next(u for u in spec.cli.users if u.role == "sysadmin")
+        others = ", ".join(f"{u.name} ({u.role})" for u in spec.cli.users if u is not admin)
+        out.append(
+            Endpoint(
+                spec.name,
+                "ssh",
+                address,
+                port,
+                admin.name,
+                admin.password,
+                note=f"users: {others}; factory switch: admin/admin" if others else "",
             )
         )
     return out

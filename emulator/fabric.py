@@ -223,8 +223,14 @@ class Fabric:
 
     def management_path_up(self, switch: str) -> bool:
         """Whether the management network reaches the switch (see the module's rules)."""
+        return self.rack.switches[switch].provisioned and self.cli_path_up(switch)
+
+    def cli_path_up(self, switch: str) -> bool:
+        """Whether the management network reaches the switch's SSH CLI: as for SNMP, but a
+        switch with factory configuration answers too (OS10 keeps SSH and its management
+        port on by default: the way its configuration is restored)."""
         s = self.rack.switches[switch]
-        if not s.up or not s.provisioned:
+        if not s.up:
             return False
         if s.spec.role is SwitchRole.BMC or not self._has_bmc_switch:
             return True

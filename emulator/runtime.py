@@ -38,6 +38,7 @@ from emulator.topology import Topology
 from emulator.workload import WorkloadServer, bind_tcp
 from nodes.events import BmcResetStarted, Event, NodeReplaced
 from switches.snmp.agent import SwitchAgent, bind_udp
+from switches.ssh import SwitchSshServer
 
 log = logging.getLogger("emulator")
 
@@ -97,6 +98,8 @@ class RackRuntime:
         self._ipmi: dict[str, tuple[asyncio.DatagramTransport, IpmiEndpoint]] = {}
         #: One SNMP agent per switch, by switch name.
         self.snmp: dict[str, SwitchAgent] = {}
+        #: One SSH server (the OS10 CLI) per switch, by switch name.
+        self.ssh: dict[str, SwitchSshServer] = {}
         #: The BMCs' SNMPv3 hardware traps (bmc.snmp.traps).
         self.bmc_traps: BmcTrapSender | None = None
         #: One workload endpoint per node, by node name.
@@ -135,6 +138,7 @@ class RackRuntime:
                     await self._serve_node(loop, rack, endpoint)
             await self._serve_redfish(rack, [e for e in planned if e.protocol == "redfish"])
             await self._serve_snmp(rack, [e for e in planned if e.protocol == "snmp"])
+            await self._serve_ssh(rack, [e for e in planned if e.protocol == "ssh"])
             await self._serve_bmc_traps(rack)
             await self._serve_workloads(rack, [e for e in planned if e.protocol == "workload"])
             await self._serve_control(rack, [e for e in planned if e.protocol == "control"])
@@ -321,6 +325,33 @@ class RackRuntime:
             rack.bus.subscribe(agent.on_event)
             self.endpoints.append(e)
 
+    async def _serve_ssh(self, rack: Rack, endpoints: list[Endpoint]) -> None:
+        """One SSH server per switch on its management address (switches.ssh); host keys in
+        the state directory."""
+        # asyncssh's own INFO lines (listeners "via SSH tunnel", every auth) are noise here:
+        # the model's CliLogin events say who logged in, from where, without a password.
+        logging.getLogger("asyncssh").setLevel(logging.WARNING)
+        for e in endpoints:
+
+            def reachable(switch: str = e.device) -> bool:
+                return rack.fabric.cli_path_up(switch)
+
+            try:
+                sock = bind_tcp(e.address, e.port, backlog=128)
+            except OSError as exc:
+                raise bind_failed(e.device, "SSH", e.address, e.port, "tcp", exc) from None
+            server = SwitchSshServer(
+                rack.switches[e.device],
+                address=e.address,
+                port=e.port,
+                state_dir=self.state_dir,
+                reachable=reachable,
+            )
+            self.ssh[e.device] = server  # first, so that stop() closes it if start fails
+            await server.start(sock)
+            rack.bus.subscribe(server.on_event)
+            self.endpoints.append(e)
+
     async def _serve_workloads(self, rack: Rack, endpoints: list[Endpoint]) -> None:
         """Each node's workload endpoint on its host address (see emulator.workload)."""
         for e in endpoints:
@@ -411,6 +442,9 @@ class RackRuntime:
         for agent in self.snmp.values():
             agent.close()
         self.snmp.clear()
+        for ssh in self.ssh.values():
+            ssh.close()
+        self.ssh.clear()
         if self.bmc_traps is not None:
             self.bmc_traps.close()
             self.bmc_traps = None

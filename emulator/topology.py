@@ -30,6 +30,7 @@ from switches.spec import (
     PrivProtocol,
     SnmpSettings,
     SnmpVersion,
+    SshSettings,
     SwitchRole,
     SwitchSpec,
     port_name,
@@ -173,6 +174,7 @@ class Topology(BaseModel):
     )
     cabling: list[Cable]
     snmp: SnmpSettings = SnmpSettings()
+    ssh: SshSettings = SshSettings()
     workload: WorkloadSettings = WorkloadSettings()
     control: ControlSettings = ControlSettings()
 
@@ -573,6 +575,8 @@ def generate(
     snmp_port: int = 161,
     snmp_fallback_port: int = 1161,
     snmp_receivers: Sequence[str] = (),
+    ssh_port: int = 22,
+    ssh_fallback_port: int = 2222,
     host_base_address: str | None = None,
     control_address: str | None = None,
     control_port: int | None = None,
@@ -699,6 +703,10 @@ def generate(
             f"priv_key: {sw}-ops-priv, access: rw}}",
             f"        - {{name: monitor, auth: sha, auth_key: {sw}-mon-auth, priv: aes128, "
             f"priv_key: {sw}-mon-priv, access: ro}}",
+            "    cli:                  # SSH users (a factory switch has admin/admin)",
+            "      users:",
+            f"        - {{name: admin, password: {sw}-Admin-1, role: sysadmin}}",
+            f"        - {{name: monitor, password: {sw}-Monitor-1, role: netoperator}}",
         ]
     lines += [
         "external: [border-1, border-2]",
@@ -737,6 +745,12 @@ def generate(
             "  receivers: []        # traps and informs, e.g. "
             "- {address: 127.0.0.1, port: 162, version: v2c, community: public}"
         ]
+    lines += [
+        f"ssh:                   # the switches' CLI: TCP {ssh_port} when the process may bind "
+        f"it, else {ssh_fallback_port}",
+        f"  port: {ssh_port}",
+        f"  fallback_port: {ssh_fallback_port}",
+    ]
     # Written only when asked for, so that the standard file stays the same.
     if host_base_address is not None:
         lines += [

@@ -76,6 +76,8 @@ if TYPE_CHECKING:
 
 #: The node's firmware components, as ``NodeSpec.firmware`` names them.
 COMPONENTS: Final = ("bios", "bmc", "nic", "disk", "cpld", "boot_drive")
+#: What an image may be for: a node's components, and a switch's OS (``switches.images``).
+IMAGE_COMPONENTS: Final = (*COMPONENTS, "switch-os")
 
 MAGIC: Final = b"SUFW\r\n\x1a\n"
 FORMAT_VERSION: Final = 1
@@ -178,8 +180,10 @@ def build_image(
     size: int | None = None,
 ) -> bytes:
     """An image for ``component`` of ``model``: give the ``payload``, or a ``size`` of filler."""
-    if component not in COMPONENTS:
-        raise UnknownComponent(f"unknown firmware component {component!r}: one of {COMPONENTS}")
+    if component not in IMAGE_COMPONENTS:
+        raise UnknownComponent(
+            f"unknown firmware component {component!r}: one of {IMAGE_COMPONENTS}"
+        )
     _check(model, "model", _MODEL_RE)
     _check(version, "version", _VERSION_RE)
     if (payload is None) == (size is None):
@@ -244,8 +248,10 @@ def read_header(data: bytes) -> FirmwareImage:
     if crc != zlib.crc32(data[: _BODY.size]):
         raise CorruptImage("corrupt image: the header's CRC-32 does not match")
     component = _text(raw_component, "component")
-    if component not in COMPONENTS:
-        raise UnknownComponent(f"unknown firmware component {component!r}: one of {COMPONENTS}")
+    if component not in IMAGE_COMPONENTS:
+        raise UnknownComponent(
+            f"unknown firmware component {component!r}: one of {IMAGE_COMPONENTS}"
+        )
     model = _text(raw_model, "model")
     version = _text(raw_version, "version")
     if not _MODEL_RE.fullmatch(model):

@@ -111,3 +111,58 @@ class SwitchReplaced(SwitchEvent):
     _log_name = "switch.replaced"
     old_serial: str
     serial: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class CliLogin(SwitchEvent):
+    """A login to the switch's CLI: ``ok``, or why not (``bad-password``, ``unknown-user``,
+    ``locked-out``: refused while locked; ``lockout``: this failure locked the user out)."""
+
+    _log_name = "cli.login"
+    user: str
+    address: str
+    ok: bool
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class SwitchChangeMade(SwitchEvent):
+    """Someone changed the switch over its CLI: who, from which address, what (a command with
+    any password masked)."""
+
+    _log_name = "cli.change"
+    user: str
+    address: str
+    action: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImageInstallChanged(SwitchEvent):
+    """``image install``: ``state`` in-progress, completed or failed (``detail`` says why), into
+    ``partition`` (the standby one)."""
+
+    _log_name = "image.install"
+    partition: str
+    version: str
+    state: str
+    detail: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class BootPartitionSet(SwitchEvent):
+    """``boot system``: the partition the next boot loads."""
+
+    _log_name = "image.boot"
+    partition: str
+    version: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class OsVersionChanged(SwitchEvent):
+    """The running OS version changed: ``cause`` boot (another partition booted) or drift (the
+    running image differs from what was installed: the switch-os-drift fault)."""
+
+    _log_name = "os.version"
+    old: str
+    new: str
+    cause: str

@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -35,23 +36,41 @@ from nodes.clock import Clock, Timer
 from nodes.errors import InvalidArgument, InvalidState, NotFound
 from nodes.events import Event, EventSink, LinkChanged
 from nodes.sensors import Lag
+from switches.accounts import (
+    FACTORY_USERS,
+    USER_NAME,
+    CliRole,
+    CliUser,
+    Lockout,
+    LoginGuard,
+    LoginRefused,
+    valid_hash,
+)
 from switches.events import (
+    BootPartitionSet,
+    CliLogin,
     ConfigSaved,
     FanChanged,
+    ImageInstallChanged,
+    OsVersionChanged,
     PortAdminChanged,
     PsuChanged,
     SwitchBooted,
+    SwitchChangeMade,
     SwitchConfigChanged,
     SwitchFaultChanged,
     SwitchReplaced,
     SwitchState,
     SwitchStateChanged,
 )
+from switches.images import ImageBank, InstallState, check_image
 from switches.spec import SwitchRole, SwitchSpec
 from switches.traffic import Counters, TrafficMeter, TrafficProfile
 
 __all__ = [
     "FACTORY_HOSTNAME",
+    "Actor",
+    "LogEntry",
     "Neighbour",
     "Port",
     "PortRole",
@@ -73,6 +92,31 @@ class SwitchFault(StrEnum):
 
 #: What a switch calls itself out of the box (OS10's default hostname).
 FACTORY_HOSTNAME = "OS10"
+#: How many entries the switch's own log keeps (``show logging``); the oldest go first.
+LOG_SIZE = 200
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who asks for a change over the CLI: a user, from an address."""
+
+    user: str
+    address: str
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    at: float
+    severity: int  # syslog: 2 critical, 4 warning, 5 notice, 6 informational
+    tag: str  # OS10's message tag, e.g. IFM_OSTATE_DN
+    text: str
+
+    def to_list(self) -> list[Any]:
+        return [self.at, self.severity, self.tag, self.text]
+
+
+def deployed_users(spec: SwitchSpec) -> tuple[CliUser, ...]:
+    return tuple(CliUser.make(u.name, u.password, u.role) for u in spec.cli.users)
 
 
 @dataclass(frozen=True)
@@ -92,6 +136,9 @@ class SwitchConfig:
     location: str
     build: str
     shutdown: frozenset[str] = frozenset()
+    #: CLI users (``username`` lines) and the login lockout (``password-attributes``).
+    users: tuple[CliUser, ...] = FACTORY_USERS
+    lockout: Lockout | None = None
 
     @classmethod
     def factory(cls) -> SwitchConfig:
@@ -99,7 +146,18 @@ class SwitchConfig:
 
     @classmethod
     def deployed(cls, spec: SwitchSpec) -> SwitchConfig:
-        return cls(True, spec.name, spec.snmp.contact, spec.snmp.location, spec.config_build)
+        return cls(
+            True,
+            spec.name,
+            spec.snmp.contact,
+            spec.snmp.location,
+            spec.config_build,
+            users=deployed_users(spec),
+            lockout=Lockout(spec.cli.max_retry, spec.cli.lockout_period_min),
+        )
+
+    def user(self, name: str) -> CliUser | None:
+        return next((u for u in self.users if u.name == name), None)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -109,20 +167,40 @@ class SwitchConfig:
             "location": self.location,
             "build": self.build,
             "shutdown": sorted(self.shutdown),
+            "users": [[u.name, u.role.value, u.secret] for u in self.users],
+            "lockout": None
+            if self.lockout is None
+            else [self.lockout.max_retry, self.lockout.period_min],
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SwitchConfig:
+    def from_dict(cls, data: dict[str, Any], spec: SwitchSpec | None = None) -> SwitchConfig:
+        """``spec``: for records written before users were kept (a provisioned one gets the
+        topology's users back, a factory one admin/admin)."""
         try:
+            provisioned = bool(data["provisioned"])
+            if "users" in data:
+                users = tuple(CliUser(str(n), CliRole(r), str(h)) for n, r, h in data["users"])
+                lock = data["lockout"]
+                lockout = None if lock is None else Lockout(int(lock[0]), int(lock[1]))
+            elif provisioned and spec is not None:
+                users = deployed_users(spec)
+                lockout = Lockout(spec.cli.max_retry, spec.cli.lockout_period_min)
+            else:
+                users, lockout = FACTORY_USERS, None
+            if not users or any(not valid_hash(u.secret) for u in users):
+                raise TypeError("users need a name, a role and a $6$ hash")
             return cls(
-                bool(data["provisioned"]),
+                provisioned,
                 str(data["hostname"]),
                 str(data["contact"]),
                 str(data["location"]),
                 str(data["build"]),
                 frozenset(str(p) for p in data["shutdown"]),
+                users,
+                lockout,
             )
-        except (KeyError, TypeError) as exc:
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise InvalidArgument(f"bad switch configuration record: {exc!r}") from None
 
 
@@ -240,6 +318,166 @@ def mac_of(seed: str) -> str:
     return "02:5a:03:" + ":".join(f"{b:02x}" for b in digest[:2]) + ":00"
 
 
+#: Lines that leave an interface's mode (anything else typed there is an interface command).
+_TOP_LEVEL = re.compile(
+    r"^(hostname|interface|username|no username|snmp-server|password-attr"
+    r"ibutes|no password-attributes|lldp)\b"
+)
+_PASSWORD = re.compile(r"(\bpassword\s+)\S+")
+
+
+def _masked(line: str) -> str:
+    """A command as the log and the bus may show it: any password replaced."""
+    return _PASSWORD.sub(r"\1********", line)
+
+
+class _Builder:
+    """Reads configuration lines into a :class:`SwitchConfig`, one at a time: a whole text
+    (``whole``: a backup; users only from its lines) or ``configure terminal`` lines on top of
+    the running configuration. Raises InvalidArgument naming the line; the result is built only
+    at the end, so nothing changes before every line is read."""
+
+    def __init__(self, switch: Switch, base: SwitchConfig, *, whole: bool) -> None:
+        self.switch = switch
+        self.whole = whole
+        self.build, self.provisioned = base.build, base.provisioned
+        self.hostname, self.hostname_seen = base.hostname, False
+        self.contact, self.location = base.contact, base.location
+        self.shutdown = set(base.shutdown)
+        self.users: dict[str, CliUser] = {} if whole else {u.name: u for u in base.users}
+        self.lockout = None if whole else base.lockout
+        self.interface: str | None = None
+
+    def result(self) -> SwitchConfig:
+        users = tuple(self.users.values()) or FACTORY_USERS
+        return SwitchConfig(
+            self.provisioned,
+            self.hostname,
+            self.contact,
+            self.location,
+            self.build,
+            frozenset(self.shutdown),
+            users,
+            self.lockout,
+        )
+
+    def feed(self, raw: str, number: int | None = None) -> None:
+        line = raw.rstrip()
+        where = "configuration line" if number is None else f"configuration line {number}"
+
+        def bad(why: str) -> InvalidArgument:
+            return InvalidArgument(f"{self.switch.name}: {where}: {why}: {_masked(raw)!r}")
+
+        if not line:
+            return
+        if line.startswith("!"):
+            m = re.match(r"^! Build (\S+) generated by scaleunit for ", line)
+            if m and self.whole:
+                self.build, self.provisioned = m.group(1), True
+            self.interface = None
+            return
+        if line.startswith(" "):
+            command = line.strip()
+            if self.interface is None:
+                raise bad("an interface command outside an interface")
+            if command == "shutdown":
+                self.shutdown.add(self.interface)
+            elif command == "no shutdown":
+                self.shutdown.discard(self.interface)
+            elif not re.match(r"^(no description|description \S.*|speed \d+)$", command):
+                raise bad("unknown interface command")
+            return
+        self.interface = None
+        if m := re.match(r"^hostname ([A-Za-z0-9][A-Za-z0-9-]{0,62})$", line):
+            self.hostname, self.hostname_seen = m.group(1), True
+        elif m := re.match(r'^snmp-server (contact|location) "([^"]*)"$', line):
+            if m.group(1) == "contact":
+                self.contact = m.group(2)
+            else:
+                self.location = m.group(2)
+        elif m := re.match(r"^interface (\S+)$", line):
+            if m.group(1) not in self.switch.ports:
+                raise bad(f"{self.switch.name} has no interface {m.group(1)!r}")
+            self.interface = m.group(1)
+        elif m := re.match(r"^username (\S+) password (\S+) role (\S+)(?: priv-lvl \d+)?$", line):
+            name, secret, role = m.groups()
+            if not USER_NAME.match(name):
+                raise bad("bad user name")
+            try:
+                user = (
+                    CliUser(name, CliRole(role), secret)
+                    if valid_hash(secret)
+                    else CliUser.make(name, secret, role)
+                )
+            except (ValueError, InvalidArgument) as exc:
+                raise bad(str(exc).split(": ")[-1] if str(exc) else "bad user") from None
+            self.users[name] = user
+        elif m := re.match(r"^no username (\S+)$", line):
+            if m.group(1) not in self.users:
+                raise bad(f"no user {m.group(1)!r}")
+            if (
+                sum(u.role is CliRole.SYSADMIN for u in self.users.values() if u.name != m.group(1))
+                == 0
+            ):
+                raise bad("the last sysadmin user cannot be removed")
+            del self.users[m.group(1)]
+        elif m := re.match(r"^password-attributes max-retry (\d+) lockout-period (\d+)$", line):
+            retry, period = int(m.group(1)), int(m.group(2))
+            if not (1 <= retry <= 16 and 1 <= period <= 43200):
+                raise bad("max-retry is 1-16, lockout-period 1-43200 minutes")
+            self.lockout = Lockout(retry, period)
+        elif line == "no password-attributes":
+            self.lockout = None
+        elif line in ("lldp enable", "end") or re.match(
+            r"^snmp-server (community \S+ (ro|rw)|user \S+ (ro|rw) auth \S+ .*)$", line
+        ):
+            return
+        else:
+            raise bad("unknown command")
+
+
+_LINK_TAGS = {
+    True: ("IFM_OSTATE_UP", "Interface operational state is up"),
+    False: ("IFM_OSTATE_DN", "Interface operational state is down"),
+}
+
+
+def _log_entry(event: Event) -> tuple[int, str, str] | None:
+    """The switch's own log line for an event, OS10 style (severity, tag, text)."""
+    match event:
+        case LinkChanged(port=port, up=up):
+            tag, text = _LINK_TAGS[up]
+            return (5 if up else 4), tag, f"{text} :{port}"
+        case SwitchBooted(os_version=version):
+            return 5, "SYSTEM_BOOT", f"System booted, OS version {version}"
+        case SwitchStateChanged(new=new, cause=cause):
+            return 5, "SYSTEM_STATE", f"System state {new.value} ({cause})"
+        case CliLogin(user=user, address=address, ok=ok, reason=reason):
+            if ok:
+                return 6, "ALM_USER_LOGIN", f"User {user} logged in via SSH from {address}"
+            return 4, "ALM_USER_LOGIN_FAIL", f"Login of {user} via SSH from {address}: {reason}"
+        case SwitchChangeMade(user=user, address=address, action=action):
+            return 6, "CLI_CONFIG", f"{user} ({address}): {action}"
+        case ConfigSaved():
+            return 5, "CFG_SAVE", "Running configuration saved to startup configuration"
+        case SwitchConfigChanged(cause=cause, provisioned=provisioned):
+            kind = "deployment" if provisioned else "factory"
+            return 5, "CFG_CHANGE", f"Running configuration replaced ({cause}, {kind})"
+        case ImageInstallChanged(partition=part, version=version, state=state, detail=detail):
+            return 5, "IMAGE_INSTALL", f"Image {version} to partition {part}: {state} {detail}"
+        case BootPartitionSet(partition=part, version=version):
+            return 5, "IMAGE_BOOT", f"Next boot: partition {part} ({version})"
+        case OsVersionChanged(old=old, new=new, cause=cause):
+            return 4, "OS_VERSION", f"OS version {old} -> {new} ({cause})"
+        case PsuChanged(psu=psu, ok=ok, reason=reason):
+            return (5 if ok else 2), "EQM_PSU", f"{psu} {'ok' if ok else 'failed'} ({reason})"
+        case FanChanged(fan=fan, ok=ok):
+            return (5 if ok else 2), "EQM_FAN", f"{fan} {'ok' if ok else 'failed'}"
+        case PortAdminChanged(port=port, up=up):
+            return 5, "IFM_ASTATE", f"Interface admin state {'up' if up else 'down'} :{port}"
+    return None
+
+
 class Switch:
     """One switch: power and boot, ports and their links, LLDP, PSUs, fans, temperatures,
     its OS version and its configuration."""
@@ -258,7 +496,12 @@ class Switch:
         self.spec = spec
         self.name = spec.name
         self._clock = clock
-        self._emit = emit
+        self._sink = emit
+        #: The switch's own log (``show logging``), newest last.
+        self.log: deque[LogEntry] = deque(maxlen=LOG_SIZE)
+        self.logins = LoginGuard()
+        self.images = ImageBank(spec.os_version)
+        self._install_timer: Timer | None = None
         self.ambient_c = ambient_c
         now = clock.now()
         self.ports: dict[str, Port] = {
@@ -270,7 +513,6 @@ class Switch:
         #: stays (the SNMP engine ID and the peers' LLDP view are made from it once).
         self.serial = spec.serial
         self.chassis_mac = mac_of(f"{spec.serial}/{spec.name}")
-        self.os_version = spec.os_version
         watts = 750 if spec.role is SwitchRole.TOR else 400
         self.psus = [Psu(f"PSU{i}", watts, f"{spec.serial}-P{i}") for i in (1, 2)]
         self.psu_input = {p.name: True for p in self.psus}
@@ -311,6 +553,26 @@ class Switch:
                 lag.retarget(now, self._fan_target(i))
             for lag in (*self._temp_lags, *self._fan_lags):
                 lag.start = lag.target  # already warm and spinning
+
+    @property
+    def os_version(self) -> str:
+        """The running OS version: the active partition's."""
+        return self.images.running
+
+    def _emit(self, event: Event) -> None:
+        entry = _log_entry(event)
+        if entry is not None:
+            self.log.append(LogEntry(event.at, *entry))
+        self._sink(event)
+
+    def _changed_by(self, by: Actor | None, action: str) -> list[Event]:
+        if by is None:
+            return []
+        event = SwitchChangeMade(
+            device=self.name, at=self._clock.now(), user=by.user, address=by.address, action=action
+        )
+        self._emit(event)
+        return [event]
 
     # -- cabling (the rack calls these) ------------------------------------------------------
     def cable(
@@ -374,11 +636,13 @@ class Switch:
             return []
         return self._enter(SwitchState.OFF, cause)
 
-    def reboot(self, cause: str = "reload") -> list[Event]:
-        """``reload``: the OS restarts; the agent is silent until the boot ends."""
+    def reboot(self, cause: str = "reload", by: Actor | None = None) -> list[Event]:
+        """``reload``: the OS restarts; the agent is silent until the boot ends, which loads the
+        partition ``next_boot`` names."""
         if self.state is not SwitchState.UP:
             raise InvalidState(f"{self.name} is {self.state.value}, not up")
-        return self._boot(cause)
+        events = self._changed_by(by, "reload")
+        return events + self._boot(cause)
 
     def _boot(self, cause: str) -> list[Event]:
         events = self._enter(SwitchState.BOOTING, cause)
@@ -390,6 +654,15 @@ class Switch:
         now = self._clock.now()
         self.boot_count += 1
         self.booted_at = now
+        self.logins.clear()
+        old_version = self.os_version
+        self.images.active = self.images.next_boot
+        if self.os_version != old_version:
+            self._emit(
+                OsVersionChanged(
+                    device=self.name, at=now, old=old_version, new=self.os_version, cause="boot"
+                )
+            )
         self._running = self.saved
         for p in self._by_index:
             p.admin_up = p.name not in self.saved.shutdown
@@ -407,6 +680,8 @@ class Switch:
         if self._boot_timer is not None:
             self._boot_timer.cancel()
             self._boot_timer = None
+        if new is not SwitchState.UP:
+            self._abort_install(f"aborted: the switch went {new.value} ({cause})")
         self.state = new
         self.state_since = now
         if new is not SwitchState.UP:
@@ -568,16 +843,17 @@ class Switch:
         return _MODEL_WATTS[self.spec.role] + 2.5 * up
 
     # -- configuration -----------------------------------------------------------------------
-    def save_config(self) -> list[Event]:
+    def save_config(self, by: Actor | None = None) -> list[Event]:
         """``write memory``."""
         if self.state is not SwitchState.UP:
             raise InvalidState(f"{self.name} is {self.state.value}, not up")
+        events = self._changed_by(by, "write memory")
         self.saved = self.running
         now = self._clock.now()
         self.config_saved_at = now
         event = ConfigSaved(device=self.name, at=now, build=self.saved.build)
         self._emit(event)
-        return [event]
+        return [*events, event]
 
     @property
     def running(self) -> SwitchConfig:
@@ -618,7 +894,11 @@ class Switch:
             )
         else:
             lines.append(f"! Factory default configuration ({s.model} {self.serial})")
-        lines += ["!", f"hostname {cfg.hostname}", "lldp enable", "!"]
+        lines += ["!", f"hostname {cfg.hostname}", "lldp enable"]
+        lines += [u.line() for u in cfg.users]
+        if cfg.lockout is not None:
+            lines.append(cfg.lockout.line())
+        lines.append("!")
         if cfg.provisioned:
             if cfg.contact:
                 lines.append(f'snmp-server contact "{cfg.contact}"')
@@ -651,68 +931,180 @@ class Switch:
         unknown interface, or a text without a hostname; nothing changes. Interface speeds and
         descriptions are read but not applied (the hardware's and the cabling's), nor are SNMP
         lines (their keys are masked: the topology's users and communities come back with a
-        deployment configuration)."""
-        build = ""
-        provisioned = False
-        hostname: str | None = None
-        contact = location = ""
-        shutdown: set[str] = set()
-        interface: str | None = None
+        deployment configuration). A text with no ``username`` line keeps admin/admin."""
+        builder = _Builder(self, SwitchConfig.factory(), whole=True)
         for number, raw in enumerate(text.splitlines(), start=1):
-            line = raw.rstrip()
-
-            def bad(why: str, number: int = number, raw: str = raw) -> InvalidArgument:
-                return InvalidArgument(f"{self.name}: configuration line {number}: {why}: {raw!r}")
-
-            if not line:
-                continue
-            if line.startswith("!"):
-                m = re.match(r"^! Build (\S+) generated by scaleunit for ", line)
-                if m:
-                    build, provisioned = m.group(1), True
-                interface = None
-                continue
-            if line.startswith(" "):
-                command = line.strip()
-                if interface is None:
-                    raise bad("an interface command outside an interface")
-                if command == "shutdown":
-                    shutdown.add(interface)
-                elif command == "no shutdown":
-                    shutdown.discard(interface)
-                elif not re.match(r"^(no description|description \S.*|speed \d+)$", command):
-                    raise bad("unknown interface command")
-                continue
-            interface = None
-            if m := re.match(r"^hostname ([A-Za-z0-9][A-Za-z0-9-]{0,62})$", line):
-                hostname = m.group(1)
-            elif m := re.match(r'^snmp-server (contact|location) "([^"]*)"$', line):
-                if m.group(1) == "contact":
-                    contact = m.group(2)
-                else:
-                    location = m.group(2)
-            elif m := re.match(r"^interface (\S+)$", line):
-                if m.group(1) not in self.ports:
-                    raise bad(f"{self.name} has no interface {m.group(1)!r}")
-                interface = m.group(1)
-            elif line in ("lldp enable", "end") or re.match(
-                r"^snmp-server (community \S+ (ro|rw)|user \S+ (ro|rw) auth \S+ .*)$", line
-            ):
-                continue
-            else:
-                raise bad("unknown command")
-        if hostname is None:
+            builder.feed(raw, number)
+        if not builder.hostname_seen:
             raise InvalidArgument(f"{self.name}: configuration has no hostname line")
-        return SwitchConfig(provisioned, hostname, contact, location, build, frozenset(shutdown))
+        return builder.result()
 
-    def load_config(self, text: str) -> list[Event]:
+    def configure(
+        self, line: str, interface: str | None = None, by: Actor | None = None
+    ) -> tuple[str | None, list[Event]]:
+        """One ``configure terminal`` line, applied to the running configuration at once (as
+        OS10 does), inside ``interface`` when given (the ``conf-if`` mode). Returns the
+        interface mode the line leaves (``interface ethernet1/1/3`` enters one) and the events.
+        InvalidArgument and nothing changed for a line it does not know."""
+        if self.state is not SwitchState.UP:
+            raise InvalidState(f"{self.name} is {self.state.value}, not up")
+        builder = _Builder(self, self.running, whole=False)
+        builder.interface = interface
+        text = line.strip()
+        if interface is not None and not _TOP_LEVEL.match(text):
+            builder.feed(" " + text)
+        else:
+            builder.feed(text)
+        cfg = builder.result()
+        events: list[Event] = []
+        if cfg != self.running:
+            events += self._changed_by(by, _masked(text))
+            events += self._apply_running(cfg, "cli", saved=False)
+        return builder.interface, events
+
+    def load_config(self, text: str, by: Actor | None = None, source: str = "") -> list[Event]:
         """``copy <backup> running-configuration``: the text becomes the running configuration
         (ports shut or enabled as it says). Not saved: ``save_config`` after validating, as the
         OEM procedure does. Refused while the switch is not up; a bad text changes nothing."""
         if self.state is not SwitchState.UP:
             raise InvalidState(f"{self.name} is {self.state.value}, not up")
         cfg = self.parse_config(text)
-        return self._apply_running(cfg, "load", saved=False)
+        events = self._changed_by(by, f"copy {source or 'backup'} running-configuration")
+        return events + self._apply_running(cfg, "load", saved=False)
+
+    # -- CLI logins --------------------------------------------------------------------------
+    def login(self, user: str, password: str, address: str) -> CliRole:
+        """Check a CLI login against the running configuration's users: the user's role, or
+        LoginRefused (an event says why; the password never appears). A user locked out by
+        ``password-attributes`` is refused even with the right password until the period
+        ends."""
+        now = self._clock.now()
+
+        def refuse(reason: str) -> LoginRefused:
+            self._emit(
+                CliLogin(
+                    device=self.name, at=now, user=user, address=address, ok=False, reason=reason
+                )
+            )
+            return LoginRefused(f"{self.name}: login of {user!r} from {address} refused: {reason}")
+
+        if self.logins.locked(user, now):
+            raise refuse("locked-out")
+        account = self._running.user(user)
+        if account is None or not account.check(password):
+            locked = self.logins.failed(user, now, self._running.lockout)
+            raise refuse(
+                "lockout" if locked else ("unknown-user" if account is None else "bad-password")
+            )
+        self.logins.succeeded(user)
+        self._emit(
+            CliLogin(device=self.name, at=now, user=user, address=address, ok=True, reason="ok")
+        )
+        return account.role
+
+    # -- OS images ---------------------------------------------------------------------------
+    def install_image(self, data: bytes, source: str, by: Actor | None = None) -> list[Event]:
+        """``image install URL``: check the image whole (InvalidArgument, nothing changed, for a
+        corrupt one or one for another model), then write it to the standby partition over
+        ``spec.install_s`` emulated seconds. InvalidState while another install runs or the
+        switch is not up."""
+        if self.state is not SwitchState.UP:
+            raise InvalidState(f"{self.name} is {self.state.value}, not up")
+        if self._install_timer is not None:
+            raise InvalidState(f"{self.name}: an image install is already in progress")
+        image = check_image(data, self.spec.model)
+        now = self._clock.now()
+        events = self._changed_by(by, f"image install {source}")
+        status = self.images.install
+        status.state, status.version, status.source = (
+            InstallState.IN_PROGRESS,
+            image.version,
+            source,
+        )
+        status.started_at, status.ended_at, status.size = now, None, len(data)
+        status.detail = "Installing"
+        standby = self.images.standby
+        self._install_timer = self._clock.call_later(self.spec.install_s, self._install_done)
+        event = ImageInstallChanged(
+            device=self.name,
+            at=now,
+            partition=standby.value,
+            version=image.version,
+            state=status.state.value,
+            detail=f"from {source}",
+        )
+        self._emit(event)
+        return [*events, event]
+
+    def _install_done(self) -> None:
+        self._install_timer = None
+        status = self.images.install
+        standby = self.images.standby
+        self.images.versions[standby] = status.version
+        status.state, status.ended_at = InstallState.COMPLETED, self._clock.now()
+        status.detail = "Completed: Success"
+        self._emit(
+            ImageInstallChanged(
+                device=self.name,
+                at=status.ended_at,
+                partition=standby.value,
+                version=status.version,
+                state=status.state.value,
+                detail="installed",
+            )
+        )
+
+    def _abort_install(self, why: str) -> None:
+        if self._install_timer is None:
+            return
+        self._install_timer.cancel()
+        self._install_timer = None
+        status = self.images.install
+        status.state, status.ended_at = InstallState.FAILED, self._clock.now()
+        status.detail = f"Failed: {why}"
+        self._emit(
+            ImageInstallChanged(
+                device=self.name,
+                at=status.ended_at,
+                partition=self.images.standby.value,
+                version=status.version,
+                state=status.state.value,
+                detail=why,
+            )
+        )
+
+    @property
+    def installing(self) -> bool:
+        return self._install_timer is not None
+
+    def boot_system(self, which: str, by: Actor | None = None) -> list[Event]:
+        """``boot system standby|active``: the partition the next boot loads."""
+        partition = self.images.boot_choice(which)
+        events = self._changed_by(by, f"boot system {which}")
+        self.images.next_boot = partition
+        event = BootPartitionSet(
+            device=self.name,
+            at=self._clock.now(),
+            partition=partition.value,
+            version=self.images.versions[partition],
+        )
+        self._emit(event)
+        return [*events, event]
+
+    def drift_os(self, version: str) -> list[Event]:
+        """The running OS is another version than installed (the ``switch-os-drift`` fault, and
+        its undo with the old version): the active partition's version changes now."""
+        if not re.match(r"^[0-9A-Za-z._+-]{1,64}$", version):
+            raise InvalidArgument(f"{self.name}: bad OS version {version!r}")
+        old = self.os_version
+        if old == version:
+            return []
+        self.images.versions[self.images.active] = version
+        event = OsVersionChanged(
+            device=self.name, at=self._clock.now(), old=old, new=version, cause="drift"
+        )
+        self._emit(event)
+        return [event]
 
     def _apply_running(self, cfg: SwitchConfig, cause: str, *, saved: bool) -> list[Event]:
         now = self._clock.now()
@@ -858,6 +1250,8 @@ class Switch:
             "config_saved_at": self.config_saved_at,
             "psu_input": dict(self.psu_input),
             "faults": [[f.value, t] for f, t in self._faults],
+            "images": self.images.to_dict(),
+            "log": [e.to_list() for e in self.log],
         }
 
     def restore(self, data: dict[str, Any]) -> list[Event]:
@@ -866,8 +1260,12 @@ class Switch:
         first: InvalidArgument and nothing changed if any of it is bad."""
         try:
             serial = str(data["serial"])
-            running = SwitchConfig.from_dict(data["running"])
-            saved = SwitchConfig.from_dict(data["saved"])
+            running = SwitchConfig.from_dict(data["running"], self.spec)
+            saved = SwitchConfig.from_dict(data["saved"], self.spec)
+            images = ImageBank(self.spec.os_version)
+            if "images" in data:
+                images.load(data["images"])
+            log = [LogEntry(float(a), int(b), str(c), str(d)) for a, b, c, d in data.get("log", [])]
             saved_at = data["config_saved_at"]
             psu_input = {str(k): bool(v) for k, v in data["psu_input"].items()}
             faults = [self._fault_key(f, t) for f, t in data["faults"]]
@@ -879,6 +1277,7 @@ class Switch:
         if unknown:
             raise InvalidArgument(f"{self.name}: snapshot names unknown ports {sorted(unknown)}")
         events: list[Event] = []
+        self.images = images
         if serial != self.serial:
             old = self.serial
             self._set_serial(serial)
@@ -904,4 +1303,7 @@ class Switch:
                 )
             )
             self._emit(events[-1])
+        # The log as it was (what restoring did is not news to the switch).
+        self.log.clear()
+        self.log.extend(log)
         return events

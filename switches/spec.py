@@ -117,6 +117,45 @@ class SnmpSettings(_Spec):
     receivers: list[TrapReceiverSpec] = Field(default_factory=list, max_length=8)
 
 
+class CliUserSpec(_Spec):
+    """A user of the switch's CLI (SSH): ``sysadmin`` may change things, ``netoperator`` look."""
+
+    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,31}$")
+    password: str = Field(pattern=r"^[\x21-\x7e]{1,64}$")
+    role: str = Field("sysadmin", pattern=r"^(sysadmin|netoperator)$")
+
+
+class SwitchCliSpec(_Spec):
+    """The switch's CLI users and login lockout, as the deployment configuration sets them."""
+
+    users: list[CliUserSpec] = Field(
+        default_factory=lambda: [
+            CliUserSpec(name="admin", password="admin", role="sysadmin"),
+            CliUserSpec(name="monitor", password="monitor", role="netoperator"),
+        ],
+        min_length=1,
+        max_length=16,
+    )
+    max_retry: int = Field(3, ge=1, le=16, description="failed logins before a lockout")
+    lockout_period_min: int = Field(5, ge=1, le=43200, description="lockout, minutes")
+
+    @model_validator(mode="after")
+    def _distinct(self) -> SwitchCliSpec:
+        names = [u.name for u in self.users]
+        if len(set(names)) != len(names):
+            raise ValueError("CLI user names must be unique per switch")
+        if not any(u.role == "sysadmin" for u in self.users):
+            raise ValueError("a switch needs at least one sysadmin user")
+        return self
+
+
+class SshSettings(_Spec):
+    """The switches' SSH servers (the CLI): the port, and the one used when it cannot be bound."""
+
+    port: int = Field(22, ge=1, le=65535, description="used when the process may bind it")
+    fallback_port: int = Field(2222, ge=1024, le=65535, description="otherwise")
+
+
 class SwitchSpec(_Spec):
     name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,30}$")
     role: SwitchRole
@@ -129,8 +168,10 @@ class SwitchSpec(_Spec):
     address: IPv4Address | None = Field(None, description="management address (SNMP)")
     fans: int = Field(4, ge=1, le=12)
     boot_s: float = Field(180.0, ge=0, le=3600, description="reload: power-on to agent up")
+    install_s: float = Field(240.0, ge=0, le=3600, description="image install, emulated seconds")
     config_build: str = Field("1.0.0", pattern=r"^[0-9A-Za-z._-]{1,32}$")
     snmp: SwitchSnmpSpec = SwitchSnmpSpec()
+    cli: SwitchCliSpec = SwitchCliSpec()
 
     def port_names(self) -> list[str]:
         return [port_name(i) for i in range(1, self.ports + 1)]
