@@ -138,6 +138,7 @@ def test_the_catalogue_has_every_documented_fault_with_a_one_line_summary() -> N
         "switch-port",
         "switch-reboot",
         "switch-config-loss",
+        "switch-os-drift",
     }
     assert set(FAULT_KINDS) == node | switch
     for name, kind in FAULT_KINDS.items():
@@ -532,6 +533,39 @@ def test_firmware_drift_changes_the_version_and_the_baseline_sees_it(
 def test_firmware_drift_to_a_given_version(rack: Rack, faults: FaultInjector) -> None:
     record = faults.inject("firmware-drift", "n01", "bmc", version="6.10.30.00")
     assert rack.nodes["n01"].firmware["bmc"] == "6.10.30.00" and record.version == "6.10.30.00"
+
+
+def test_switch_os_drift_is_ended_by_the_documented_os_update(
+    rack: Rack, faults: FaultInjector, clock: VirtualClock
+) -> None:
+    from nodes.firmware import build_image
+
+    tor_a = rack.switches["tor-a"]
+    good = tor_a.os_version
+    record = faults.inject("switch-os-drift", "tor-a")
+    assert record.version != good and tor_a.os_version == record.version
+    with pytest.raises(FaultConflict):
+        faults.inject("switch-os-drift", "tor-a", version=record.version)
+    with pytest.raises(FaultError, match="should run"):
+        faults.inject("switch-os-drift", "tor-b", version=rack.switches["tor-b"].os_version)
+    # install to standby, boot standby, reload: the documented update ends it
+    tor_a.install_image(build_image("switch-os", tor_a.spec.model, good, size=4096), "test")
+    clock.advance(tor_a.spec.install_s + 1)
+    tor_a.boot_system("standby")
+    tor_a.reboot()
+    clock.advance(tor_a.spec.boot_s + 1)
+    assert tor_a.os_version == good
+    ended = faults.get(record.id)
+    assert (ended.state, ended.cleared_by) == ("cleared", "update")
+
+
+def test_switch_os_drift_clear_puts_the_version_back(rack: Rack, faults: FaultInjector) -> None:
+    tor_b = rack.switches["tor-b"]
+    good = tor_b.os_version
+    record = faults.inject("switch-os-drift", "tor-b", version="10.5.9.9")
+    assert tor_b.os_version == "10.5.9.9"
+    faults.clear(record.id)
+    assert tor_b.os_version == good
 
 
 # -- scheduling ---------------------------------------------------------------------------------

@@ -1,13 +1,14 @@
-"""Switch kinds: power, a PSU, a fan, a port, a reload, a configuration loss."""
+"""Switch kinds: power, a PSU, a fan, a port, a reload, a configuration loss, an OS drift."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from emulator.errors import FaultError
+from emulator.errors import FaultConflict, FaultError
 from emulator.faults.kind import Device, FaultKind, ModelFaultKind, Plan, Site
+from emulator.faults.kinds.firmware import _VERSION, drift_version
 from nodes.events import Event
-from switches.events import SwitchBooted, SwitchConfigChanged, SwitchState
+from switches.events import OsVersionChanged, SwitchBooted, SwitchConfigChanged, SwitchState
 from switches.model import Switch, SwitchFault
 
 if TYPE_CHECKING:
@@ -125,4 +126,61 @@ class SwitchConfigLoss(_SwitchUpFirst):
     def ends(self, site: Site, record: FaultRecord, target: Device, event: Event) -> str | None:
         if isinstance(event, SwitchConfigChanged) and event.device == record.device:
             return "self" if event.provisioned else None
+        return super().ends(site, record, target, event)
+
+
+class SwitchOsDrift(_SwitchUpFirst):
+    name = "switch-os-drift"
+    scope = "switch"
+    takes_version = True
+    replacement_ends_it = True
+    summary = (
+        "the switch runs another OS version than the baseline's (default: one step older): "
+        "show version and SNMP show it; ended by the OS update or a replacement"
+    )
+
+    def version(self, site: Site, target: Device, part: str, version: str | None) -> str:
+        assert isinstance(target, Switch)
+        wanted = site.baseline.firmware.get("switch-os") or target.spec.os_version
+        if version is None or version == "":
+            version = drift_version(wanted)
+        if not isinstance(version, str) or not _VERSION.match(version):
+            raise FaultError(
+                f"version {version!r} is not an OS version (1 to 64 of 0-9 A-Z a-z . _ + -)"
+            )
+        if version == wanted:
+            raise FaultError(
+                f"{version} is the version the switch should run: a drift needs another"
+            )
+        return version
+
+    def check(self, site: Site, plan: Plan, target: Device) -> None:
+        super().check(site, plan, target)
+        assert isinstance(target, Switch)
+        if target.os_version == plan.version:
+            raise FaultConflict(f"{plan.device} already runs {plan.version}")
+
+    def apply(self, site: Site, plan: Plan, target: Device) -> tuple[str, str]:
+        assert isinstance(target, Switch)
+        old = target.os_version
+        target.drift_os(plan.version)
+        return f"OS {old} -> {plan.version}", old
+
+    def undo(self, site: Site, record: FaultRecord, target: Device, data: str) -> None:
+        assert isinstance(target, Switch)
+        if not data:
+            raise FaultError(f"{record.id}: the OS version to put back is not known")
+        target.drift_os(data)
+
+    def still_active(self, site: Site, record: FaultRecord, target: Device) -> bool:
+        assert isinstance(target, Switch)
+        return target.os_version == record.version
+
+    def ends(self, site: Site, record: FaultRecord, target: Device, event: Event) -> str | None:
+        if (
+            isinstance(event, OsVersionChanged)
+            and event.device == record.device
+            and event.cause == "boot"
+        ):
+            return "update"
         return super().ends(site, record, target, event)
