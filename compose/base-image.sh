@@ -10,7 +10,7 @@
 set -euo pipefail
 
 SUITE=bookworm
-PACKAGES=python3,python3-pip,python3-venv,ca-certificates,iproute2,ipmitool,snmp,openssh-client,curl
+PACKAGES=python3,python3-pip,python3-venv,ca-certificates,iproute2,ipmitool,snmp,openssh-client,sshpass,curl
 # the mirror apt is configured with, else Debian's
 default_mirror() {
     grep -rhoE '^(URIs:|deb) +https?://[^ ]+/debian/?( |$)' /etc/apt/sources.list /etc/apt/sources.list.d 2>/dev/null \
