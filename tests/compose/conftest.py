@@ -19,18 +19,17 @@ import pytest
 _NOT_RUN: list[str] = []
 
 
+def _docker(*args: str) -> subprocess.CompletedProcess[str]:
+    argv = ["docker", *args]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+
+
 def engine_problem() -> str | None:
     """None when a docker engine answers, else why not."""
     if shutil.which("docker") is None:
         return "no docker CLI on PATH"
     try:
-        info = subprocess.run(
-            ["docker", "info", "--format", "{{.ServerVersion}}"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
+        info = _docker("info", "--format", "{{.ServerVersion}}")
     except subprocess.TimeoutExpired:
         return "the docker engine did not answer `docker info` in 30 s"
     if info.returncode != 0 or not info.stdout.strip():
@@ -40,13 +39,7 @@ def engine_problem() -> str | None:
 
 def compose_v2_problem() -> str | None:
     """None when `docker compose` is compose v2, else what is wrong."""
-    proc = subprocess.run(
-        ["docker", "compose", "version", "--short"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    proc = _docker("compose", "version", "--short")
     version = proc.stdout.strip().lstrip("v")
     if proc.returncode != 0 or not re.match(r"^2\.\d+", version):
         return (
