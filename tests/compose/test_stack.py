@@ -268,8 +268,10 @@ def test_a_scenario_runs_from_the_controller_container(stack: Stack) -> None:
         timeout=420,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    written = sorted(p.name for p in (stack.directory / "reports" / "node-repair").iterdir())
-    assert written, "the controller wrote no report to the mounted directory"
+    reports = stack.directory / "reports" / "node-repair"
+    assert reports.is_dir() and any(reports.iterdir()), "no report in the mounted directory"
+    journal = json.loads((reports / "journal.json").read_text())
+    assert journal["status"] == "completed", journal.get("failure")
 
 
 def test_switch_loss_silences_the_bmcs_behind_it_while_workloads_answer(stack: Stack) -> None:
