@@ -13,7 +13,8 @@ BASE_IMAGE=${BASE_IMAGE:?set BASE_IMAGE (compose/base-image.sh prints one)}
 PYTHON=${PYTHON:-python3}
 digest=$( {
     echo "$BASE_IMAGE"
-    find pyproject.toml README.md compose/Dockerfile compose/rack-entrypoint.sh \
+    # not README.md: only the wheel's description comes from it
+    find pyproject.toml compose/Dockerfile compose/rack-entrypoint.sh \
         emulator nodes bmc switches -type f ! -name '*.pyc' -print0 | sort -z | xargs -0 sha256sum
 } | sha256sum | cut -c1-12)
 TAG=${SCALEUNIT_IMAGE_TAG:-scaleunit:$digest}
