@@ -15,6 +15,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from emulator import compose as compose_cli
 from emulator import logs
 from emulator import topology as topo
 from emulator.control import registry
@@ -430,6 +431,7 @@ def inspect(file: Path, fmt: str) -> None:
 
 # -- operating a running rack (emulator.control) ---------------------------------------------------
 register_control(main)
+main.add_command(compose_cli.compose)  # emulator.compose: scaleunit compose generate
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@
     ScaleunitError                 base of every error the emulator (not the model) raises
      ├── TopologyError             a topology file that cannot be used (every problem listed)
      ├── BaselineError             a firmware baseline file that cannot be used
+     ├── ComposeError              a topology that does not fit on the compose networks
      ├── StateError                the state directory cannot be used
      │    ├── StateLocked          another process holds it
      │    ├── StateCorrupt         the database fails its integrity check
@@ -59,6 +60,10 @@ class TopologyError(ScaleunitError):
 
 class BaselineError(ScaleunitError, ValueError):
     """A baseline file that cannot be used; the message names the file, line and key."""
+
+
+class ComposeError(ScaleunitError):
+    """A topology that does not fit on the compose networks (``scaleunit compose generate``)."""
 
 
 class StateError(ScaleunitError):

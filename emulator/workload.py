@@ -23,6 +23,7 @@ import json
 import logging
 import socket
 from collections.abc import Callable
+from typing import cast
 
 from emulator.fabric import Fabric
 from emulator.logs import kv
@@ -60,8 +61,9 @@ class _Workload(asyncio.Protocol):
         self._poll: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # Not an isinstance check: uvloop's TCPTransport (`scaleunit up` runs on uvloop) is not
+        # registered as an asyncio.Transport, and the assert failed every connection there.
+        self._transport = cast(asyncio.Transport, transport)
         self._live.add(self)
         self._try()
 
