@@ -46,7 +46,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from emulator.errors import FaultConflict, FaultError
+from emulator.errors import FaultConflict, FaultError, refused_by_model
 from emulator.fabric import CableChanged
 from emulator.logs import kv
 from emulator.operator.baseline import Baseline
@@ -525,7 +525,7 @@ class FaultInjector:
         try:
             return self._apply(plan)
         except ModelError as exc:
-            raise FaultError(f"{plan.device}: {exc}") from None
+            raise refused_by_model(exc, f"{plan.device}: {exc}") from None
 
     def _activated(self, record: FaultRecord, detail: str, undo: str) -> None:
         record.state = "active"
@@ -671,7 +671,7 @@ class FaultInjector:
         try:
             self._undo(record)
         except ModelError as exc:
-            raise FaultError(f"{record.device}: {exc}") from None
+            raise refused_by_model(exc, f"{record.device}: {exc}") from None
         finally:
             self._clearing = None
         self._close(record, by)
