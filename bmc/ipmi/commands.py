@@ -32,9 +32,31 @@ from collections.abc import Callable
 from ipaddress import IPv4Address
 from typing import Final
 
+from bmc.ipmi.codes import (
+    CC_ACCESS_MODE_NOT_SUPPORTED,
+    CC_CANNOT_RETURN_BYTES,
+    CC_FRU_WRITE_PROTECTED,
+    CC_ILLEGAL_FOR_SENSOR,
+    CC_INSUFFICIENT_PRIVILEGE,
+    CC_INVALID_COMMAND,
+    CC_INVALID_DATA_FIELD,
+    CC_NOT_IN_PRESENT_STATE,
+    CC_NOT_PRESENT,
+    CC_OK,
+    CC_OUT_OF_SPACE,
+    CC_PARAMETER_NOT_SUPPORTED,
+    CC_PARAMETER_OUT_OF_RANGE,
+    CC_PASSWORD_TEST_FAILED,
+    CC_PASSWORD_WRONG_SIZE,
+    CC_READ_ONLY_PARAMETER,
+    CC_REQUEST_DATA_LENGTH_INVALID,
+    CC_RESERVATION_CANCELED,
+    CC_UNSPECIFIED,
+)
 from bmc.ipmi.fru import build_fru
 from bmc.ipmi.sdr import DEVICE_SUPPORT, SDR_VERSION, SdrRepository, build_repository
 from bmc.ipmi.session import Credential, Request
+from emulator.errors import lookup
 from nodes import sensors as sn
 from nodes.errors import (
     CapacityExceeded,
@@ -60,34 +82,13 @@ NETFN_APP: Final = 0x06
 NETFN_STORAGE: Final = 0x0A
 NETFN_TRANSPORT: Final = 0x0C
 
-CC_OK: Final = 0x00
-CC_NODE_BUSY: Final = 0xC0
-CC_INVALID_COMMAND: Final = 0xC1
-CC_OUT_OF_SPACE: Final = 0xC4
-CC_RESERVATION_CANCELED: Final = 0xC5
-CC_REQUEST_DATA_LENGTH_INVALID: Final = 0xC7
-CC_PARAMETER_OUT_OF_RANGE: Final = 0xC9
-CC_CANNOT_RETURN_BYTES: Final = 0xCA
-CC_NOT_PRESENT: Final = 0xCB
-CC_INVALID_DATA_FIELD: Final = 0xCC
-CC_ILLEGAL_FOR_SENSOR: Final = 0xCD
-CC_INSUFFICIENT_PRIVILEGE: Final = 0xD4
-CC_NOT_IN_PRESENT_STATE: Final = 0xD5
-CC_UNSPECIFIED: Final = 0xFF
-# Command-specific codes (80h-BEh).
-CC_PARAMETER_NOT_SUPPORTED: Final = 0x80  # boot options, LAN and system info parameters
-CC_PASSWORD_TEST_FAILED: Final = 0x80  # Set User Password, test
-CC_PASSWORD_WRONG_SIZE: Final = 0x81  # Set User Password, test with the other size
-CC_FRU_WRITE_PROTECTED: Final = 0x80  # Write FRU Data: write-protected offset
-CC_READ_ONLY_PARAMETER: Final = 0x82  # Set LAN Configuration / Boot Options
-CC_ACCESS_MODE_NOT_SUPPORTED: Final = 0x83  # Set Channel Access
 
 USER: Final = int(Privilege.USER)
 OPERATOR: Final = int(Privilege.OPERATOR)
 ADMIN: Final = int(Privilege.ADMINISTRATOR)
 
 #: The model's errors as completion codes: the one table of this adapter.
-MODEL_ERRORS: Final[dict[type[ModelError], int]] = {
+MODEL_ERRORS: Final[dict[type[BaseException], int]] = {
     InvalidState: CC_NOT_IN_PRESENT_STATE,  # also PowerUnavailable
     InvalidArgument: CC_INVALID_DATA_FIELD,
     NotFound: CC_NOT_PRESENT,
@@ -205,11 +206,8 @@ class CompletionError(Exception):
 
 def completion_code(error: ModelError) -> int:
     """The completion code of a model error (its nearest mapped base class)."""
-    for cls in type(error).__mro__:
-        code = MODEL_ERRORS.get(cls)
-        if code is not None:
-            return code
-    return CC_UNSPECIFIED
+    code = lookup(MODEL_ERRORS, error)
+    return CC_UNSPECIFIED if code is None else code
 
 
 def _u16(data: bytes, at: int) -> int:

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, Protocol, cast
 
-from bmc.ipmi import crypto, rmcp
+from bmc.ipmi import codes, crypto, rmcp
 from bmc.ipmi.crypto import CipherSuite, SessionCrypto
 from bmc.ipmi.rmcp import LanMessage
 
@@ -689,9 +689,9 @@ class IpmiEndpoint(asyncio.DatagramProtocol):
     def _get_session_challenge(self, msg: LanMessage, addr: Address) -> bytes:
         d = msg.data
         if len(d) < 17:
-            return rmcp.build_lan_response(msg, rmcp.CC_REQUEST_DATA_LENGTH_INVALID)
+            return rmcp.build_lan_response(msg, codes.CC_REQUEST_DATA_LENGTH_INVALID)
         if d[0] & 0x0F != rmcp.AUTH_MD5:
-            return rmcp.build_lan_response(msg, rmcp.CC_INVALID_DATA_FIELD)
+            return rmcp.build_lan_response(msg, codes.CC_INVALID_DATA_FIELD)
         name = d[1:17].rstrip(b"\x00")
         cred = self._backend.credential(name)
         if cred is None or not cred.enabled or not 1 <= cred.max_privilege <= 5:
@@ -702,10 +702,12 @@ class IpmiEndpoint(asyncio.DatagramProtocol):
                 _fmt(addr),
                 name.decode("utf-8", "replace"),
             )
-            return rmcp.build_lan_response(msg, 0x82 if not name else 0x81)
+            return rmcp.build_lan_response(
+                msg, codes.CC_NULL_USER_NAME_DISABLED if not name else codes.CC_INVALID_USER_NAME
+            )
         s = self._new_session(addr)
         if s is None:
-            return rmcp.build_lan_response(msg, 0xC0)  # node busy
+            return rmcp.build_lan_response(msg, codes.CC_NODE_BUSY)
         s.v15 = True
         s.state = _CHALLENGED
         s.cred = cred
@@ -717,14 +719,14 @@ class IpmiEndpoint(asyncio.DatagramProtocol):
         cred = s.cred
         assert cred is not None
         if len(d) < 22:
-            return rmcp.build_lan_response(msg, rmcp.CC_REQUEST_DATA_LENGTH_INVALID)
+            return rmcp.build_lan_response(msg, codes.CC_REQUEST_DATA_LENGTH_INVALID)
         if d[0] & 0x0F != rmcp.AUTH_MD5 or not hmac.compare_digest(d[2:18], s.challenge):
-            return rmcp.build_lan_response(msg, rmcp.CC_INVALID_DATA_FIELD)
+            return rmcp.build_lan_response(msg, codes.CC_INVALID_DATA_FIELD)
         role = d[1] & 0x0F
         if not rmcp.PRIV_CALLBACK <= role <= rmcp.PRIV_OEM:
-            return rmcp.build_lan_response(msg, rmcp.CC_INVALID_DATA_FIELD)
+            return rmcp.build_lan_response(msg, codes.CC_INVALID_DATA_FIELD)
         if role > cred.max_privilege:
-            return rmcp.build_lan_response(msg, 0x86)
+            return rmcp.build_lan_response(msg, codes.CC_PRIVILEGE_EXCEEDS_LIMIT)
         s.out_seq = _U32.unpack_from(d, 18)[0] or 1
         inbound = int.from_bytes(os.urandom(4), "little") & 0x7FFFFFFF or 1
         s.seen_high = inbound - 1
@@ -764,10 +766,10 @@ class IpmiEndpoint(asyncio.DatagramProtocol):
     def _auth_capabilities(self, msg: LanMessage) -> bytes:
         d = msg.data
         if len(d) < 2:
-            return rmcp.build_lan_response(msg, rmcp.CC_REQUEST_DATA_LENGTH_INVALID)
+            return rmcp.build_lan_response(msg, codes.CC_REQUEST_DATA_LENGTH_INVALID)
         priv = d[1] & 0x0F
         if not self._channel_ok(d[0] & 0x0F) or not 1 <= priv <= 5:
-            return rmcp.build_lan_response(msg, rmcp.CC_INVALID_DATA_FIELD)
+            return rmcp.build_lan_response(msg, codes.CC_INVALID_DATA_FIELD)
         extended = bool(d[0] & 0x80)
         auth_types = (0x04 if self.options.ipmi15 else 0) | (0x80 if extended else 0)
         status = 0x04 | (0x20 if self.options.kg else 0)  # non-null user names; K_G set
@@ -778,9 +780,9 @@ class IpmiEndpoint(asyncio.DatagramProtocol):
     def _cipher_suites(self, msg: LanMessage) -> bytes:
         d = msg.data
         if len(d) < 3:
-            return rmcp.build_lan_response(msg, rmcp.CC_REQUEST_DATA_LENGTH_INVALID)
+            return rmcp.build_lan_response(msg, codes.CC_REQUEST_DATA_LENGTH_INVALID)
         if not self._channel_ok(d[0] & 0x0F) or d[1] > 1:
-            return rmcp.build_lan_response(msg, rmcp.CC_INVALID_DATA_FIELD)
+            return rmcp.build_lan_response(msg, codes.CC_INVALID_DATA_FIELD)
         suites = self._suites.values()
         if d[2] & 0x80:
             records = b"".join(s.record for s in suites)
@@ -829,41 +831,41 @@ class IpmiEndpoint(asyncio.DatagramProtocol):
                 msg.netfn,
                 msg.cmd,
             )
-            return rmcp.build_lan_response(msg, rmcp.CC_UNSPECIFIED)
+            return rmcp.build_lan_response(msg, codes.CC_UNSPECIFIED)
 
     def _set_privilege(self, s: _Session, msg: LanMessage) -> bytes:
         if len(msg.data) < 1:
-            return rmcp.build_lan_response(msg, rmcp.CC_REQUEST_DATA_LENGTH_INVALID)
+            return rmcp.build_lan_response(msg, codes.CC_REQUEST_DATA_LENGTH_INVALID)
         level = msg.data[0] & 0x0F
         if level == 0:
             return rmcp.build_lan_response(msg, 0, bytes((s.privilege,)))
         if not rmcp.PRIV_USER <= level <= rmcp.PRIV_OEM:
-            return rmcp.build_lan_response(msg, rmcp.CC_INVALID_DATA_FIELD)
+            return rmcp.build_lan_response(msg, codes.CC_INVALID_DATA_FIELD)
         if level > s.max_priv:
-            return rmcp.build_lan_response(msg, 0x81)  # exceeds user/channel limit
+            return rmcp.build_lan_response(msg, codes.CC_PRIVILEGE_NOT_AVAILABLE)
         s.privilege = level
         return rmcp.build_lan_response(msg, 0, bytes((level,)))
 
     def _close_session(self, s: _Session, msg: LanMessage) -> bytes:
         d = msg.data
         if len(d) < 4:
-            return rmcp.build_lan_response(msg, rmcp.CC_REQUEST_DATA_LENGTH_INVALID)
+            return rmcp.build_lan_response(msg, codes.CC_REQUEST_DATA_LENGTH_INVALID)
         sid = _U32.unpack_from(d, 0)[0]
         target: _Session | None
         if sid == 0:
             if len(d) < 5:
-                return rmcp.build_lan_response(msg, rmcp.CC_REQUEST_DATA_LENGTH_INVALID)
+                return rmcp.build_lan_response(msg, codes.CC_REQUEST_DATA_LENGTH_INVALID)
             target = next((x for x in self._active() if x.handle == d[4]), None)
-            missing = 0x88  # invalid session handle
+            missing = codes.CC_INVALID_SESSION_HANDLE
         else:
             target = self._by_sid.get(sid)
             if target is not None and target.state != _ACTIVE:
                 target = None
-            missing = 0x87  # invalid session id
+            missing = codes.CC_INVALID_SESSION_ID
         if target is None:
             return rmcp.build_lan_response(msg, missing)
         if target is not s and s.privilege < rmcp.PRIV_ADMINISTRATOR:
-            return rmcp.build_lan_response(msg, rmcp.CC_INSUFFICIENT_PRIVILEGE)
+            return rmcp.build_lan_response(msg, codes.CC_INSUFFICIENT_PRIVILEGE)
         log.info(
             "node=%s proto=ipmi event=session.closed user=%s remote=%s sid=0x%08x reason=close",
             self.device,
@@ -880,7 +882,7 @@ class IpmiEndpoint(asyncio.DatagramProtocol):
     def _session_info(self, s: _Session, msg: LanMessage) -> bytes:
         d = msg.data
         if len(d) < 1:
-            return rmcp.build_lan_response(msg, rmcp.CC_REQUEST_DATA_LENGTH_INVALID)
+            return rmcp.build_lan_response(msg, codes.CC_REQUEST_DATA_LENGTH_INVALID)
         self._purge_expired()
         active = self._active()
         index = d[0]
@@ -889,16 +891,16 @@ class IpmiEndpoint(asyncio.DatagramProtocol):
             target = s
         elif index == 0xFE:
             if len(d) < 2:
-                return rmcp.build_lan_response(msg, rmcp.CC_REQUEST_DATA_LENGTH_INVALID)
+                return rmcp.build_lan_response(msg, codes.CC_REQUEST_DATA_LENGTH_INVALID)
             target = next((x for x in active if x.handle == d[1]), None)
         elif index == 0xFF:
             if len(d) < 5:
-                return rmcp.build_lan_response(msg, rmcp.CC_REQUEST_DATA_LENGTH_INVALID)
+                return rmcp.build_lan_response(msg, codes.CC_REQUEST_DATA_LENGTH_INVALID)
             target = next((x for x in active if x.bmc_sid == _U32.unpack_from(d, 1)[0]), None)
         elif index <= 0x3F:
             target = active[index - 1] if index <= len(active) else None
         else:
-            return rmcp.build_lan_response(msg, rmcp.CC_INVALID_DATA_FIELD)
+            return rmcp.build_lan_response(msg, codes.CC_INVALID_DATA_FIELD)
         head = bytes(
             (
                 target.handle if target else 0,
