@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
+import subprocess
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -51,6 +52,33 @@ def _no_state_in_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None
             os.environ.pop("XDG_DATA_HOME", None)
         else:
             os.environ["XDG_DATA_HOME"] = saved
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _net_snmp_persistent_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """net-snmp's tools keep files in a persistent directory (/var/lib/snmp by default), and
+    the first run on a machine creates its ``cert_indexes`` there and says so on stderr. Give
+    every net-snmp tool of the session a directory the session owns (SNMP_PERSISTENT_DIR), and
+    let net-snmp make what it makes on a first run there, once, before any test runs a tool:
+    no test then depends on what earlier runs left on the machine."""
+    saved = os.environ.get("SNMP_PERSISTENT_DIR")
+    persist = tmp_path_factory.mktemp("net-snmp")
+    os.environ["SNMP_PERSISTENT_DIR"] = str(persist)
+    translate = shutil.which("snmptranslate")
+    if translate is not None:  # a test that needs net-snmp fails with require_tool
+        subprocess.run(
+            [translate, "-m", "", "-M", str(persist), "-On", ".1.3"],
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("SNMP_PERSISTENT_DIR", None)
+        else:
+            os.environ["SNMP_PERSISTENT_DIR"] = saved
 
 
 @pytest.fixture
