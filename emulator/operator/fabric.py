@@ -43,7 +43,7 @@ from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from bmc.snmp.events import INFO, BmcTrapSent
+from bmc.snmp.events import BmcTrapSent
 from emulator.operator.alerts import CATALOGUE, Alert, AlertKind, Severity
 from emulator.operator.baseline import Baseline
 from emulator.operator.events import (
@@ -102,7 +102,8 @@ from nodes.events import (
 )
 from nodes.node import BootTarget, Node
 from nodes.power import HostState
-from nodes.sel import EventType, SensorType
+from nodes.sel import SensorType
+from nodes.sel_meaning import Level, SelMeaning, decode, threshold_level
 from nodes.sensors import DRIVE_BASE
 from nodes.users import Privilege
 from switches.events import PortAdminChanged, SwitchStateChanged
@@ -156,8 +157,18 @@ _EVENT_TRAP_ALERTS: Final[dict[int, AlertKind]] = {
     SensorType.OS_STOP: AlertKind.OS_CRITICAL_STOP,
     SensorType.WATCHDOG_2: AlertKind.OS_CRITICAL_STOP,
 }
-#: Threshold offsets (IPMI 2.0 table 42-2) of the non-critical thresholds, going low or high.
-_NON_CRITICAL_OFFSETS: Final = frozenset({0x00, 0x01, 0x06, 0x07})
+
+
+def _meaning(trap: BmcTrapSent) -> SelMeaning:
+    """What the SEL record behind ``trap`` means (the sender decoded it the same way)."""
+    return decode(
+        trap.sensor_type,
+        trap.sensor_number,
+        trap.event_type,
+        trap.offset,
+        trap.asserted,
+        trap.data3,
+    )
 
 
 class FabricSettings(BaseModel):
@@ -1098,18 +1109,19 @@ class Fabric:
         hw = self._hw_id(node)
         conditions = _Conditions()
         if event_kind is not None:
-            if trap.asserted and trap.severity != INFO:
+            if trap.asserted and _meaning(trap).level > Level.INFO:
                 conditions.set(event_kind, name, True, hw)
                 self._apply(conditions)
             return
         assert kinds is not None
         for old in [k for k in self._trapped if k[0] == name and k[1] != hw]:
             del self._trapped[old]  # swapped hardware: its alerts wait for the operator
-        part = trap.data3 if trap.sensor_type == SensorType.MEMORY else 0xFF
+        meant = _meaning(trap)
+        part = 0xFF if meant.instance is None else meant.instance
         key = (name, hw, trap.sensor_type, trap.sensor_number, part)
         offsets = self._trapped.setdefault(key, set())
-        bad = trap.severity != INFO
-        if trap.event_type == EventType.REDUNDANCY:
+        bad = meant.level > Level.INFO
+        if meant.one_state:
             offsets.clear()  # a redundancy sensor is in one state at a time
             if bad:
                 offsets.add(trap.offset)
@@ -1136,7 +1148,7 @@ class Fabric:
                 for offset in offsets:
                     found.add(
                         AlertKind.TEMPERATURE_WARNING
-                        if offset in _NON_CRITICAL_OFFSETS
+                        if threshold_level(offset) is Level.WARNING
                         else AlertKind.TEMPERATURE_CRITICAL
                     )
             elif sensor_type == SensorType.DRIVE_SLOT:
