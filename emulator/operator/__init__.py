@@ -11,9 +11,9 @@ baseline that Repair needs.
 from emulator.errors import BaselineError
 from emulator.operator.alerts import CATALOGUE, Alert, AlertKind, AlertSpec, Severity
 from emulator.operator.baseline import Baseline, Drift
-from emulator.operator.fabric import (
+from emulator.operator.fabric import Fabric
+from emulator.operator.records import (
     BMC_NO_ANSWER,
-    Fabric,
     FabricSettings,
     NodeView,
     StorageJob,
