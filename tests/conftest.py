@@ -43,15 +43,9 @@ def _no_state_in_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None
     the user data directory: point it (XDG_DATA_HOME, which platformdirs follows) at a fresh
     temporary directory for each test, so tests never write into the home directory nor share
     a state."""
-    saved = os.environ.get("XDG_DATA_HOME")
-    os.environ["XDG_DATA_HOME"] = str(tmp_path_factory.mktemp("xdg-data"))
-    try:
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg-data")))
         yield
-    finally:
-        if saved is None:
-            os.environ.pop("XDG_DATA_HOME", None)
-        else:
-            os.environ["XDG_DATA_HOME"] = saved
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -61,24 +55,18 @@ def _net_snmp_persistent_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterat
     every net-snmp tool of the session a directory the session owns (SNMP_PERSISTENT_DIR), and
     let net-snmp make what it makes on a first run there, once, before any test runs a tool:
     no test then depends on what earlier runs left on the machine."""
-    saved = os.environ.get("SNMP_PERSISTENT_DIR")
     persist = tmp_path_factory.mktemp("net-snmp")
-    os.environ["SNMP_PERSISTENT_DIR"] = str(persist)
-    translate = shutil.which("snmptranslate")
-    if translate is not None:  # a test that needs net-snmp fails with require_tool
-        subprocess.run(
-            [translate, "-m", "", "-M", str(persist), "-On", ".1.3"],
-            capture_output=True,
-            timeout=30,
-            check=False,
-        )
-    try:
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("SNMP_PERSISTENT_DIR", str(persist))
+        translate = shutil.which("snmptranslate")
+        if translate is not None:  # a test that needs net-snmp fails with require_tool
+            subprocess.run(
+                [translate, "-m", "", "-M", str(persist), "-On", ".1.3"],
+                capture_output=True,
+                timeout=30,
+                check=False,
+            )
         yield
-    finally:
-        if saved is None:
-            os.environ.pop("SNMP_PERSISTENT_DIR", None)
-        else:
-            os.environ["SNMP_PERSISTENT_DIR"] = saved
 
 
 @pytest.fixture
