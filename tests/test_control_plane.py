@@ -11,7 +11,7 @@ from emulator.control.errors import status_of
 from emulator.control.plane import ControlPlane, previous_version
 from emulator.errors import RequestRefused
 from emulator.faults import FaultInjector
-from emulator.operator import Fabric
+from emulator.operator import OperatorView
 from emulator.rack import Rack
 from nodes.clock import VirtualClock
 from nodes.power import HostState
@@ -21,7 +21,7 @@ BOOT = 106.0
 
 def plane(clock: VirtualClock, boot: bool = True) -> ControlPlane:
     rack = Rack(topology.default(4), clock)
-    operator = Fabric(rack)
+    operator = OperatorView(rack)
     p = ControlPlane(rack, operator, FaultInjector(rack, baseline=operator.baseline))
     if boot:
         for name in rack.nodes:

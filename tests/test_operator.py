@@ -20,9 +20,9 @@ from emulator.operator import (
     AlertKind,
     Baseline,
     BaselineError,
-    Fabric,
     FabricSettings,
     NodeStatus,
+    OperatorView,
     PowerState,
     ScaleUnitStatus,
     Severity,
@@ -86,7 +86,7 @@ class Unit:
         self.rack.bus.subscribe(self.seen.append)
         BmcTrapSender(self.rack).follow()  # the BMCs' traps, which raise the hardware alerts
         names = list(self.rack.nodes)[: members or nodes]
-        self.fabric = Fabric(self.rack, members=names, settings=FabricSettings(**settings))
+        self.fabric = OperatorView(self.rack, members=names, settings=FabricSettings(**settings))
         for name in names:
             self.rack.nodes[name].power_on()
         clock.advance(120.0)  # booted at 106 s, health evaluated at 120 s
@@ -151,7 +151,7 @@ def test_a_booted_scale_unit_runs_its_vms_spread_evenly_and_has_no_alerts(unit: 
 
 def test_a_cold_rack_is_a_stopped_scale_unit_that_raises_nothing(clock: VirtualClock) -> None:
     rack = Rack(topology.default(), clock)
-    fabric = Fabric(rack)
+    fabric = OperatorView(rack)
     assert fabric.scale_unit_status() is ScaleUnitStatus.STOPPED
     assert {fabric.node_status(n) for n in rack.nodes} == {NodeStatus.STOPPED}
     clock.advance(10 * TICK)
@@ -967,7 +967,7 @@ def test_a_hardware_alert_of_each_kind_outlives_node_replace_and_a_snapshot(
     # conditions come back, and the same hardware's clearing trap still closes them.
     data = f.snapshot()
     f.close()
-    f2 = unit.fabric = Fabric(unit.rack, settings=f.settings)
+    f2 = unit.fabric = OperatorView(unit.rack, settings=f.settings)
     f2.restore(data)
     assert [a for a in f2.alerts(open_only=True) if a.kind in HW_KINDS] == hardware
     f2.shutdown("n02")
@@ -989,7 +989,7 @@ def test_a_restored_fabric_closes_a_hardware_alert_on_the_clearing_trap(unit: Un
     node.inject_fault("data-disk", "Disk.4")
     data = f.snapshot()
     f.close()
-    f2 = Fabric(unit.rack, settings=f.settings)
+    f2 = OperatorView(unit.rack, settings=f.settings)
     f2.restore(data)
     node.clear_fault("data-disk", "Disk.4")
     node.clear_fault("dimm", "A3")  # the UE clears; A3 is not mapped out (no POST since)

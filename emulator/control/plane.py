@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from emulator.errors import ActionFailed, InvalidRequest, StateConflict, UnknownName
-from emulator.operator import Fabric
+from emulator.operator import OperatorView
 from emulator.operator import events as operator_events
 from emulator.rack import Rack
 from nodes.events import Event
@@ -80,7 +80,7 @@ class ControlPlane:
     def __init__(
         self,
         rack: Rack,
-        operator: Fabric,
+        operator: OperatorView,
         faults: FaultInjector,
         *,
         chaos_factory: Callable[..., Chaos] | None = None,

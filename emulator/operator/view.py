@@ -32,8 +32,8 @@ The rules it keeps (``../shared/PROCEDURES.md`` gives the sources):
   condition it raised (deasserted, or back to fully redundant); a trap from other hardware (a
   whole-node or motherboard swap, as ``serial/board serial``) never closes it: the operator does.
 
-The class is split along its seams, each a module behind :class:`Fabric`: ``records`` (settings,
-the rows it shows, the records it keeps), ``core`` (state, derived state, plumbing),
+The class is split along its seams, each a module behind :class:`OperatorView`: ``records``
+(settings, the rows it shows, the records it keeps), ``core`` (state, derived state, plumbing),
 ``actions`` (action bodies and their rules), ``timers`` (operations on the clock),
 ``alerting`` (alerts from traps and the health evaluation), ``placement`` (VM placement) and
 ``persistence`` (snapshot, restore). This module holds the public face: construction,
@@ -104,9 +104,10 @@ _WATCHED: Final = (
 )
 
 
-class Fabric(Actions, Persistence):
-    """The fabric of one scale unit: ``Fabric(rack)``; ``members`` are the nodes already in the
-    scale unit (default: all of the rack's), the others can be added."""
+class OperatorView(Actions, Persistence):
+    """The operator's view of one scale unit (its fabric, in Azure Stack Hub's words):
+    ``OperatorView(rack)``; ``members`` are the nodes already in the scale unit (default: all
+    of the rack's), the others can be added."""
 
     def __init__(
         self,
