@@ -14,8 +14,8 @@ from bmc.snmp.traps import BmcTrapLost, BmcTrapSender
 from emulator import topology
 from emulator.operator import (
     ACCEPTED_FROM,
+    ALERT_KINDS,
     BMC_NO_ANSWER,
-    CATALOGUE,
     Action,
     AlertKind,
     Baseline,
@@ -636,7 +636,7 @@ def test_alerts_open_on_power_loss_and_close_by_themselves_on_recovery(unit: Uni
     assert offline.title == "Scale unit node is offline"
     assert offline.severity is Severity.CRITICAL and offline.component == "n02"
     assert offline.id.startswith("alert-") and offline.opened_at == unit.clock.now() - 2 * TICK
-    assert offline.remediation == CATALOGUE[AlertKind.NODE_OFFLINE].remediation
+    assert offline.remediation == ALERT_KINDS[AlertKind.NODE_OFFLINE].remediation
     assert offline.open and offline.closed_at is None
 
     node.set_psu_input("PSU1", True)
@@ -759,7 +759,7 @@ def test_a_hardware_alert_outlives_node_replace_until_the_operator_closes_it(uni
 
 
 # -- hardware alerts from every trap category ---------------------------------------------------
-HW_KINDS = {kind for kind, spec in CATALOGUE.items() if spec.hardware}
+HW_KINDS = {kind for kind, spec in ALERT_KINDS.items() if spec.hardware}
 
 
 def raised_kinds(unit: Unit) -> list[AlertKind]:
@@ -784,7 +784,7 @@ def test_every_hardware_alert_is_in_the_catalogue_as_the_oems() -> None:
         AlertKind.OS_CRITICAL_STOP,
     } == HW_KINDS
     for kind in HW_KINDS:
-        spec = CATALOGUE[kind]
+        spec = ALERT_KINDS[kind]
         assert spec.title and "{component}" in spec.description and spec.remediation
 
 
@@ -1227,5 +1227,5 @@ def test_invariants_hold_whatever_the_operator_and_the_rack_do(
                 HostState.SHUTTING_DOWN: PowerState.STOPPING,
             }.get(unit.node(v.name).state, PowerState.STARTING)
         for alert in f.alerts():
-            assert alert.title == CATALOGUE[alert.kind].title
+            assert alert.title == ALERT_KINDS[alert.kind].title
             assert alert.open == (alert.closed_at is None)

@@ -9,7 +9,7 @@ baseline that Repair needs.
 """
 
 from emulator.errors import BaselineError
-from emulator.operator.alerts import CATALOGUE, Alert, AlertKind, AlertSpec, Severity
+from emulator.operator.alerts import ALERT_KINDS, Alert, AlertKind, AlertSpec, Severity
 from emulator.operator.baseline import Baseline, Drift
 from emulator.operator.records import (
     BMC_NO_ANSWER,
@@ -31,8 +31,8 @@ from emulator.operator.view import OperatorView
 
 __all__ = [
     "ACCEPTED_FROM",
+    "ALERT_KINDS",
     "BMC_NO_ANSWER",
-    "CATALOGUE",
     "Action",
     "Alert",
     "AlertKind",

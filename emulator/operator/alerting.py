@@ -7,7 +7,7 @@ from dataclasses import replace
 from typing import Final
 
 from bmc.snmp.events import BmcTrapSent
-from emulator.operator.alerts import CATALOGUE, Alert, AlertKind
+from emulator.operator.alerts import ALERT_KINDS, Alert, AlertKind
 from emulator.operator.core import ViewCore
 from emulator.operator.events import (
     AlertClosed,
@@ -188,7 +188,7 @@ class Alerting(ViewCore):
                 self._open_alert(kind, component, hw)
 
     def _open_alert(self, kind: AlertKind, component: str, hw: str) -> None:
-        spec = CATALOGUE[kind]
+        spec = ALERT_KINDS[kind]
         self._alert_ids += 1
         alert = Alert(
             id=f"alert-{self._alert_ids:04d}",

@@ -108,7 +108,7 @@ _NODE_DOWN_FIX = (
     "then verify that the storage repair finished and the alerts closed."
 )
 
-CATALOGUE: Final[dict[AlertKind, AlertSpec]] = {
+ALERT_KINDS: Final[dict[AlertKind, AlertSpec]] = {
     spec.kind: spec
     for spec in (
         AlertSpec(
