@@ -309,12 +309,7 @@ class OperatorView(Actions, Persistence):
     def evaluate_health(self) -> list[Event]:
         """Run the health evaluation now (it also runs every ``health_interval_s``)."""
         with self._recording() as events:
-            self._ticking = True
-            try:
-                self._reconcile()
-            finally:
-                self._ticking = False
-            self._evaluate()
+            self._health_pass()
         return events
 
     # -- what the rack tells us ----------------------------------------------------------------
@@ -334,6 +329,10 @@ class OperatorView(Actions, Persistence):
         if self._closed:
             return
         self._tick_timer = self.clock.call_later(self.settings.health_interval_s, self._tick)
+        self._health_pass()
+
+    def _health_pass(self) -> None:
+        """What a health tick does: reconcile as a tick (pending VMs go elsewhere), evaluate."""
         self._ticking = True
         try:
             self._reconcile()
