@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # a clone, not installed
 
 from emulator import topology
-from emulator.operator import Fabric
+from emulator.operator import OperatorView
 from emulator.rack import Rack
 from emulator.state import StateStore, track_rack
 from emulator.state.store import dumps
@@ -36,7 +36,7 @@ from nodes.sel import SensorType
 def run(events: int, sel: int, synchronous: str) -> dict[str, float]:
     clock = VirtualClock()
     rack = Rack(topology.default(4), clock)
-    fabric = Fabric(rack)
+    fabric = OperatorView(rack)
     node = rack.nodes["n02"]
     for i in range(sel):
         node.sel.log(SensorType.TEMPERATURE, 0x30, i % 8, f"bench record {i}")
@@ -80,7 +80,7 @@ def faults(ops: int, with_store: bool) -> float:
 
     clock = VirtualClock()
     rack = Rack(topology.default(16), clock)
-    fabric = Fabric(rack)
+    fabric = OperatorView(rack)
     injector = FaultInjector(rack, baseline=fabric.baseline)
     with tempfile.TemporaryDirectory() as tmp:
         store = None

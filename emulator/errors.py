@@ -17,20 +17,30 @@
           ├── UnknownName          no such node, switch, fault, alert or action
           ├── InvalidRequest       a value that is malformed or out of range
           │    └── FaultError      a fault that cannot be injected or cleared
-          │         └── FaultConflict  (also a StateConflict)
+          │         ├── FaultConflict       (also a StateConflict)
+          │         ├── FaultTargetMissing  (also an UnknownName)
+          │         └── FaultUnsupported    (also an Unsupported)
           ├── StateConflict        valid, but the present state forbids it
-          └── ActionFailed         the action was tried and did not succeed (a BMC silent)
+          ├── ActionFailed         the action was tried and did not succeed (a BMC silent)
+          └── Unsupported          the model does not do this
+
+:func:`refused_by_model` turns a model error met while applying a fault into the fault's own
+kind (NotFound -> FaultTargetMissing, InvalidState -> FaultConflict, NotSupported ->
+FaultUnsupported, else FaultError), so an adapter reads the class, never ``__cause__``.
 
 The model's own errors (``nodes.errors.ModelError``) form the other tree; an adapter's table
 holds rows for both. Each adapter (the control plane, Redfish, IPMI, SNMP) maps errors to its
 wire in exactly one table, looked up through the class hierarchy (:func:`lookup`), so a
-subclass gets its parent's row unless it has its own.
+subclass gets its parent's row unless it has its own. A class with two parents names first
+the one whose row it takes (FaultConflict is a StateConflict before an InvalidRequest).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, TypeVar
+
+from nodes import errors as model
 
 if TYPE_CHECKING:
     from emulator.topology import Problem
@@ -114,12 +124,35 @@ class ActionFailed(RequestRefused):
     """The action was tried and did not succeed (a BMC that did not answer, ...)."""
 
 
+class Unsupported(RequestRefused):
+    """The model does not do this."""
+
+
 class FaultError(InvalidRequest):
     """A fault that cannot be injected or cleared; the message says why. Nothing changed."""
 
 
-class FaultConflict(FaultError, StateConflict):
+class FaultConflict(StateConflict, FaultError):
     """The request is valid but the present state forbids it: that fault is already active or
     scheduled on that part (or the model already has it: a cable already out, no input left,
     the version already running), or the fault to clear has already ended. The control plane
     answers 409, as for any state conflict; a bad value stays a plain FaultError (400)."""
+
+
+class FaultTargetMissing(UnknownName, FaultError):
+    """The model has no such part or record for the fault (its NotFound)."""
+
+
+class FaultUnsupported(Unsupported, FaultError):
+    """The model does not do what the fault needs (its NotSupported)."""
+
+
+def refused_by_model(exc: model.ModelError, message: str) -> FaultError:
+    """The fault error for a model's refusal ``exc``, of the kind that says why."""
+    if isinstance(exc, model.NotFound):
+        return FaultTargetMissing(message)
+    if isinstance(exc, model.InvalidState):
+        return FaultConflict(message)
+    if isinstance(exc, model.NotSupported):
+        return FaultUnsupported(message)
+    return FaultError(message)

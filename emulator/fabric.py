@@ -67,9 +67,9 @@ __all__ = [
     "BmcPathChanged",
     "CableChanged",
     "DataPathChanged",
-    "Fabric",
     "FabricChanged",
     "ManagementPathChanged",
+    "WireFabric",
 ]
 
 BMC_PORT = "bmc"
@@ -133,7 +133,7 @@ class _Snapshot:
     management: dict[str, bool]
 
 
-class Fabric:
+class WireFabric:
     """Reachability over one rack. Built by the rack after cabling; follows its bus."""
 
     def __init__(self, rack: Rack) -> None:

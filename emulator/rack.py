@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from emulator.fabric import CableChanged, Fabric
+from emulator.fabric import CableChanged, WireFabric
 from emulator.topology import Topology
 from nodes.clock import Clock
 from nodes.errors import InvalidArgument, InvalidState, NotFound
@@ -52,7 +52,7 @@ class Rack:
         self._bring_up_static_links()
         self.bus.subscribe(self._follow_links)
         #: What reaches what (BMCs, data paths, switch management): see emulator.fabric.
-        self.fabric = Fabric(self)
+        self.fabric = WireFabric(self)
 
     def _bring_up_static_links(self) -> None:
         """Links whose far end is not a host NIC (switch-to-switch, uplinks, BMC ports) are up;

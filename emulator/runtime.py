@@ -31,7 +31,7 @@ from emulator.endpoints import Endpoint, plan_endpoints
 from emulator.errors import StartupError
 from emulator.faults import FaultInjector
 from emulator.logs import EventLogger, kv
-from emulator.operator import Fabric
+from emulator.operator import OperatorView
 from emulator.rack import Rack
 from emulator.state import StateError, StateStore, topology_identity, track_rack
 from emulator.topology import Topology
@@ -108,7 +108,7 @@ class RackRuntime:
         #: The control plane's bearer token: given, else made at start (secrets), never logged.
         self.token = token or secrets.token_urlsafe(32)
         #: The operator's view of the scale unit (emulator.operator), built at start.
-        self.operator: Fabric | None = None
+        self.operator: OperatorView | None = None
         #: The fault injector (emulator.faults), built at start.
         self.faults: FaultInjector | None = None
         #: The control plane's server (emulator.control); None while stopped or disabled.
@@ -128,7 +128,7 @@ class RackRuntime:
         self.feed = EventFeed()
         rack.bus.subscribe(self.feed)
         spares = set(self.topology.control.spares)  # in the rack, not yet in the scale unit
-        self.operator = Fabric(rack, members=[n for n in rack.nodes if n not in spares])
+        self.operator = OperatorView(rack, members=[n for n in rack.nodes if n not in spares])
         self.faults = FaultInjector(rack, baseline=self.operator.baseline)
         try:
             self._open_state(rack)

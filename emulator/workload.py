@@ -25,7 +25,7 @@ import socket
 from collections.abc import Callable
 from typing import cast
 
-from emulator.fabric import Fabric
+from emulator.fabric import WireFabric
 from emulator.logs import kv
 
 log = logging.getLogger("emulator.workload")
@@ -34,7 +34,7 @@ log = logging.getLogger("emulator.workload")
 HOLD_POLL_S = 0.1
 
 
-def describe(fabric: Fabric, node: str) -> dict[str, object]:
+def describe(fabric: WireFabric, node: str) -> dict[str, object]:
     """What the workload endpoint says about ``node``."""
     n = fabric.rack.nodes[node]
     return {
@@ -111,7 +111,7 @@ def bind_tcp(address: str, port: int, backlog: int = 64) -> socket.socket:
 class WorkloadServer:
     """One node's workload endpoint, served on the running loop from a pre-bound socket."""
 
-    def __init__(self, fabric: Fabric, node: str, sock: socket.socket) -> None:
+    def __init__(self, fabric: WireFabric, node: str, sock: socket.socket) -> None:
         self.fabric = fabric
         self.node = node
         self._sock = sock

@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
+import subprocess
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -43,19 +44,33 @@ def _no_state_in_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None
     temporary directory for each test, so tests never write into the home directory nor share
     a state. The registry of running racks (emulator.control.registry, under platformdirs'
     user runtime directory) likewise: XDG_RUNTIME_DIR is a fresh directory per test."""
-    saved = {k: os.environ.get(k) for k in ("XDG_DATA_HOME", "XDG_RUNTIME_DIR")}
-    os.environ["XDG_DATA_HOME"] = str(tmp_path_factory.mktemp("xdg-data"))
     runtime = tmp_path_factory.mktemp("xdg-runtime")
     runtime.chmod(0o700)
-    os.environ["XDG_RUNTIME_DIR"] = str(runtime)
-    try:
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg-data")))
+        env.setenv("XDG_RUNTIME_DIR", str(runtime))
         yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _net_snmp_persistent_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """net-snmp's tools keep files in a persistent directory (/var/lib/snmp by default), and
+    the first run on a machine creates its ``cert_indexes`` there and says so on stderr. Give
+    every net-snmp tool of the session a directory the session owns (SNMP_PERSISTENT_DIR), and
+    let net-snmp make what it makes on a first run there, once, before any test runs a tool:
+    no test then depends on what earlier runs left on the machine."""
+    persist = tmp_path_factory.mktemp("net-snmp")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("SNMP_PERSISTENT_DIR", str(persist))
+        translate = shutil.which("snmptranslate")
+        if translate is not None:  # a test that needs net-snmp fails with require_tool
+            subprocess.run(
+                [translate, "-m", "", "-M", str(persist), "-On", ".1.3"],
+                capture_output=True,
+                timeout=30,
+                check=False,
+            )
+        yield
 
 
 @pytest.fixture

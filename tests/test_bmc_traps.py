@@ -410,3 +410,27 @@ def test_traps_still_arrive_after_the_emulator_restarts(tmp_path: Path) -> None:
     finally:
         rack.close()
         daemon.close()
+
+
+def test_the_trap_sender_and_the_redfish_log_read_one_meaning() -> None:
+    """nodes.sel_meaning decodes a record once: the trap's category exists exactly for its
+    hardware sensor types, and the trap's severity and the LogEntry's Severity are the same
+    level for every hardware record."""
+    from bmc.redfish.mapping import sel_severity
+    from bmc.snmp.traps import _CATEGORY_OF
+    from nodes.sel_meaning import HARDWARE, Level, meaning
+
+    assert set(_CATEGORY_OF) == set(HARDWARE)
+    words = {Level.INFO: "OK", Level.WARNING: "Warning", Level.CRITICAL: "Critical"}
+    for sensor_type in HARDWARE:
+        for offset in range(16):
+            for asserted in (True, False):
+                rec = record(sensor_type, offset, asserted=asserted)
+                alert = classify(rec)
+                meant = meaning(rec)
+                assert alert is not None and meant is not None and meant.hardware
+                assert int(alert.severity) == int(meant.level)
+                assert sel_severity(rec) == words[meant.level]
+    boot = record(SensorType.SYSTEM_BOOT_INITIATED, 1)
+    assert classify(boot) is None and sel_severity(boot) == "OK"
+    assert meaning(record(SensorType.POWER_SUPPLY, 1, record_type=0xC0)) is None

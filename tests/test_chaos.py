@@ -281,10 +281,10 @@ def test_through_the_control_plane_a_node_under_repair_is_left_alone(clock: Virt
     """The control plane starts chaos with the operator's view deciding what it may touch: a
     node being repaired (its replacement under way) gets no fault until the repair ends."""
     from emulator.control.plane import ControlPlane
-    from emulator.operator import Fabric
+    from emulator.operator import OperatorView
 
     rack = running_rack(clock)
-    operator = Fabric(rack, members=list(rack.nodes))
+    operator = OperatorView(rack, members=list(rack.nodes))
     faults = FaultInjector(rack, baseline=operator.baseline)
     plane = ControlPlane(rack, operator, faults)
     clock.advance(120)

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from bmc.ipmi import crypto, rmcp
+from bmc.ipmi import codes, crypto, rmcp
 from bmc.ipmi.client import (
     IpmiAuthError,
     IpmiCompletionError,
@@ -219,7 +219,7 @@ def test_channel_auth_capabilities_v15_and_v20_extended() -> None:
             assert ext.data[2] == 0x84  # MD5 + "IPMI v2.0 extended capabilities"
             assert ext.data[4] == 0x03  # channel supports v1.5 and v2.0
             assert len(ext.data) == 9
-            assert bad.data[0] == rmcp.CC_INVALID_DATA_FIELD
+            assert bad.data[0] == codes.CC_INVALID_DATA_FIELD
             assert v2 is not None and v2[4] == rmcp.AUTH_RMCPP
             inner = rmcp.parse_lan_message(v2[16:])
             assert inner is not None and inner.data[2] == 0x84

@@ -630,12 +630,12 @@ def test_replace_part_emits_and_changes_serial(clock: VirtualClock) -> None:
 def test_operator_sees_psu_faults_as_the_bmc_reports_them(clock: VirtualClock) -> None:
     from bmc.snmp.traps import BmcTrapSender
     from emulator import topology
-    from emulator.operator import AlertKind, Fabric, NodeStatus
+    from emulator.operator import AlertKind, NodeStatus, OperatorView
     from emulator.rack import Rack
 
     rack = Rack(topology.default(4), clock)
     BmcTrapSender(rack).follow()  # the operator's hardware alerts come from the BMCs' traps
-    fabric = Fabric(rack, members=list(rack.nodes))
+    fabric = OperatorView(rack, members=list(rack.nodes))
     for node in rack.nodes.values():
         node.power_on()
     clock.advance(120.0)

@@ -14,15 +14,15 @@ from bmc.snmp.traps import BmcTrapLost, BmcTrapSender
 from emulator import topology
 from emulator.operator import (
     ACCEPTED_FROM,
+    ALERT_KINDS,
     BMC_NO_ANSWER,
-    CATALOGUE,
     Action,
     AlertKind,
     Baseline,
     BaselineError,
-    Fabric,
     FabricSettings,
     NodeStatus,
+    OperatorView,
     PowerState,
     ScaleUnitStatus,
     Severity,
@@ -86,7 +86,7 @@ class Unit:
         self.rack.bus.subscribe(self.seen.append)
         BmcTrapSender(self.rack).follow()  # the BMCs' traps, which raise the hardware alerts
         names = list(self.rack.nodes)[: members or nodes]
-        self.fabric = Fabric(self.rack, members=names, settings=FabricSettings(**settings))
+        self.fabric = OperatorView(self.rack, members=names, settings=FabricSettings(**settings))
         for name in names:
             self.rack.nodes[name].power_on()
         clock.advance(120.0)  # booted at 106 s, health evaluated at 120 s
@@ -151,7 +151,7 @@ def test_a_booted_scale_unit_runs_its_vms_spread_evenly_and_has_no_alerts(unit: 
 
 def test_a_cold_rack_is_a_stopped_scale_unit_that_raises_nothing(clock: VirtualClock) -> None:
     rack = Rack(topology.default(), clock)
-    fabric = Fabric(rack)
+    fabric = OperatorView(rack)
     assert fabric.scale_unit_status() is ScaleUnitStatus.STOPPED
     assert {fabric.node_status(n) for n in rack.nodes} == {NodeStatus.STOPPED}
     clock.advance(10 * TICK)
@@ -636,7 +636,7 @@ def test_alerts_open_on_power_loss_and_close_by_themselves_on_recovery(unit: Uni
     assert offline.title == "Scale unit node is offline"
     assert offline.severity is Severity.CRITICAL and offline.component == "n02"
     assert offline.id.startswith("alert-") and offline.opened_at == unit.clock.now() - 2 * TICK
-    assert offline.remediation == CATALOGUE[AlertKind.NODE_OFFLINE].remediation
+    assert offline.remediation == ALERT_KINDS[AlertKind.NODE_OFFLINE].remediation
     assert offline.open and offline.closed_at is None
 
     node.set_psu_input("PSU1", True)
@@ -759,7 +759,7 @@ def test_a_hardware_alert_outlives_node_replace_until_the_operator_closes_it(uni
 
 
 # -- hardware alerts from every trap category ---------------------------------------------------
-HW_KINDS = {kind for kind, spec in CATALOGUE.items() if spec.hardware}
+HW_KINDS = {kind for kind, spec in ALERT_KINDS.items() if spec.hardware}
 
 
 def raised_kinds(unit: Unit) -> list[AlertKind]:
@@ -784,7 +784,7 @@ def test_every_hardware_alert_is_in_the_catalogue_as_the_oems() -> None:
         AlertKind.OS_CRITICAL_STOP,
     } == HW_KINDS
     for kind in HW_KINDS:
-        spec = CATALOGUE[kind]
+        spec = ALERT_KINDS[kind]
         assert spec.title and "{component}" in spec.description and spec.remediation
 
 
@@ -967,7 +967,7 @@ def test_a_hardware_alert_of_each_kind_outlives_node_replace_and_a_snapshot(
     # conditions come back, and the same hardware's clearing trap still closes them.
     data = f.snapshot()
     f.close()
-    f2 = unit.fabric = Fabric(unit.rack, settings=f.settings)
+    f2 = unit.fabric = OperatorView(unit.rack, settings=f.settings)
     f2.restore(data)
     assert [a for a in f2.alerts(open_only=True) if a.kind in HW_KINDS] == hardware
     f2.shutdown("n02")
@@ -989,7 +989,7 @@ def test_a_restored_fabric_closes_a_hardware_alert_on_the_clearing_trap(unit: Un
     node.inject_fault("data-disk", "Disk.4")
     data = f.snapshot()
     f.close()
-    f2 = Fabric(unit.rack, settings=f.settings)
+    f2 = OperatorView(unit.rack, settings=f.settings)
     f2.restore(data)
     node.clear_fault("data-disk", "Disk.4")
     node.clear_fault("dimm", "A3")  # the UE clears; A3 is not mapped out (no POST since)
@@ -1227,5 +1227,5 @@ def test_invariants_hold_whatever_the_operator_and_the_rack_do(
                 HostState.SHUTTING_DOWN: PowerState.STOPPING,
             }.get(unit.node(v.name).state, PowerState.STARTING)
         for alert in f.alerts():
-            assert alert.title == CATALOGUE[alert.kind].title
+            assert alert.title == ALERT_KINDS[alert.kind].title
             assert alert.open == (alert.closed_at is None)

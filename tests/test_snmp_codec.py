@@ -637,3 +637,20 @@ def test_net_snmp_walks_through_truncated_bulk_responses() -> None:
         assert code != 0 and "tooBig" in out, out
 
     run_agents(body, v1=True, max_message_size=484)
+
+
+def test_a_model_error_subclass_takes_its_parents_snmp_error() -> None:
+    """The SET error table is looked up through the class hierarchy: a subclass of a model
+    error gets its parent's error-status, not genErr; only an error with no row is genErr."""
+    from pysnmp.smi import error as smi_error
+
+    from nodes.errors import InvalidArgument, ModelError, PowerUnavailable
+    from switches.snmp.mib import wire_error
+
+    class VlanOutOfRange(InvalidArgument):
+        pass
+
+    assert wire_error(VlanOutOfRange("vlan 5000")) is smi_error.WrongValueError
+    assert wire_error(InvalidArgument("bad")) is smi_error.WrongValueError
+    assert wire_error(PowerUnavailable("no input")) is smi_error.InconsistentValueError
+    assert wire_error(ModelError("?")) is smi_error.GenError

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from emulator import topology
 from emulator.faults import FaultInjector
-from emulator.operator import Fabric, FabricSettings, NodeStatus, ScaleUnitStatus
+from emulator.operator import FabricSettings, NodeStatus, OperatorView, ScaleUnitStatus
 from emulator.operator.events import AddFailed, RepairFailed
 from emulator.rack import Rack
 from emulator.state import (
@@ -245,9 +245,9 @@ def test_a_different_topology_is_refused(tmp_path: Path) -> None:
 
 
 # -- the operator's fabric ----------------------------------------------------------------------
-def _booted(clock: VirtualClock, **settings: Any) -> tuple[Rack, Fabric]:
+def _booted(clock: VirtualClock, **settings: Any) -> tuple[Rack, OperatorView]:
     rack = Rack(topology.default(4), clock)
-    fabric = Fabric(rack, settings=FabricSettings(**settings))
+    fabric = OperatorView(rack, settings=FabricSettings(**settings))
     for node in rack.nodes.values():
         node.power_on()
     clock.advance(BOOT + 40)
@@ -255,14 +255,14 @@ def _booted(clock: VirtualClock, **settings: Any) -> tuple[Rack, Fabric]:
     return rack, fabric
 
 
-def _restarted(clock: VirtualClock, rack: Rack) -> tuple[Rack, Fabric]:
+def _restarted(clock: VirtualClock, rack: Rack) -> tuple[Rack, OperatorView]:
     """A new rack, its nodes' host state as it was (the node snapshot's business)."""
     rack2 = Rack(topology.default(4), clock)
     for name, node in rack.nodes.items():
         if node.state is HostState.RUNNING:
             rack2.nodes[name].power_on()
     clock.advance(BOOT + 1)
-    return rack2, Fabric(rack2)
+    return rack2, OperatorView(rack2)
 
 
 def test_fabric_round_trip(clock: VirtualClock) -> None:
@@ -324,7 +324,7 @@ def test_a_repair_running_at_the_kill_ends_as_failed(clock: VirtualClock) -> Non
 
 def test_an_add_running_at_the_kill_fails_and_counts_until_repaired(clock: VirtualClock) -> None:
     rack = Rack(topology.default(4), clock)
-    fabric = Fabric(rack, members=["n01", "n02", "n03"])
+    fabric = OperatorView(rack, members=["n01", "n02", "n03"])
     for node in rack.nodes.values():
         node.power_on()
     clock.advance(BOOT + 40)
@@ -336,7 +336,7 @@ def test_an_add_running_at_the_kill_fails_and_counts_until_repaired(clock: Virtu
     for node in rack2.nodes.values():
         node.power_on()
     clock.advance(BOOT + 1)
-    fabric2 = Fabric(rack2, members=["n01", "n02", "n03"])
+    fabric2 = OperatorView(rack2, members=["n01", "n02", "n03"])
     events = fabric2.restore(data)
     assert [e.device for e in events if isinstance(e, AddFailed)] == ["n04"]
     assert fabric2.node_status("n04") is NodeStatus.STOPPED
@@ -352,7 +352,7 @@ def test_a_bad_fabric_snapshot_changes_nothing_it_can_check(clock: VirtualClock)
 # -- the whole rack through the store ------------------------------------------------------------
 def test_track_rack_tracks_in_restore_order(tmp_path: Path, clock: VirtualClock) -> None:
     rack = Rack(topology.default(4), clock)
-    fabric = Fabric(rack)
+    fabric = OperatorView(rack)
     store = StateStore(tmp_path)
     keys = track_rack(store, rack, operator=fabric)
     assert keys[-1] == "operator"
@@ -365,9 +365,9 @@ def test_track_rack_tracks_in_restore_order(tmp_path: Path, clock: VirtualClock)
 
 def _rack_with_store(
     path: Path, clock: VirtualClock, **options: Any
-) -> tuple[Rack, Fabric, StateStore]:
+) -> tuple[Rack, OperatorView, StateStore]:
     rack = Rack(topology.default(4), clock)
-    fabric = Fabric(rack)
+    fabric = OperatorView(rack)
     store = StateStore(path, **options)
     store.bind_topology(topology_identity(rack.topology))
     track_rack(store, rack, operator=fabric)
@@ -572,7 +572,7 @@ _OPS = st.lists(
 
 
 def _apply(
-    rack: Rack, fabric: Fabric, faults: Any, clock: VirtualClock, op: str, name: str, k: int
+    rack: Rack, fabric: OperatorView, faults: Any, clock: VirtualClock, op: str, name: str, k: int
 ) -> None:
     from emulator.faults import FaultError
     from nodes.errors import ModelError
@@ -681,7 +681,7 @@ def test_after_every_command_the_store_holds_what_the_model_holds(
     path = tmp_path_factory.mktemp("state")
     clock = VirtualClock()
     rack = Rack(_FOUR, clock)
-    fabric = Fabric(rack)
+    fabric = OperatorView(rack)
     faults = FaultInjector(rack, baseline=fabric.baseline)
     store = StateStore(path)
     track_rack(store, rack, operator=fabric, faults=faults)

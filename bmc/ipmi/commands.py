@@ -32,9 +32,31 @@ from collections.abc import Callable
 from ipaddress import IPv4Address
 from typing import Final
 
+from bmc.ipmi.codes import (
+    CC_ACCESS_MODE_NOT_SUPPORTED,
+    CC_CANNOT_RETURN_BYTES,
+    CC_FRU_WRITE_PROTECTED,
+    CC_ILLEGAL_FOR_SENSOR,
+    CC_INSUFFICIENT_PRIVILEGE,
+    CC_INVALID_COMMAND,
+    CC_INVALID_DATA_FIELD,
+    CC_NOT_IN_PRESENT_STATE,
+    CC_NOT_PRESENT,
+    CC_OK,
+    CC_OUT_OF_SPACE,
+    CC_PARAMETER_NOT_SUPPORTED,
+    CC_PARAMETER_OUT_OF_RANGE,
+    CC_PASSWORD_TEST_FAILED,
+    CC_PASSWORD_WRONG_SIZE,
+    CC_READ_ONLY_PARAMETER,
+    CC_REQUEST_DATA_LENGTH_INVALID,
+    CC_RESERVATION_CANCELED,
+    CC_UNSPECIFIED,
+)
 from bmc.ipmi.fru import build_fru
 from bmc.ipmi.sdr import DEVICE_SUPPORT, SDR_VERSION, SdrRepository, build_repository
 from bmc.ipmi.session import Credential, Request
+from emulator.errors import lookup
 from nodes import sensors as sn
 from nodes.errors import (
     CapacityExceeded,
@@ -60,34 +82,13 @@ NETFN_APP: Final = 0x06
 NETFN_STORAGE: Final = 0x0A
 NETFN_TRANSPORT: Final = 0x0C
 
-CC_OK: Final = 0x00
-CC_NODE_BUSY: Final = 0xC0
-CC_INVALID_COMMAND: Final = 0xC1
-CC_OUT_OF_SPACE: Final = 0xC4
-CC_RESERVATION_CANCELED: Final = 0xC5
-CC_REQUEST_DATA_LENGTH_INVALID: Final = 0xC7
-CC_PARAMETER_OUT_OF_RANGE: Final = 0xC9
-CC_CANNOT_RETURN_BYTES: Final = 0xCA
-CC_NOT_PRESENT: Final = 0xCB
-CC_INVALID_DATA_FIELD: Final = 0xCC
-CC_ILLEGAL_FOR_SENSOR: Final = 0xCD
-CC_INSUFFICIENT_PRIVILEGE: Final = 0xD4
-CC_NOT_IN_PRESENT_STATE: Final = 0xD5
-CC_UNSPECIFIED: Final = 0xFF
-# Command-specific codes (80h-BEh).
-CC_PARAMETER_NOT_SUPPORTED: Final = 0x80  # boot options, LAN and system info parameters
-CC_PASSWORD_TEST_FAILED: Final = 0x80  # Set User Password, test
-CC_PASSWORD_WRONG_SIZE: Final = 0x81  # Set User Password, test with the other size
-CC_FRU_WRITE_PROTECTED: Final = 0x80  # Write FRU Data: write-protected offset
-CC_READ_ONLY_PARAMETER: Final = 0x82  # Set LAN Configuration / Boot Options
-CC_ACCESS_MODE_NOT_SUPPORTED: Final = 0x83  # Set Channel Access
 
 USER: Final = int(Privilege.USER)
 OPERATOR: Final = int(Privilege.OPERATOR)
 ADMIN: Final = int(Privilege.ADMINISTRATOR)
 
 #: The model's errors as completion codes: the one table of this adapter.
-MODEL_ERRORS: Final[dict[type[ModelError], int]] = {
+MODEL_ERRORS: Final[dict[type[BaseException], int]] = {
     InvalidState: CC_NOT_IN_PRESENT_STATE,  # also PowerUnavailable
     InvalidArgument: CC_INVALID_DATA_FIELD,
     NotFound: CC_NOT_PRESENT,
@@ -205,11 +206,8 @@ class CompletionError(Exception):
 
 def completion_code(error: ModelError) -> int:
     """The completion code of a model error (its nearest mapped base class)."""
-    for cls in type(error).__mro__:
-        code = MODEL_ERRORS.get(cls)
-        if code is not None:
-            return code
-    return CC_UNSPECIFIED
+    code = lookup(MODEL_ERRORS, error)
+    return CC_UNSPECIFIED if code is None else code
 
 
 def _u16(data: bytes, at: int) -> int:
@@ -1021,71 +1019,77 @@ class NodeIpmiBackend:
 
 
 Handler = Callable[[NodeIpmiBackend, bytes], bytes]
-B = NodeIpmiBackend
 
 
-def _n(*lengths: int) -> frozenset[int]:
+def _lengths(*lengths: int) -> frozenset[int]:
     return frozenset(lengths)
 
 
 #: (netfn, cmd) -> (handler, minimum privilege, accepted request data lengths).
 COMMANDS: Final[dict[tuple[int, int], tuple[Handler, int, frozenset[int]]]] = {
     # App (NetFn 06h)
-    (NETFN_APP, 0x01): (B.get_device_id, USER, _n(0)),
-    (NETFN_APP, 0x02): (B.cold_reset, ADMIN, _n(0)),
-    (NETFN_APP, 0x03): (B.warm_reset, ADMIN, _n(0)),
-    (NETFN_APP, 0x04): (B.get_self_test_results, USER, _n(0)),
-    (NETFN_APP, 0x07): (B.get_acpi_power_state, USER, _n(0)),
-    (NETFN_APP, 0x08): (B.get_device_guid, USER, _n(0)),
-    (NETFN_APP, 0x37): (B.get_system_guid, USER, _n(0)),
-    (NETFN_APP, 0x40): (B.set_channel_access, ADMIN, _n(3)),
-    (NETFN_APP, 0x41): (B.get_channel_access, USER, _n(2)),
-    (NETFN_APP, 0x42): (B.get_channel_info, USER, _n(1)),
-    (NETFN_APP, 0x43): (B.set_user_access, ADMIN, _n(3, 4)),
-    (NETFN_APP, 0x44): (B.get_user_access, OPERATOR, _n(2)),
-    (NETFN_APP, 0x45): (B.set_user_name, ADMIN, _n(17)),
-    (NETFN_APP, 0x46): (B.get_user_name, OPERATOR, _n(1)),
-    (NETFN_APP, 0x47): (B.set_user_password, ADMIN, _n(2, 18, 22)),
-    (NETFN_APP, 0x59): (B.get_system_info_parameters, USER, _n(4)),
+    (NETFN_APP, 0x01): (NodeIpmiBackend.get_device_id, USER, _lengths(0)),
+    (NETFN_APP, 0x02): (NodeIpmiBackend.cold_reset, ADMIN, _lengths(0)),
+    (NETFN_APP, 0x03): (NodeIpmiBackend.warm_reset, ADMIN, _lengths(0)),
+    (NETFN_APP, 0x04): (NodeIpmiBackend.get_self_test_results, USER, _lengths(0)),
+    (NETFN_APP, 0x07): (NodeIpmiBackend.get_acpi_power_state, USER, _lengths(0)),
+    (NETFN_APP, 0x08): (NodeIpmiBackend.get_device_guid, USER, _lengths(0)),
+    (NETFN_APP, 0x37): (NodeIpmiBackend.get_system_guid, USER, _lengths(0)),
+    (NETFN_APP, 0x40): (NodeIpmiBackend.set_channel_access, ADMIN, _lengths(3)),
+    (NETFN_APP, 0x41): (NodeIpmiBackend.get_channel_access, USER, _lengths(2)),
+    (NETFN_APP, 0x42): (NodeIpmiBackend.get_channel_info, USER, _lengths(1)),
+    (NETFN_APP, 0x43): (NodeIpmiBackend.set_user_access, ADMIN, _lengths(3, 4)),
+    (NETFN_APP, 0x44): (NodeIpmiBackend.get_user_access, OPERATOR, _lengths(2)),
+    (NETFN_APP, 0x45): (NodeIpmiBackend.set_user_name, ADMIN, _lengths(17)),
+    (NETFN_APP, 0x46): (NodeIpmiBackend.get_user_name, OPERATOR, _lengths(1)),
+    (NETFN_APP, 0x47): (NodeIpmiBackend.set_user_password, ADMIN, _lengths(2, 18, 22)),
+    (NETFN_APP, 0x59): (NodeIpmiBackend.get_system_info_parameters, USER, _lengths(4)),
     # Chassis (NetFn 00h)
-    (NETFN_CHASSIS, 0x00): (B.get_chassis_capabilities, USER, _n(0)),
-    (NETFN_CHASSIS, 0x01): (B.get_chassis_status, USER, _n(0)),
-    (NETFN_CHASSIS, 0x02): (B.chassis_control, OPERATOR, _n(1)),
-    (NETFN_CHASSIS, 0x04): (B.chassis_identify, OPERATOR, _n(0, 1, 2)),
-    (NETFN_CHASSIS, 0x06): (B.set_power_restore_policy, OPERATOR, _n(1)),
-    (NETFN_CHASSIS, 0x07): (B.get_system_restart_cause, USER, _n(0)),
-    (NETFN_CHASSIS, 0x08): (B.set_system_boot_options, OPERATOR, frozenset(range(1, 18))),
-    (NETFN_CHASSIS, 0x09): (B.get_system_boot_options, OPERATOR, _n(3)),
+    (NETFN_CHASSIS, 0x00): (NodeIpmiBackend.get_chassis_capabilities, USER, _lengths(0)),
+    (NETFN_CHASSIS, 0x01): (NodeIpmiBackend.get_chassis_status, USER, _lengths(0)),
+    (NETFN_CHASSIS, 0x02): (NodeIpmiBackend.chassis_control, OPERATOR, _lengths(1)),
+    (NETFN_CHASSIS, 0x04): (NodeIpmiBackend.chassis_identify, OPERATOR, _lengths(0, 1, 2)),
+    (NETFN_CHASSIS, 0x06): (NodeIpmiBackend.set_power_restore_policy, OPERATOR, _lengths(1)),
+    (NETFN_CHASSIS, 0x07): (NodeIpmiBackend.get_system_restart_cause, USER, _lengths(0)),
+    (NETFN_CHASSIS, 0x08): (
+        NodeIpmiBackend.set_system_boot_options,
+        OPERATOR,
+        frozenset(range(1, 18)),
+    ),
+    (NETFN_CHASSIS, 0x09): (NodeIpmiBackend.get_system_boot_options, OPERATOR, _lengths(3)),
     # Sensor/Event (NetFn 04h)
-    (NETFN_SENSOR_EVENT, 0x02): (B.platform_event, OPERATOR, _n(7, 8)),
-    (NETFN_SENSOR_EVENT, 0x20): (B.get_device_sdr_info, USER, _n(0, 1)),
-    (NETFN_SENSOR_EVENT, 0x21): (B.get_sdr, USER, _n(6)),
-    (NETFN_SENSOR_EVENT, 0x22): (B.reserve_sdr, USER, _n(0)),
-    (NETFN_SENSOR_EVENT, 0x25): (B.get_sensor_hysteresis, USER, _n(1, 2)),
-    (NETFN_SENSOR_EVENT, 0x27): (B.get_sensor_thresholds, USER, _n(1)),
-    (NETFN_SENSOR_EVENT, 0x29): (B.get_sensor_event_enable, USER, _n(1)),
-    (NETFN_SENSOR_EVENT, 0x2D): (B.get_sensor_reading, USER, _n(1)),
-    (NETFN_SENSOR_EVENT, 0x2F): (B.get_sensor_type, USER, _n(1)),
+    (NETFN_SENSOR_EVENT, 0x02): (NodeIpmiBackend.platform_event, OPERATOR, _lengths(7, 8)),
+    (NETFN_SENSOR_EVENT, 0x20): (NodeIpmiBackend.get_device_sdr_info, USER, _lengths(0, 1)),
+    (NETFN_SENSOR_EVENT, 0x21): (NodeIpmiBackend.get_sdr, USER, _lengths(6)),
+    (NETFN_SENSOR_EVENT, 0x22): (NodeIpmiBackend.reserve_sdr, USER, _lengths(0)),
+    (NETFN_SENSOR_EVENT, 0x25): (NodeIpmiBackend.get_sensor_hysteresis, USER, _lengths(1, 2)),
+    (NETFN_SENSOR_EVENT, 0x27): (NodeIpmiBackend.get_sensor_thresholds, USER, _lengths(1)),
+    (NETFN_SENSOR_EVENT, 0x29): (NodeIpmiBackend.get_sensor_event_enable, USER, _lengths(1)),
+    (NETFN_SENSOR_EVENT, 0x2D): (NodeIpmiBackend.get_sensor_reading, USER, _lengths(1)),
+    (NETFN_SENSOR_EVENT, 0x2F): (NodeIpmiBackend.get_sensor_type, USER, _lengths(1)),
     # Storage (NetFn 0Ah)
-    (NETFN_STORAGE, 0x10): (B.get_fru_inventory_area_info, USER, _n(1)),
-    (NETFN_STORAGE, 0x11): (B.read_fru_data, USER, _n(4)),
-    (NETFN_STORAGE, 0x12): (B.write_fru_data, OPERATOR, frozenset(range(4, 256))),
-    (NETFN_STORAGE, 0x20): (B.get_sdr_repository_info, USER, _n(0)),
-    (NETFN_STORAGE, 0x21): (B.get_sdr_repository_allocation_info, USER, _n(0)),
-    (NETFN_STORAGE, 0x22): (B.reserve_sdr, USER, _n(0)),
-    (NETFN_STORAGE, 0x23): (B.get_sdr, USER, _n(6)),
-    (NETFN_STORAGE, 0x40): (B.get_sel_info, USER, _n(0)),
-    (NETFN_STORAGE, 0x41): (B.get_sel_allocation_info, USER, _n(0)),
-    (NETFN_STORAGE, 0x42): (B.reserve_sel, USER, _n(0)),
-    (NETFN_STORAGE, 0x43): (B.get_sel_entry, USER, _n(6)),
-    (NETFN_STORAGE, 0x44): (B.add_sel_entry, OPERATOR, _n(16)),
-    (NETFN_STORAGE, 0x46): (B.delete_sel_entry, OPERATOR, _n(4)),
-    (NETFN_STORAGE, 0x47): (B.clear_sel, OPERATOR, _n(6)),
-    (NETFN_STORAGE, 0x48): (B.get_sel_time, USER, _n(0)),
-    (NETFN_STORAGE, 0x49): (B.set_sel_time, OPERATOR, _n(4)),
-    (NETFN_STORAGE, 0x5C): (B.get_sel_utc_offset, USER, _n(0)),
+    (NETFN_STORAGE, 0x10): (NodeIpmiBackend.get_fru_inventory_area_info, USER, _lengths(1)),
+    (NETFN_STORAGE, 0x11): (NodeIpmiBackend.read_fru_data, USER, _lengths(4)),
+    (NETFN_STORAGE, 0x12): (NodeIpmiBackend.write_fru_data, OPERATOR, frozenset(range(4, 256))),
+    (NETFN_STORAGE, 0x20): (NodeIpmiBackend.get_sdr_repository_info, USER, _lengths(0)),
+    (NETFN_STORAGE, 0x21): (NodeIpmiBackend.get_sdr_repository_allocation_info, USER, _lengths(0)),
+    (NETFN_STORAGE, 0x22): (NodeIpmiBackend.reserve_sdr, USER, _lengths(0)),
+    (NETFN_STORAGE, 0x23): (NodeIpmiBackend.get_sdr, USER, _lengths(6)),
+    (NETFN_STORAGE, 0x40): (NodeIpmiBackend.get_sel_info, USER, _lengths(0)),
+    (NETFN_STORAGE, 0x41): (NodeIpmiBackend.get_sel_allocation_info, USER, _lengths(0)),
+    (NETFN_STORAGE, 0x42): (NodeIpmiBackend.reserve_sel, USER, _lengths(0)),
+    (NETFN_STORAGE, 0x43): (NodeIpmiBackend.get_sel_entry, USER, _lengths(6)),
+    (NETFN_STORAGE, 0x44): (NodeIpmiBackend.add_sel_entry, OPERATOR, _lengths(16)),
+    (NETFN_STORAGE, 0x46): (NodeIpmiBackend.delete_sel_entry, OPERATOR, _lengths(4)),
+    (NETFN_STORAGE, 0x47): (NodeIpmiBackend.clear_sel, OPERATOR, _lengths(6)),
+    (NETFN_STORAGE, 0x48): (NodeIpmiBackend.get_sel_time, USER, _lengths(0)),
+    (NETFN_STORAGE, 0x49): (NodeIpmiBackend.set_sel_time, OPERATOR, _lengths(4)),
+    (NETFN_STORAGE, 0x5C): (NodeIpmiBackend.get_sel_utc_offset, USER, _lengths(0)),
     # Transport (NetFn 0Ch)
-    (NETFN_TRANSPORT, 0x01): (B.set_lan_configuration, ADMIN, frozenset(range(3, 64))),
-    (NETFN_TRANSPORT, 0x02): (B.get_lan_configuration, OPERATOR, _n(4)),
+    (NETFN_TRANSPORT, 0x01): (
+        NodeIpmiBackend.set_lan_configuration,
+        ADMIN,
+        frozenset(range(3, 64)),
+    ),
+    (NETFN_TRANSPORT, 0x02): (NodeIpmiBackend.get_lan_configuration, OPERATOR, _lengths(4)),
 }
-del B

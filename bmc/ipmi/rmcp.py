@@ -111,15 +111,6 @@ CMD_CLOSE_SESSION: Final = 0x3C
 CMD_GET_SESSION_INFO: Final = 0x3D
 CMD_GET_CHANNEL_CIPHER_SUITES: Final = 0x54
 
-# Completion codes used by the session layer.
-CC_OK: Final = 0x00
-CC_INVALID_COMMAND: Final = 0xC1
-CC_REQUEST_DATA_LENGTH_INVALID: Final = 0xC7
-CC_PARAMETER_OUT_OF_RANGE: Final = 0xC9
-CC_INVALID_DATA_FIELD: Final = 0xCC
-CC_INSUFFICIENT_PRIVILEGE: Final = 0xD4
-CC_UNSPECIFIED: Final = 0xFF
-
 # IPMI v1.5 "legacy PAD" lengths (13.6 note): add one zero byte to avoid them.
 _LEGACY_PAD_LENGTHS: Final = frozenset({56, 84, 112, 128, 156})
 

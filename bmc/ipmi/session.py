@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, Protocol, cast
 
-from bmc.ipmi import crypto, rmcp
+from bmc.ipmi import codes, crypto, rmcp
 from bmc.ipmi.crypto import CipherSuite, SessionCrypto
 from bmc.ipmi.rmcp import LanMessage
 
@@ -381,12 +381,12 @@ class IpmiEndpoint(asyncio.DatagramProtocol):
             self._forget(s)
         return body
 
-    def _seal_v20(self, s: _Session, message: bytes) -> bytes:
-        c = s.crypto
+    def _seal_v20(self, session: _Session, message: bytes) -> bytes:
+        c = session.crypto
         assert c is not None
         enc = c.encrypt(message)
-        s.out_seq = (s.out_seq + 1) & 0xFFFFFFFF or 1
-        head = rmcp.v20_header(0xC0, s.console_sid, s.out_seq, len(enc)) + enc
+        session.out_seq = (session.out_seq + 1) & 0xFFFFFFFF or 1
+        head = rmcp.v20_header(0xC0, session.console_sid, session.out_seq, len(enc)) + enc
         head += rmcp.integrity_pad(len(head) - 4)
         return head + c.sign(memoryview(head)[4:])
 
@@ -411,12 +411,12 @@ class IpmiEndpoint(asyncio.DatagramProtocol):
         self._by_sid[sid] = s
         return s
 
-    def _open_session(self, p: bytes, addr: Address) -> bytes | None:
-        if len(p) < 32:
+    def _open_session(self, packet: bytes, addr: Address) -> bytes | None:
+        if len(packet) < 32:
             self._drop(addr, "short_open_session")
             return None
-        tag = p[0]
-        console_sid = _U32.unpack_from(p, 4)[0]
+        tag = packet[0]
+        console_sid = _U32.unpack_from(packet, 4)[0]
 
         def fail(status: int) -> bytes:
             log.info(
@@ -425,17 +425,17 @@ class IpmiEndpoint(asyncio.DatagramProtocol):
                 _fmt(addr),
                 status,
             )
-            reply = bytes((tag, status, 0, 0)) + p[4:8]
+            reply = bytes((tag, status, 0, 0)) + packet[4:8]
             return rmcp.build_v20_unauthenticated(rmcp.PAYLOAD_OPEN_SESSION_RESPONSE, 0, reply)
 
-        role = p[1] & 0x0F
+        role = packet[1] & 0x0F
         if role > rmcp.PRIV_OEM:
             return fail(rmcp.STATUS_INVALID_ROLE)
         if console_sid == 0:
             return fail(rmcp.STATUS_INVALID_SESSION_ID)
-        if p[8] != 0x00 or p[16] != 0x01 or p[24] != 0x02:
+        if packet[8] != 0x00 or packet[16] != 0x01 or packet[24] != 0x02:
             return fail(rmcp.STATUS_ILLEGAL_PARAMETER)
-        auth, integ, conf = p[12] & 0x3F, p[20] & 0x3F, p[28] & 0x3F
+        auth, integ, conf = packet[12] & 0x3F, packet[20] & 0x3F, packet[28] & 0x3F
         if auth not in crypto.KNOWN_AUTH:
             return fail(rmcp.STATUS_INVALID_AUTH_ALGORITHM)
         if integ not in crypto.KNOWN_INTEGRITY:
@@ -462,7 +462,7 @@ class IpmiEndpoint(asyncio.DatagramProtocol):
         s.max_priv = role or rmcp.PRIV_ADMINISTRATOR
         reply = (
             bytes((tag, 0, s.max_priv, 0))
-            + p[4:8]
+            + packet[4:8]
             + _U32.pack(s.bmc_sid)
             + bytes((0, 0, 0, 8, auth, 0, 0, 0))
             + bytes((1, 0, 0, 8, integ, 0, 0, 0))
@@ -471,12 +471,12 @@ class IpmiEndpoint(asyncio.DatagramProtocol):
         s.open_reply = rmcp.build_v20_unauthenticated(rmcp.PAYLOAD_OPEN_SESSION_RESPONSE, 0, reply)
         return s.open_reply
 
-    def _rakp1(self, p: bytes, addr: Address) -> bytes | None:
-        if len(p) < 28:
+    def _rakp1(self, packet: bytes, addr: Address) -> bytes | None:
+        if len(packet) < 28:
             self._drop(addr, "short_rakp1")
             return None
-        tag = p[0]
-        bmc_sid = _U32.unpack_from(p, 4)[0]
+        tag = packet[0]
+        bmc_sid = _U32.unpack_from(packet, 4)[0]
         s = self._pending(addr, bmc_sid)
 
         def fail(status: int, console_sid: int, user: str = "?") -> bytes:
@@ -497,12 +497,12 @@ class IpmiEndpoint(asyncio.DatagramProtocol):
         if s is None or s.state not in (_OPENED, _RAKP2_SENT) or s.v15:
             return fail(rmcp.STATUS_INVALID_SESSION_ID, 0)
         assert s.suite is not None
-        name_len = p[27]
-        name = p[28 : 28 + name_len]
+        name_len = packet[27]
+        name = packet[28 : 28 + name_len]
         shown = name.decode("utf-8", "replace")
         if name_len > 16 or len(name) != name_len:
             return fail(rmcp.STATUS_INVALID_NAME_LENGTH, s.console_sid)
-        role_byte = p[24]
+        role_byte = packet[24]
         role = role_byte & 0x0F
         if not rmcp.PRIV_CALLBACK <= role <= rmcp.PRIV_OEM or role_byte & 0xE0:
             return fail(rmcp.STATUS_INVALID_ROLE, s.console_sid, shown)
@@ -515,7 +515,7 @@ class IpmiEndpoint(asyncio.DatagramProtocol):
         if role > cred.max_privilege or role > s.max_priv:
             return fail(rmcp.STATUS_UNAUTHORIZED_ROLE, s.console_sid, shown)
         s.cred = cred
-        s.rm = p[8:24]
+        s.rm = packet[8:24]
         s.rakp_name = name
         s.rc = os.urandom(16)
         s.role_byte = role_byte
@@ -532,12 +532,12 @@ class IpmiEndpoint(asyncio.DatagramProtocol):
         guid = bytes(self._backend.system_guid())
         return guid[:16].ljust(16, b"\x00")
 
-    def _rakp3(self, p: bytes, addr: Address) -> bytes | None:
-        if len(p) < 8:
+    def _rakp3(self, packet: bytes, addr: Address) -> bytes | None:
+        if len(packet) < 8:
             self._drop(addr, "short_rakp3")
             return None
-        tag = p[0]
-        bmc_sid = _U32.unpack_from(p, 4)[0]
+        tag = packet[0]
+        bmc_sid = _U32.unpack_from(packet, 4)[0]
         s = self._pending(addr, bmc_sid)
 
         def reply(status: int, console_sid: int, icv: bytes = b"") -> bytes:
@@ -545,7 +545,7 @@ class IpmiEndpoint(asyncio.DatagramProtocol):
             return rmcp.build_v20_unauthenticated(rmcp.PAYLOAD_RAKP4, 0, body)
 
         if s is not None and s.state == _ACTIVE and not s.v15:
-            if s.rakp3 == p:  # retransmitted RAKP3: the RAKP4 was lost
+            if s.rakp3 == packet:  # retransmitted RAKP3: the RAKP4 was lost
                 return s.rakp4_reply
             self._drop(addr, "rakp3_on_active")
             return None
@@ -553,15 +553,15 @@ class IpmiEndpoint(asyncio.DatagramProtocol):
             return reply(rmcp.STATUS_INVALID_SESSION_ID, 0)
         suite, cred = s.suite, s.cred
         assert suite is not None and cred is not None
-        if p[1] != 0:  # the console rejected our RAKP2; it gives up too
+        if packet[1] != 0:  # the console rejected our RAKP2; it gives up too
             log.info(
                 "node=%s proto=ipmi event=session.aborted remote=%s user=%s status=0x%02x",
                 self.device,
                 _fmt(addr),
                 _name(cred),
-                p[1],
+                packet[1],
             )
-            if p[1] == rmcp.STATUS_INVALID_INTEGRITY_CHECK:  # our RAKP2 HMAC: its password
+            if packet[1] == rmcp.STATUS_INVALID_INTEGRITY_CHECK:  # our RAKP2 HMAC: its password
                 self._backend.login_failed(cred.user_id)
             self._forget(s)
             return None
@@ -569,7 +569,7 @@ class IpmiEndpoint(asyncio.DatagramProtocol):
         expected = crypto.rakp3_auth_code(
             suite, cred.password, s.rc, s.console_sid, s.role_byte, name
         )
-        if not hmac.compare_digest(expected, p[8:]):
+        if not hmac.compare_digest(expected, packet[8:]):
             log.info(
                 "node=%s proto=ipmi event=auth.failed remote=%s stage=rakp3 user=%s "
                 "status=0x0f reason=invalid_integrity_check_value",
@@ -590,7 +590,7 @@ class IpmiEndpoint(asyncio.DatagramProtocol):
         s.handle = self._allocate_handle()
         s.state = _ACTIVE
         s.last_seen = self._now()
-        s.rakp3 = p
+        s.rakp3 = packet
         s.rakp4_reply = reply(0, s.console_sid, icv)
         log.info(
             "node=%s proto=ipmi event=session.opened user=%s suite=%d remote=%s sid=0x%08x "
@@ -689,9 +689,9 @@ class IpmiEndpoint(asyncio.DatagramProtocol):
     def _get_session_challenge(self, msg: LanMessage, addr: Address) -> bytes:
         d = msg.data
         if len(d) < 17:
-            return rmcp.build_lan_response(msg, rmcp.CC_REQUEST_DATA_LENGTH_INVALID)
+            return rmcp.build_lan_response(msg, codes.CC_REQUEST_DATA_LENGTH_INVALID)
         if d[0] & 0x0F != rmcp.AUTH_MD5:
-            return rmcp.build_lan_response(msg, rmcp.CC_INVALID_DATA_FIELD)
+            return rmcp.build_lan_response(msg, codes.CC_INVALID_DATA_FIELD)
         name = d[1:17].rstrip(b"\x00")
         cred = self._backend.credential(name)
         if cred is None or not cred.enabled or not 1 <= cred.max_privilege <= 5:
@@ -702,48 +702,57 @@ class IpmiEndpoint(asyncio.DatagramProtocol):
                 _fmt(addr),
                 name.decode("utf-8", "replace"),
             )
-            return rmcp.build_lan_response(msg, 0x82 if not name else 0x81)
+            return rmcp.build_lan_response(
+                msg, codes.CC_NULL_USER_NAME_DISABLED if not name else codes.CC_INVALID_USER_NAME
+            )
         s = self._new_session(addr)
         if s is None:
-            return rmcp.build_lan_response(msg, 0xC0)  # node busy
+            return rmcp.build_lan_response(msg, codes.CC_NODE_BUSY)
         s.v15 = True
         s.state = _CHALLENGED
         s.cred = cred
         s.challenge = os.urandom(16)
         return rmcp.build_lan_response(msg, 0, _U32.pack(s.bmc_sid) + s.challenge)
 
-    def _activate_session(self, s: _Session, msg: LanMessage, seq: int, addr: Address) -> bytes:
+    def _activate_session(
+        self, session: _Session, msg: LanMessage, seq: int, addr: Address
+    ) -> bytes:
         d = msg.data
-        cred = s.cred
+        cred = session.cred
         assert cred is not None
         if len(d) < 22:
-            return rmcp.build_lan_response(msg, rmcp.CC_REQUEST_DATA_LENGTH_INVALID)
-        if d[0] & 0x0F != rmcp.AUTH_MD5 or not hmac.compare_digest(d[2:18], s.challenge):
-            return rmcp.build_lan_response(msg, rmcp.CC_INVALID_DATA_FIELD)
+            return rmcp.build_lan_response(msg, codes.CC_REQUEST_DATA_LENGTH_INVALID)
+        if d[0] & 0x0F != rmcp.AUTH_MD5 or not hmac.compare_digest(d[2:18], session.challenge):
+            return rmcp.build_lan_response(msg, codes.CC_INVALID_DATA_FIELD)
         role = d[1] & 0x0F
         if not rmcp.PRIV_CALLBACK <= role <= rmcp.PRIV_OEM:
-            return rmcp.build_lan_response(msg, rmcp.CC_INVALID_DATA_FIELD)
+            return rmcp.build_lan_response(msg, codes.CC_INVALID_DATA_FIELD)
         if role > cred.max_privilege:
-            return rmcp.build_lan_response(msg, 0x86)
-        s.out_seq = _U32.unpack_from(d, 18)[0] or 1
+            return rmcp.build_lan_response(msg, codes.CC_PRIVILEGE_EXCEEDS_LIMIT)
+        session.out_seq = _U32.unpack_from(d, 18)[0] or 1
         inbound = int.from_bytes(os.urandom(4), "little") & 0x7FFFFFFF or 1
-        s.seen_high = inbound - 1
-        s.seen_mask = 0
-        s.max_priv = role
-        s.privilege = min(role, rmcp.PRIV_USER)
-        s.handle = self._allocate_handle()
-        s.state = _ACTIVE
-        s.last_seen = self._now()
+        session.seen_high = inbound - 1
+        session.seen_mask = 0
+        session.max_priv = role
+        session.privilege = min(role, rmcp.PRIV_USER)
+        session.handle = self._allocate_handle()
+        session.state = _ACTIVE
+        session.last_seen = self._now()
         log.info(
             "node=%s proto=ipmi event=session.opened user=%s suite=v1.5-md5 remote=%s "
             "sid=0x%08x max_priv=%d",
             self.device,
             _name(cred),
             _fmt(addr),
-            s.bmc_sid,
+            session.bmc_sid,
             role,
         )
-        data = bytes((rmcp.AUTH_MD5,)) + _U32.pack(s.bmc_sid) + _U32.pack(inbound) + bytes((role,))
+        data = (
+            bytes((rmcp.AUTH_MD5,))
+            + _U32.pack(session.bmc_sid)
+            + _U32.pack(inbound)
+            + bytes((role,))
+        )
         return rmcp.build_lan_response(msg, 0, data)
 
     # ------------------------------------------------------------------ commands
@@ -764,10 +773,10 @@ class IpmiEndpoint(asyncio.DatagramProtocol):
     def _auth_capabilities(self, msg: LanMessage) -> bytes:
         d = msg.data
         if len(d) < 2:
-            return rmcp.build_lan_response(msg, rmcp.CC_REQUEST_DATA_LENGTH_INVALID)
+            return rmcp.build_lan_response(msg, codes.CC_REQUEST_DATA_LENGTH_INVALID)
         priv = d[1] & 0x0F
         if not self._channel_ok(d[0] & 0x0F) or not 1 <= priv <= 5:
-            return rmcp.build_lan_response(msg, rmcp.CC_INVALID_DATA_FIELD)
+            return rmcp.build_lan_response(msg, codes.CC_INVALID_DATA_FIELD)
         extended = bool(d[0] & 0x80)
         auth_types = (0x04 if self.options.ipmi15 else 0) | (0x80 if extended else 0)
         status = 0x04 | (0x20 if self.options.kg else 0)  # non-null user names; K_G set
@@ -778,9 +787,9 @@ class IpmiEndpoint(asyncio.DatagramProtocol):
     def _cipher_suites(self, msg: LanMessage) -> bytes:
         d = msg.data
         if len(d) < 3:
-            return rmcp.build_lan_response(msg, rmcp.CC_REQUEST_DATA_LENGTH_INVALID)
+            return rmcp.build_lan_response(msg, codes.CC_REQUEST_DATA_LENGTH_INVALID)
         if not self._channel_ok(d[0] & 0x0F) or d[1] > 1:
-            return rmcp.build_lan_response(msg, rmcp.CC_INVALID_DATA_FIELD)
+            return rmcp.build_lan_response(msg, codes.CC_INVALID_DATA_FIELD)
         suites = self._suites.values()
         if d[2] & 0x80:
             records = b"".join(s.record for s in suites)
@@ -792,29 +801,29 @@ class IpmiEndpoint(asyncio.DatagramProtocol):
         chunk = records[16 * index : 16 * index + 16]
         return rmcp.build_lan_response(msg, 0, bytes((self.options.lan_channel,)) + chunk)
 
-    def _session_command(self, s: _Session, msg: LanMessage, addr: Address) -> bytes:
+    def _session_command(self, session: _Session, msg: LanMessage, addr: Address) -> bytes:
         if msg.netfn == rmcp.NETFN_APP:
             cmd = msg.cmd
             if cmd == rmcp.CMD_SET_SESSION_PRIVILEGE:
-                return self._set_privilege(s, msg)
+                return self._set_privilege(session, msg)
             if cmd == rmcp.CMD_CLOSE_SESSION:
-                return self._close_session(s, msg)
+                return self._close_session(session, msg)
             if cmd == rmcp.CMD_GET_SESSION_INFO:
-                return self._session_info(s, msg)
+                return self._session_info(session, msg)
             if cmd == rmcp.CMD_GET_CHANNEL_AUTH_CAPABILITIES:
                 return self._auth_capabilities(msg)
             if cmd == rmcp.CMD_GET_CHANNEL_CIPHER_SUITES:
                 return self._cipher_suites(msg)
-        cred = s.cred
+        cred = session.cred
         assert cred is not None
         request = Request(
             msg.netfn,
             msg.cmd,
             msg.rs_lun,
             msg.data,
-            s.privilege,
+            session.privilege,
             cred.user_id,
-            s.bmc_sid,
+            session.bmc_sid,
             (addr[0], addr[1]),
             msg.rq_addr,
             msg.rs_addr,
@@ -829,41 +838,41 @@ class IpmiEndpoint(asyncio.DatagramProtocol):
                 msg.netfn,
                 msg.cmd,
             )
-            return rmcp.build_lan_response(msg, rmcp.CC_UNSPECIFIED)
+            return rmcp.build_lan_response(msg, codes.CC_UNSPECIFIED)
 
-    def _set_privilege(self, s: _Session, msg: LanMessage) -> bytes:
+    def _set_privilege(self, session: _Session, msg: LanMessage) -> bytes:
         if len(msg.data) < 1:
-            return rmcp.build_lan_response(msg, rmcp.CC_REQUEST_DATA_LENGTH_INVALID)
+            return rmcp.build_lan_response(msg, codes.CC_REQUEST_DATA_LENGTH_INVALID)
         level = msg.data[0] & 0x0F
         if level == 0:
-            return rmcp.build_lan_response(msg, 0, bytes((s.privilege,)))
+            return rmcp.build_lan_response(msg, 0, bytes((session.privilege,)))
         if not rmcp.PRIV_USER <= level <= rmcp.PRIV_OEM:
-            return rmcp.build_lan_response(msg, rmcp.CC_INVALID_DATA_FIELD)
-        if level > s.max_priv:
-            return rmcp.build_lan_response(msg, 0x81)  # exceeds user/channel limit
-        s.privilege = level
+            return rmcp.build_lan_response(msg, codes.CC_INVALID_DATA_FIELD)
+        if level > session.max_priv:
+            return rmcp.build_lan_response(msg, codes.CC_PRIVILEGE_NOT_AVAILABLE)
+        session.privilege = level
         return rmcp.build_lan_response(msg, 0, bytes((level,)))
 
-    def _close_session(self, s: _Session, msg: LanMessage) -> bytes:
+    def _close_session(self, session: _Session, msg: LanMessage) -> bytes:
         d = msg.data
         if len(d) < 4:
-            return rmcp.build_lan_response(msg, rmcp.CC_REQUEST_DATA_LENGTH_INVALID)
+            return rmcp.build_lan_response(msg, codes.CC_REQUEST_DATA_LENGTH_INVALID)
         sid = _U32.unpack_from(d, 0)[0]
         target: _Session | None
         if sid == 0:
             if len(d) < 5:
-                return rmcp.build_lan_response(msg, rmcp.CC_REQUEST_DATA_LENGTH_INVALID)
+                return rmcp.build_lan_response(msg, codes.CC_REQUEST_DATA_LENGTH_INVALID)
             target = next((x for x in self._active() if x.handle == d[4]), None)
-            missing = 0x88  # invalid session handle
+            missing = codes.CC_INVALID_SESSION_HANDLE
         else:
             target = self._by_sid.get(sid)
             if target is not None and target.state != _ACTIVE:
                 target = None
-            missing = 0x87  # invalid session id
+            missing = codes.CC_INVALID_SESSION_ID
         if target is None:
             return rmcp.build_lan_response(msg, missing)
-        if target is not s and s.privilege < rmcp.PRIV_ADMINISTRATOR:
-            return rmcp.build_lan_response(msg, rmcp.CC_INSUFFICIENT_PRIVILEGE)
+        if target is not session and session.privilege < rmcp.PRIV_ADMINISTRATOR:
+            return rmcp.build_lan_response(msg, codes.CC_INSUFFICIENT_PRIVILEGE)
         log.info(
             "node=%s proto=ipmi event=session.closed user=%s remote=%s sid=0x%08x reason=close",
             self.device,
@@ -871,34 +880,34 @@ class IpmiEndpoint(asyncio.DatagramProtocol):
             _fmt(target.remote),
             target.bmc_sid,
         )
-        if target is s:
-            s.state = 0  # the caller seals the reply with s's keys, then forgets it
+        if target is session:
+            session.state = 0  # the caller seals the reply with s's keys, then forgets it
         else:
             self._forget(target)
         return rmcp.build_lan_response(msg, 0)
 
-    def _session_info(self, s: _Session, msg: LanMessage) -> bytes:
+    def _session_info(self, session: _Session, msg: LanMessage) -> bytes:
         d = msg.data
         if len(d) < 1:
-            return rmcp.build_lan_response(msg, rmcp.CC_REQUEST_DATA_LENGTH_INVALID)
+            return rmcp.build_lan_response(msg, codes.CC_REQUEST_DATA_LENGTH_INVALID)
         self._purge_expired()
         active = self._active()
         index = d[0]
         target: _Session | None
         if index == 0:
-            target = s
+            target = session
         elif index == 0xFE:
             if len(d) < 2:
-                return rmcp.build_lan_response(msg, rmcp.CC_REQUEST_DATA_LENGTH_INVALID)
+                return rmcp.build_lan_response(msg, codes.CC_REQUEST_DATA_LENGTH_INVALID)
             target = next((x for x in active if x.handle == d[1]), None)
         elif index == 0xFF:
             if len(d) < 5:
-                return rmcp.build_lan_response(msg, rmcp.CC_REQUEST_DATA_LENGTH_INVALID)
+                return rmcp.build_lan_response(msg, codes.CC_REQUEST_DATA_LENGTH_INVALID)
             target = next((x for x in active if x.bmc_sid == _U32.unpack_from(d, 1)[0]), None)
         elif index <= 0x3F:
             target = active[index - 1] if index <= len(active) else None
         else:
-            return rmcp.build_lan_response(msg, rmcp.CC_INVALID_DATA_FIELD)
+            return rmcp.build_lan_response(msg, codes.CC_INVALID_DATA_FIELD)
         head = bytes(
             (
                 target.handle if target else 0,
@@ -939,28 +948,28 @@ class IpmiEndpoint(asyncio.DatagramProtocol):
                 return self._next_handle
         return 0
 
-    def _forget(self, s: _Session) -> None:
-        self._sessions.pop((s.remote, s.bmc_sid), None)
-        if self._by_sid.get(s.bmc_sid) is s:
-            del self._by_sid[s.bmc_sid]
+    def _forget(self, session: _Session) -> None:
+        self._sessions.pop((session.remote, session.bmc_sid), None)
+        if self._by_sid.get(session.bmc_sid) is session:
+            del self._by_sid[session.bmc_sid]
 
-    def _expire(self, s: _Session) -> None:
-        if s.state == _ACTIVE:
+    def _expire(self, session: _Session) -> None:
+        if session.state == _ACTIVE:
             log.info(
                 "node=%s proto=ipmi event=session.closed user=%s remote=%s sid=0x%08x "
                 "reason=timeout",
                 self.device,
-                _name(s.cred),
-                _fmt(s.remote),
-                s.bmc_sid,
+                _name(session.cred),
+                _fmt(session.remote),
+                session.bmc_sid,
             )
-        self._forget(s)
+        self._forget(session)
 
-    def _expired(self, s: _Session, now: float) -> bool:
-        if s.state == _ACTIVE:
-            return now - s.last_seen > self.options.idle_timeout
+    def _expired(self, session: _Session, now: float) -> bool:
+        if session.state == _ACTIVE:
+            return now - session.last_seen > self.options.idle_timeout
         limit = min(self.options.handshake_timeout, self.options.idle_timeout)
-        return now - s.last_seen > limit
+        return now - session.last_seen > limit
 
     def _pending(self, addr: Address, bmc_sid: int) -> _Session | None:
         """The session a RAKP message names, unless its handshake has timed out."""
@@ -976,12 +985,12 @@ class IpmiEndpoint(asyncio.DatagramProtocol):
             self._expire(s)
 
 
-def _handle(s: _Session) -> int:
-    return s.handle
+def _handle(session: _Session) -> int:
+    return session.handle
 
 
-def _last_seen(s: _Session) -> float:
-    return s.last_seen
+def _last_seen(session: _Session) -> float:
+    return session.last_seen
 
 
 async def serve_ipmi(

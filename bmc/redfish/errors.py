@@ -5,6 +5,7 @@
     RedfishError                 an HTTP status plus one or more Base-registry messages
      ├── raised by the adapter   (bad JSON, unknown property, no such resource, 401/403, 412)
      └── from_model_error()      nodes.errors.ModelError -> status + message, via MODEL_ERRORS
+                                 (looked up through the class hierarchy)
 
 Every error body is ``{"error": {"code", "message", "@Message.ExtendedInfo": [...]}}`` with the
 registry's own text, arguments filled in, severity and resolution.
@@ -12,11 +13,12 @@ registry's own text, arguments filled in, severity and resolution.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from bmc.redfish.registries import MessageRegistry
 from bmc.redfish.schemas.common import ErrorBody, ErrorDetail, Message
+from emulator.errors import lookup
 from nodes.errors import (
     CapacityExceeded,
     InvalidArgument,
@@ -93,36 +95,38 @@ class Context:
 
 _Rule = Callable[[Context], tuple[int, Msg]]
 
-#: Most specific class first; the first ``isinstance`` match wins.
-MODEL_ERRORS: list[tuple[type[ModelError], _Rule]] = [
-    (PowerUnavailable, lambda c: (409, Msg("ResourceExhaustion", (c.resource or "power",)))),
-    (InvalidState, lambda c: (409, Msg("ResourceInUse"))),
-    (
-        InvalidArgument,
-        lambda c: (
-            (400, Msg("ActionParameterValueError", (c.parameter, c.action)))
-            if c.action
-            else (400, Msg("PropertyValueIncorrect", (c.parameter, c.value), (c.parameter,)))
-        ),
-    ),
-    (NotFound, lambda c: (404, Msg("ResourceNotFound", (c.resource_type, c.resource)))),
-    (CapacityExceeded, lambda c: (409, Msg("CreateLimitReachedForResource"))),
-    (ReservationCanceled, lambda c: (409, Msg("ResourceInUse"))),
-    (
-        NotSupported,
-        lambda c: (
-            (501, Msg("ActionNotSupported", (c.action,)))
-            if c.action
-            else (501, Msg("OperationNotAllowed"))
-        ),
-    ),
-    (ModelError, lambda c: (500, Msg("GeneralError"))),
-]
+
+def _invalid_argument(c: Context) -> tuple[int, Msg]:
+    if c.action and c.value:  # an action parameter whose value the model refuses
+        return 400, Msg("ActionParameterValueConflict", (c.parameter, c.value), (c.parameter,))
+    if c.action:
+        return 400, Msg("ActionParameterValueError", (c.parameter, c.action))
+    return 400, Msg("PropertyValueIncorrect", (c.parameter, c.value), (c.parameter,))
+
+
+def _not_supported(c: Context) -> tuple[int, Msg]:
+    if c.action:
+        return 501, Msg("ActionNotSupported", (c.action,))
+    return 501, Msg("OperationNotAllowed")
+
+
+#: Model error class -> its rule, looked up through the class hierarchy
+#: (:func:`emulator.errors.lookup`): a subclass without a row takes its parent's.
+MODEL_ERRORS: Mapping[type[BaseException], _Rule] = {
+    PowerUnavailable: lambda c: (409, Msg("ResourceExhaustion", (c.resource or "power",))),
+    InvalidState: lambda c: (409, Msg("ResourceInUse")),
+    InvalidArgument: _invalid_argument,
+    NotFound: lambda c: (404, Msg("ResourceNotFound", (c.resource_type, c.resource))),
+    CapacityExceeded: lambda c: (409, Msg("CreateLimitReachedForResource")),
+    ReservationCanceled: lambda c: (409, Msg("ResourceInUse")),
+    NotSupported: _not_supported,
+    ModelError: lambda c: (500, Msg("GeneralError")),
+}
 
 
 def from_model_error(exc: ModelError, context: Context) -> RedfishError:
-    for cls, rule in MODEL_ERRORS:
-        if isinstance(exc, cls):
-            status, msg = rule(context)
-            return RedfishError(status, [msg])
-    raise AssertionError("ModelError is the last row")  # pragma: no cover
+    rule = lookup(MODEL_ERRORS, exc)
+    if rule is None:  # pragma: no cover - ModelError has a row
+        rule = MODEL_ERRORS[ModelError]
+    status, msg = rule(context)
+    return RedfishError(status, [msg])

@@ -11,6 +11,7 @@ from nodes.faults import PartKind
 from nodes.node import BootOverride, BootTarget, Node
 from nodes.power import HostState
 from nodes.sel import SelRecord, SensorType
+from nodes.sel_meaning import Level, meaning
 from nodes.sensors import Health, SensorDef, Unit
 from nodes.spec import DiskSpec
 
@@ -196,18 +197,11 @@ _SEL_SENSOR_TYPES = {
     SensorType.LAN: "LAN",
     SensorType.BATTERY: "Battery",
 }
-_CRITICAL_TYPES = {SensorType.CRITICAL_INTERRUPT, SensorType.POWER_SUPPLY}
-#: Sensor-specific offsets that are failures (IPMI 2.0 table 42-3): memory uncorrectable ECC,
-#: parity, device disabled; drive fault; OS critical stops; POST error; power unit failures.
-_CRITICAL_OFFSETS = {
-    SensorType.MEMORY: {0x01, 0x02, 0x04},
-    SensorType.DRIVE_SLOT: {0x01},
-    SensorType.OS_STOP: {0x00, 0x01},
-    SensorType.SYSTEM_FIRMWARE_PROGRESS: {0x00},
-    SensorType.POWER_UNIT: {0x04, 0x06},
+_SEVERITY: dict[Level, Literal["OK", "Warning", "Critical"]] = {
+    Level.INFO: "OK",
+    Level.WARNING: "Warning",
+    Level.CRITICAL: "Critical",
 }
-#: Threshold offsets (table 42-2) of non-critical limits; the others are critical or worse.
-_NON_CRITICAL_THRESHOLDS = {0x00, 0x01, 0x06, 0x07}
 
 
 def sel_sensor_type(record: SelRecord) -> str | None:
@@ -218,18 +212,6 @@ def sel_sensor_type(record: SelRecord) -> str | None:
 
 
 def sel_severity(record: SelRecord) -> Literal["OK", "Warning", "Critical"]:
-    if record.record_type != 0x02 or not record.asserted:
-        return "OK"
-    try:
-        st = SensorType(record.sensor_type)
-    except ValueError:
-        return "OK"
-    if st in _CRITICAL_TYPES:
-        return (
-            "Critical" if record.sensor_type != SensorType.POWER_SUPPLY or record.offset else "OK"
-        )
-    if record.event_type == 0x01:  # threshold crossing
-        return "Warning" if record.offset in _NON_CRITICAL_THRESHOLDS else "Critical"
-    if record.event_type == 0x6F and record.offset in _CRITICAL_OFFSETS.get(st, ()):
-        return "Critical"
-    return "OK"
+    """A LogEntry's Severity: the level :mod:`nodes.sel_meaning` reads from the record."""
+    meant = meaning(record)
+    return "OK" if meant is None else _SEVERITY[meant.level]

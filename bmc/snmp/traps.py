@@ -7,9 +7,10 @@ raise alerts"):
 * **What.** A SEL record of a hardware sensor type (power supply and power unit, fan,
   temperature, voltage and current, memory, drive slot, processor, critical interrupt, OS stop
   and watchdog, LAN, battery) becomes one trap; boot progress, ACPI states, firmware progress,
-  log housekeeping and the like send nothing. :func:`classify` decides, from the IPMI sensor
-  type, event type, offset and direction: a category and a severity (info when a condition
-  clears or is benign, warning, critical).
+  log housekeeping and the like send nothing. :func:`classify` decides: a category from the
+  IPMI sensor type, and the severity (info when a condition clears or is benign, warning,
+  critical) that :mod:`nodes.sel_meaning` reads from the sensor type, event type, offset and
+  direction.
 * **OIDs.** One OEM-style enterprise subtree, the documentation enterprise of RFC 5612 (the
   emulator is nobody's product): ``1.3.6.1.4.1.32473.2`` (scaleunitBmcMIB); traps
   ``...32473.2.0.<category * 10 + severity>`` (e.g. suBmcPowerSupplyCritical = ``...2.0.13``),
@@ -48,7 +49,8 @@ from typing import TYPE_CHECKING, Any
 from bmc.snmp.events import BmcTrapEvent, BmcTrapLost, BmcTrapSent
 from bmc.snmp.usm import UsmUser, encode_trap
 from nodes.events import BmcResetStarted, Event, SelRecordAdded
-from nodes.sel import SYSTEM_EVENT_RECORD, EventType, SelRecord, SensorType
+from nodes.sel import SelRecord, SensorType
+from nodes.sel_meaning import meaning
 from switches.snmp import smi
 
 if TYPE_CHECKING:
@@ -120,34 +122,6 @@ _CATEGORY_OF: dict[int, Category] = {
     SensorType.BATTERY: Category.BATTERY,
 }
 
-_I, _W, _C = Severity.INFO, Severity.WARNING, Severity.CRITICAL
-#: Sensor-specific offsets (IPMI 2.0 table 42-3) -> severity when asserted; others: warning.
-_SPECIFIC: dict[int, dict[int, Severity]] = {
-    # presence, failure, predictive failure, input lost, input lost/out of range, out of range,
-    # configuration error, inactive
-    SensorType.POWER_SUPPLY: {0: _I, 1: _C, 2: _W, 3: _C, 4: _C, 5: _C, 6: _W, 7: _I},
-    # power off, cycle, 240VA down, interlock down, AC lost, soft control failure, failure,
-    # predictive failure
-    SensorType.POWER_UNIT: {0: _I, 1: _I, 2: _W, 3: _W, 4: _C, 5: _C, 6: _C, 7: _W},
-    # correctable ECC, uncorrectable ECC, parity, scrub failed, disabled, ECC log limit,
-    # presence, configuration error, spare, throttled, critical overtemperature
-    SensorType.MEMORY: {0: _W, 1: _C, 2: _C, 3: _C, 4: _W, 5: _W, 6: _I, 7: _W, 8: _I, 9: _W},
-    # presence, fault, predictive failure, hot spare, check in progress, in critical array,
-    # in failed array, rebuild in progress, rebuild aborted
-    SensorType.DRIVE_SLOT: {0: _I, 1: _C, 2: _W, 3: _I, 4: _I, 5: _C, 6: _C, 7: _W, 8: _C},
-    # IERR, thermal trip, FRB1-3, configuration error, uncorrectable CPU complex error,
-    # presence, disabled, terminator, throttled, machine check, correctable machine check
-    SensorType.PROCESSOR: {7: _I, 8: _W, 9: _I, 10: _W, 12: _W},
-    # critical stop during load, run-time critical stop, graceful stop, graceful shutdown,
-    # soft shutdown by PEF, agent not responding
-    SensorType.OS_STOP: {0: _C, 1: _C, 2: _I, 3: _I, 4: _I, 5: _C},
-    SensorType.WATCHDOG_2: {0: _I, 1: _C, 2: _C, 3: _C, 8: _I},
-    SensorType.LAN: {0: _W, 1: _I},  # cable / link lost, link restored
-    SensorType.BATTERY: {0: _W, 1: _C, 2: _I},
-}
-#: Sensor types whose every asserted offset not listed above is critical.
-_CRITICAL_BY_DEFAULT = {SensorType.PROCESSOR, SensorType.CRITICAL_INTERRUPT}
-
 
 @dataclass(frozen=True)
 class HardwareAlert:
@@ -164,26 +138,6 @@ class HardwareAlert:
         return (*NOTIFICATIONS, int(self.category) * 10 + int(self.severity))
 
 
-def _severity(record: SelRecord) -> Severity:
-    if record.event_type == EventType.THRESHOLD:
-        if not record.asserted:
-            return _I
-        # going low/high: non-critical 0,1 / 6,7; critical 2,3 / 8,9; non-recoverable 4,5 / 10,11
-        return _W if record.offset in (0, 1, 6, 7) else _C
-    if record.event_type == EventType.REDUNDANCY:
-        # fully redundant, lost, degraded, non-redundant sufficient (from redundant / from
-        # insufficient), non-redundant insufficient, degraded from full / from non-redundant
-        if not record.asserted or record.offset == 0:
-            return _I
-        return _C if record.offset == 5 else _W
-    if not record.asserted:
-        return _I  # the condition cleared
-    table = _SPECIFIC.get(record.sensor_type, {})
-    if record.offset in table:
-        return table[record.offset]
-    return _C if record.sensor_type in _CRITICAL_BY_DEFAULT else _W
-
-
 def _describe(record: SelRecord, category: Category) -> str:
     if record.message:
         return record.message
@@ -193,15 +147,15 @@ def _describe(record: SelRecord, category: Category) -> str:
 
 
 def classify(record: SelRecord) -> HardwareAlert | None:
-    """The trap a SEL record raises, or None (not a hardware record, or an OEM record)."""
-    if record.record_type != SYSTEM_EVENT_RECORD:
+    """The trap a SEL record raises, or None (not a hardware record, or an OEM record); what
+    the record means is :func:`nodes.sel_meaning.meaning`'s."""
+    meant = meaning(record)
+    if meant is None or not meant.hardware:
         return None
-    category = _CATEGORY_OF.get(record.sensor_type)
-    if category is None:
-        return None
+    category = _CATEGORY_OF[SensorType(record.sensor_type)]
     return HardwareAlert(
         category=category,
-        severity=_severity(record),
+        severity=Severity(int(meant.level)),
         sensor_type=record.sensor_type,
         record_id=record.record_id,
         message=_describe(record, category),

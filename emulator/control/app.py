@@ -13,7 +13,8 @@ parser's recursion), so the connection stays in step (the body was consumed) and
 Every route and dependency is a coroutine, so the model is touched only on the
 rack's loop thread (FastAPI runs plain functions in its thread pool).
 
-Errors leave through one table, each as ``{"error": "..."}`` and nothing changed:
+Errors leave through one table (``emulator.control.errors.STATUS``, looked up through the
+class hierarchy), each as ``{"error": "..."}`` and nothing changed:
 
 ==============================================  ======
 cause                                           status
@@ -46,46 +47,24 @@ from starlette.routing import BaseRoute, Match
 
 from emulator.control import schemas as s
 from emulator.control import ui
+from emulator.control.errors import STATUSES, status_of
 from emulator.control.feed import EventFeed, encode
-from emulator.control.plane import ACTIONS, ControlError, ControlPlane
-from emulator.faults import FAULT_KINDS, FaultConflict, FaultError, FaultRecord
+from emulator.control.plane import ACTIONS, ControlPlane
+from emulator.errors import InvalidRequest, RequestRefused, Unauthenticated, UnknownName
+from emulator.faults import FAULT_KINDS, FaultRecord
 from emulator.logs import kv
 from emulator.operator import Alert
-from nodes import errors as model_errors
+from nodes.errors import ModelError
 from nodes.events import Event
 
 log = logging.getLogger("emulator.control")
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": s.ErrorOut} for code in (400, 401, 404, 409, 422, 502)
-}
-
-#: Model errors to HTTP statuses (the first match wins).
-_MODEL_STATUS: tuple[tuple[type[Exception], int], ...] = (
-    (model_errors.NotFound, 404),
-    (model_errors.InvalidArgument, 400),
-    (model_errors.InvalidState, 409),
-    (model_errors.NotSupported, 501),
-    (model_errors.ModelError, 400),
-)
+_ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": s.ErrorOut} for code in STATUSES}
 
 
 def _error(status: int, message: str, **extra: Any) -> JSONResponse:
     headers = {"WWW-Authenticate": 'Bearer realm="scaleunit"'} if status == 401 else None
     return JSONResponse({"error": message, **extra}, status_code=status, headers=headers)
-
-
-def _status_of(exc: Exception) -> int:
-    """A FaultError says what the model said: its cause's status; a FaultConflict (already
-    active or scheduled on that part, already ended) 409; else 400."""
-    if isinstance(exc, FaultConflict):
-        return 409
-    cause = exc.__cause__ or exc.__context__
-    target = cause if isinstance(cause, model_errors.ModelError) else exc
-    for kind, status in _MODEL_STATUS:
-        if isinstance(target, kind):
-            return status
-    return 400
 
 
 #: The largest request body accepted (every request body is a small JSON document).
@@ -223,9 +202,9 @@ class _Auth:
             plane: ControlPlane = request.app.state.plane
             return plane
         if scheme.lower() != "bearer" or not given:
-            raise ControlError(401, "a bearer token is required (Authorization: Bearer <token>)")
+            raise Unauthenticated("a bearer token is required (Authorization: Bearer <token>)")
         if not hmac.compare_digest(given.strip().encode(), self._token):
-            raise ControlError(401, "the token is not valid")
+            raise Unauthenticated("the token is not valid")
         plane = request.app.state.plane
         return plane
 
@@ -348,7 +327,7 @@ async def inject_fault(body: s.FaultIn, plane: Plane) -> s.FaultOut:
     """Inject a fault now, at an emulated time (``at``) or ``in_s`` seconds from now."""
     # An unknown kind is the injector's FaultError (400), with its "did you mean".
     if body.device not in plane.rack.nodes and body.device not in plane.rack.switches:
-        raise ControlError(404, f"no node or switch named {body.device!r} in the rack")
+        raise UnknownName(f"no node or switch named {body.device!r} in the rack")
     at = body.at if body.in_s is None else plane.now() + body.in_s
     rec = plane.faults.inject(body.kind, body.device, body.part, at=at, version=body.version)
     log.info(
@@ -361,7 +340,7 @@ async def inject_fault(body: s.FaultIn, plane: Plane) -> s.FaultOut:
 async def clear_fault(fault_id: str, plane: Plane) -> s.FaultOut:
     """Clear an active fault (or cancel a scheduled one)."""
     if not any(r.id == fault_id for r in plane.faults.records()):
-        raise ControlError(404, f"no fault {fault_id!r}")
+        raise UnknownName(f"no fault {fault_id!r}")
     return _fault(plane.faults.clear(fault_id))
 
 
@@ -411,11 +390,11 @@ async def start_chaos(body: s.ChaosIn, plane: Plane) -> s.ChaosOut:
     faults at the same emulated times."""
     unknown = sorted(set(body.kinds or ()) - set(FAULT_KINDS))
     if unknown:
-        raise ControlError(
-            400, f"unknown fault kind(s) {unknown}; one of: {', '.join(sorted(FAULT_KINDS))}"
+        raise InvalidRequest(
+            f"unknown fault kind(s) {unknown}; one of: {', '.join(sorted(FAULT_KINDS))}"
         )
     if body.kinds is not None and not body.kinds:
-        raise ControlError(400, "kinds is empty: leave it out for every kind")
+        raise InvalidRequest("kinds is empty: leave it out for every kind")
     plane.start_chaos(body.seed, body.mean_interval_s, body.kinds, body.max_active)
     return _chaos(plane)
 
@@ -526,17 +505,10 @@ def create_app(plane: ControlPlane, feed: EventFeed, token: str) -> FastAPI:
         )
         return _error(status, message)
 
-    @app.exception_handler(ControlError)
-    async def control_error(request: Request, exc: ControlError) -> JSONResponse:
-        return refused(request, exc.status, exc.message)
-
-    @app.exception_handler(FaultError)
-    async def fault_error(request: Request, exc: FaultError) -> JSONResponse:
-        return refused(request, _status_of(exc), str(exc))
-
-    @app.exception_handler(model_errors.ModelError)
-    async def model_error(request: Request, exc: model_errors.ModelError) -> JSONResponse:
-        return refused(request, _status_of(exc), str(exc))
+    @app.exception_handler(RequestRefused)
+    @app.exception_handler(ModelError)
+    async def refusal(request: Request, exc: Exception) -> JSONResponse:
+        return refused(request, status_of(exc), str(exc))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -2,9 +2,10 @@
 chaos, hardware replacement and the status table. The FastAPI app (``emulator.control.app``) is
 a thin adapter over :class:`ControlPlane`; everything here runs on the rack's loop thread.
 
-Errors: :class:`ControlError` carries the HTTP status it maps to (404 unknown device, 409 a
-refused action or a state that forbids it, 502 a BMC that did not answer); model errors
-(``nodes.errors``) and :class:`~emulator.faults.FaultError` are mapped by the app. A request that
+Errors: the emulator's refusals from ``emulator.errors`` (UnknownName for an unknown device,
+action or alert; InvalidRequest for a bad value; StateConflict for a refused action or a state
+that forbids it; ActionFailed for a BMC that did not answer), and the model's own errors; the
+app maps each to its HTTP status in one table (``emulator.control.errors``). A request that
 raises changed nothing.
 
 A replacement arrives as from the OEM's depot:
@@ -25,8 +26,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
-from emulator.operator import Fabric
-from emulator.operator.events import ActionFailed, ActionRefused
+from emulator.errors import ActionFailed, InvalidRequest, StateConflict, UnknownName
+from emulator.operator import OperatorView
+from emulator.operator import events as operator_events
 from emulator.rack import Rack
 from nodes.events import Event
 from nodes.node import Node
@@ -46,15 +48,6 @@ ACTIONS: Final = ("drain", "resume", "stop", "start", "shutdown", "repair", "add
 #: Parts a replacement needs the host off for (the others are hot-swap).
 COLD_SWAP: Final = frozenset({"dimm", "nic"})
 PART_KINDS: Final = ("psu", "fan", "dimm", "data-disk", "boot-drive", "nic")
-
-
-class ControlError(Exception):
-    """A request the control plane refuses; ``status`` is its HTTP status."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 def previous_version(version: str) -> str:
@@ -87,7 +80,7 @@ class ControlPlane:
     def __init__(
         self,
         rack: Rack,
-        operator: Fabric,
+        operator: OperatorView,
         faults: FaultInjector,
         *,
         chaos_factory: Callable[..., Chaos] | None = None,
@@ -103,13 +96,13 @@ class ControlPlane:
     def node(self, name: str) -> Node:
         node = self.rack.nodes.get(name)
         if node is None:
-            raise ControlError(404, f"no node named {name!r} in the rack")
+            raise UnknownName(f"no node named {name!r} in the rack")
         return node
 
     def switch(self, name: str) -> Switch:
         switch = self.rack.switches.get(name)
         if switch is None:
-            raise ControlError(404, f"no switch named {name!r} in the rack")
+            raise UnknownName(f"no switch named {name!r} in the rack")
         return switch
 
     def now(self) -> float:
@@ -166,13 +159,13 @@ class ControlPlane:
 
     # -- node actions --------------------------------------------------------------------------
     def node_action(self, name: str, action: str, bmc_address: str | None = None) -> list[Event]:
-        """Run an operator action; :class:`ControlError` 409 (refused) or 502 (the BMC did not
+        """Run an operator action; StateConflict (refused) or ActionFailed (the BMC did not
         answer) with the operator's own message, and then nothing changed."""
         if action not in ACTIONS:
-            raise ControlError(404, f"no node action {action!r}; one of: {', '.join(ACTIONS)}")
+            raise UnknownName(f"no node action {action!r}; one of: {', '.join(ACTIONS)}")
         self.node(name)
         if bmc_address is not None and action not in ("repair", "add"):
-            raise ControlError(400, f"bmc_address applies to repair and add, not {action}")
+            raise InvalidRequest(f"bmc_address applies to repair and add, not {action}")
         op = self.operator
         if action == "repair":
             events = op.repair(name, bmc_address)
@@ -181,10 +174,10 @@ class ControlPlane:
         else:
             events = getattr(op, action)(name)
         for event in events:
-            if isinstance(event, ActionRefused):
-                raise ControlError(409, event.reason)
-            if isinstance(event, ActionFailed):
-                raise ControlError(502, event.reason)
+            if isinstance(event, operator_events.ActionRefused):
+                raise StateConflict(event.reason)
+            if isinstance(event, operator_events.ActionFailed):
+                raise ActionFailed(event.reason)
         return events
 
     # -- replacement ---------------------------------------------------------------------------
@@ -200,13 +193,13 @@ class ControlPlane:
             serial = f"{base}-R{self._replacements}"
             if serial not in taken:
                 return serial
-        raise ControlError(409, "no free serial number for the replacement")  # pragma: no cover
+        raise StateConflict("no free serial number for the replacement")  # pragma: no cover
 
     def _check_serial(self, serial: str | None, old: str) -> str:
         if serial is None:
             return self._new_serial(old)
         if serial in self._serials():
-            raise ControlError(409, f"serial {serial!r} is already in the rack")
+            raise StateConflict(f"serial {serial!r} is already in the rack")
         return serial
 
     def factory_firmware(self, name: str) -> dict[str, str]:
@@ -218,16 +211,15 @@ class ControlPlane:
     ) -> tuple[list[Event], dict[str, Any]]:
         node = self.node(name)
         if node.state is not HostState.OFF:
-            raise ControlError(
-                409,
+            raise StateConflict(
                 f"{name} is powered on ({node.state.value}): shut it down (scaleunit node "
                 f"shutdown {name}, or drain and stop) before the swap",
             )
         factory = self.factory_firmware(name)
         unknown = sorted(set(firmware or {}) - set(factory))
         if unknown:
-            raise ControlError(
-                400, f"unknown firmware component(s) {unknown}; known: {sorted(factory)}"
+            raise InvalidRequest(
+                f"unknown firmware component(s) {unknown}; known: {sorted(factory)}"
             )
         factory.update(firmware or {})
         new_serial = self._check_serial(serial, node.spec.serial)
@@ -245,10 +237,10 @@ class ControlPlane:
     def replace_part(self, name: str, kind: str, target: str) -> list[Event]:
         node = self.node(name)
         if kind not in PART_KINDS:
-            raise ControlError(400, f"unknown part kind {kind!r}; one of: {', '.join(PART_KINDS)}")
+            raise InvalidRequest(f"unknown part kind {kind!r}; one of: {', '.join(PART_KINDS)}")
         if kind in COLD_SWAP and node.state is not HostState.OFF:
-            raise ControlError(
-                409, f"a {kind} is not hot-swap: {name} must be powered off ({node.state.value})"
+            raise StateConflict(
+                f"a {kind} is not hot-swap: {name} must be powered off ({node.state.value})"
             )
         events: list[Event] = node.replace_part(kind, target)
         return events
@@ -264,11 +256,11 @@ class ControlPlane:
         try:
             self.operator.alert(alert_id)
         except KeyError:
-            raise ControlError(404, f"no alert {alert_id!r}") from None
+            raise UnknownName(f"no alert {alert_id!r}") from None
         events = self.operator.close_alert(alert_id)
         for event in events:
-            if isinstance(event, ActionRefused):
-                raise ControlError(409, event.reason)
+            if isinstance(event, operator_events.ActionRefused):
+                raise StateConflict(event.reason)
         return events
 
     # -- chaos ---------------------------------------------------------------------------------
@@ -276,9 +268,7 @@ class ControlPlane:
         self, seed: int, mean_interval_s: float, kinds: list[str] | None, max_active: int
     ) -> ChaosRun:
         if self.chaos is not None:
-            raise ControlError(
-                409, f"chaos is already running (seed {self.chaos.seed}): stop it first"
-            )
+            raise StateConflict(f"chaos is already running (seed {self.chaos.seed}): stop it first")
         if self._chaos_factory is None:
             from emulator.chaos import Chaos
 
@@ -307,7 +297,7 @@ class ControlPlane:
     def stop_chaos(self) -> ChaosRun:
         run = self.chaos
         if run is None:
-            raise ControlError(409, "chaos is not running")
+            raise StateConflict("chaos is not running")
         run.chaos.stop()
         self.chaos = None
         return run

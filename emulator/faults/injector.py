@@ -35,7 +35,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
-from emulator.errors import FaultConflict, FaultError
+from emulator.errors import FaultConflict, FaultError, refused_by_model
 from emulator.faults.kind import FAULT_KINDS, Device, FaultKind, Plan, Site
 from emulator.faults.records import (
     FaultCleared,
@@ -200,7 +200,7 @@ class FaultInjector:
         try:
             return self._apply(plan)
         except ModelError as exc:
-            raise FaultError(f"{plan.device}: {exc}") from None
+            raise refused_by_model(exc, f"{plan.device}: {exc}") from None
 
     def _activated(self, record: FaultRecord, detail: str, undo: str) -> None:
         record.state = "active"
@@ -346,7 +346,7 @@ class FaultInjector:
         try:
             self._undo(record)
         except ModelError as exc:
-            raise FaultError(f"{record.device}: {exc}") from None
+            raise refused_by_model(exc, f"{record.device}: {exc}") from None
         finally:
             self._clearing = None
         self._close(record, by)

@@ -1,19 +1,18 @@
 """The operator's view of the scale unit (Azure Stack Hub's fabric), protocol-free.
 
-``Fabric(rack)`` watches a :class:`~emulator.rack.Rack` and offers the documented node actions
+``OperatorView(rack)`` watches a :class:`~emulator.rack.Rack` and offers the documented node actions
 (drain, resume, stop, shutdown, start, repair, add), enforces the rules (one node out at a time,
 one repair at a time, nothing else while an add runs), keeps a workload set, storage jobs and
-alerts, and puts every change on the rack's bus as a frozen event. See ``fabric`` for the rules,
+alerts, and puts every change on the rack's bus as a frozen event. See ``view`` for the rules,
 ``states`` for the state tables, ``alerts`` for the catalogue and ``baseline`` for the firmware
 baseline that Repair needs.
 """
 
 from emulator.errors import BaselineError
-from emulator.operator.alerts import CATALOGUE, Alert, AlertKind, AlertSpec, Severity
+from emulator.operator.alerts import ALERT_KINDS, Alert, AlertKind, AlertSpec, Severity
 from emulator.operator.baseline import Baseline, Drift
-from emulator.operator.fabric import (
+from emulator.operator.records import (
     BMC_NO_ANSWER,
-    Fabric,
     FabricSettings,
     NodeView,
     StorageJob,
@@ -28,11 +27,12 @@ from emulator.operator.states import (
     ScaleUnitStatus,
     VmState,
 )
+from emulator.operator.view import OperatorView
 
 __all__ = [
     "ACCEPTED_FROM",
+    "ALERT_KINDS",
     "BMC_NO_ANSWER",
-    "CATALOGUE",
     "Action",
     "Alert",
     "AlertKind",
@@ -40,10 +40,10 @@ __all__ = [
     "Baseline",
     "BaselineError",
     "Drift",
-    "Fabric",
     "FabricSettings",
     "NodeStatus",
     "NodeView",
+    "OperatorView",
     "PowerState",
     "ScaleUnitStatus",
     "Severity",

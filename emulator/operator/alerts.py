@@ -5,7 +5,7 @@ that is down raises all three, Critical). The others are written in the same voi
 are not documented. Every alert closes by itself when its condition clears, except that a
 *hardware* alert belongs to the hardware that raised it (serial, board): after a whole-node or
 motherboard swap it stays open until an operator closes it, as the documentation says. Hardware
-alerts open and close only on the traps the BMC sent (see ``emulator.operator.fabric``).
+alerts open and close only on the traps the BMC sent (see ``emulator.operator.view``).
 
 ================================  ==========  ========  ========  ===========================
 kind                              severity    on        hardware  raised when
@@ -108,7 +108,7 @@ _NODE_DOWN_FIX = (
     "then verify that the storage repair finished and the alerts closed."
 )
 
-CATALOGUE: Final[dict[AlertKind, AlertSpec]] = {
+ALERT_KINDS: Final[dict[AlertKind, AlertSpec]] = {
     spec.kind: spec
     for spec in (
         AlertSpec(

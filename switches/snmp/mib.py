@@ -12,13 +12,13 @@ Access control: every configured community and user may read every object (the V
 the whole tree), so reads check VACM once per request; writes check every varbind against the
 write view, which only read-write communities and users have.
 
-The one table from model errors to SNMP errors is :data:`ERRORS`.
+The one table from model errors to SNMP errors is :data:`ERRORS` (looked up through the MRO).
 """
 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -28,6 +28,7 @@ from pysnmp.proto import rfc1902, rfc1905
 from pysnmp.smi import error as smi_error
 from pysnmp.smi.instrum import AbstractMibInstrumController
 
+from emulator.errors import lookup
 from nodes.errors import InvalidArgument, InvalidState, ModelError, NotFound, NotSupported
 from switches.model import Neighbour, Port, Switch
 from switches.snmp import oids as o
@@ -42,13 +43,20 @@ Setter = Callable[[Index, Any], None]  # the value as pysnmp decoded it
 _COUNTER32_MOD = 1 << 32
 _GAUGE32_MAX = (1 << 32) - 1
 
-#: Model errors -> SNMP error-status, the adapter's one table (RFC 3416 4.2.5).
-ERRORS: dict[type[ModelError], type[smi_error.MibOperationError]] = {
+#: Model errors -> SNMP error-status, the adapter's one table (RFC 3416 4.2.5), looked up
+#: through the class hierarchy by :func:`wire_error`: a subclass takes its parent's row.
+ERRORS: Mapping[type[BaseException], type[smi_error.MibOperationError]] = {
     InvalidArgument: smi_error.WrongValueError,
     InvalidState: smi_error.InconsistentValueError,
     NotFound: smi_error.NoCreationError,
     NotSupported: smi_error.NotWritableError,
+    ModelError: smi_error.GenError,
 }
+
+
+def wire_error(exc: ModelError) -> type[smi_error.MibOperationError]:
+    """The SNMP error-status for the model's refusal ``exc`` (its row, else its parent's)."""
+    return lookup(ERRORS, exc) or smi_error.GenError
 
 
 @dataclass
@@ -757,7 +765,7 @@ class ModelMibController(AbstractMibInstrumController):  # type: ignore[misc]
             try:
                 column.set(index, value)
             except ModelError as exc:
-                wire = ERRORS.get(type(exc), smi_error.GenError)
+                wire = wire_error(exc)
                 raise wire(name=var_binds[i][0], idx=i) from None
         out = []
         for name, _ in var_binds:

@@ -23,7 +23,7 @@ from bmc.redfish.schemas.virtual_media import (
     VirtualMediaPatch,
 )
 from bmc.redfish.service import BmcService, Principal
-from nodes.errors import InvalidArgument, InvalidState, ModelError
+from nodes.errors import InvalidArgument, ModelError
 from nodes.media import MediaKind, MediaSlot, check_image_uri
 
 V1 = "/redfish/v1"
@@ -49,8 +49,9 @@ def _base(bmc: BmcService, owner: str, owner_id: str) -> str:
 def _slot(bmc: BmcService, slot_id: str) -> MediaSlot:
     try:
         return bmc.node.media.slot(slot_id)
-    except ModelError:
-        raise error(404, "ResourceNotFound", "VirtualMedia", slot_id) from None
+    except ModelError as exc:
+        context = Context(resource_type="VirtualMedia", resource=slot_id)
+        raise from_model_error(exc, context) from None
 
 
 def render(base: str, slot: MediaSlot) -> VirtualMedia:
@@ -119,16 +120,9 @@ async def insert_media(
             write_protected=body.write_protected,
             transfer_protocol=protocol.lower() if protocol else None,
         )
-    except InvalidState:
-        raise error(409, "ResourceInUse") from None
-    except InvalidArgument:
-        raise error(
-            400,
-            "ActionParameterValueConflict",
-            "TransferProtocolType",
-            protocol or "",
-            related=["TransferProtocolType"],
-        ) from None
+    except ModelError as exc:
+        context = Context(action=INSERT, parameter="TransferProtocolType", value=protocol or "")
+        raise from_model_error(exc, context) from None
     bmc.log_action("media.inserted", who, slot=slot.id, image=body.image)
     return no_content()
 
