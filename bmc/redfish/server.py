@@ -24,7 +24,7 @@ from typing import Any
 
 import uvicorn
 
-from bmc.redfish import errors
+from bmc.redfish import errors, tls
 from bmc.redfish import registries as reg
 from bmc.redfish.app import create_app
 from bmc.redfish.deps import encode
@@ -160,6 +160,12 @@ def gated_protocol(
                 self._poll.cancel()
                 self._poll = None
             super().connection_lost(exc)
+            # uvicorn cancels its keep-alive timer only when the connection ended cleanly; after
+            # a reset (a TLS client that just closes its socket) the timer held this protocol,
+            # its TLS protocol and read buffer for the whole keep-alive timeout (30 s).
+            if self.timeout_keep_alive_task is not None:
+                self.timeout_keep_alive_task.cancel()
+                self.timeout_keep_alive_task = None
 
         def send_400_response(self, msg: str) -> None:
             if not _REQUEST_LINE.match(self._last):
@@ -260,15 +266,16 @@ class RedfishServer:
         def bad_request(header: str) -> bytes:
             return encode(errors.body(base, [Msg("HeaderInvalid", (header,))]))
 
+        http: Any = gated_protocol(self._answering, unknown_method, self._delivered, bad_request)
+        if self.tls:
+            http = tls.tls_protocol(http, tls.server_context(*self.tls))
         config = uvicorn.Config(
             app,
-            http=gated_protocol(self._answering, unknown_method, self._delivered, bad_request),
+            http=http,
             lifespan="off",
             log_config=None,
             access_log=False,
             server_header=False,
-            ssl_certfile=str(self.tls[0]) if self.tls else None,
-            ssl_keyfile=str(self.tls[1]) if self.tls else None,
             timeout_keep_alive=30,
             timeout_graceful_shutdown=1,
         )
