@@ -81,6 +81,8 @@ class PsuSpec(Spec):
     model: str = "PWR SPLY,750W,RDNT"
     capacity_w: int = Field(750, ge=100, le=10_000)
     serial: str | None = None
+    #: The PSU's own firmware (a Dell 14G 750 W PSU's, by default).
+    firmware_version: str = Field("00.1B.53", min_length=1, max_length=32)
 
 
 class FanSpec(Spec):

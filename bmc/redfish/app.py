@@ -135,7 +135,11 @@ def build_fastapi(registries: Registries) -> FastAPI:
             getattr(bmc, "name", "?"),
             request.url.path,
         )
-        return _error_response(registries, errors.error(500, "InternalError"))
+        err = errors.error(500, "InternalError")
+        # Starlette raises the exception again once this is sent, and uvicorn then closes the
+        # connection: say so, so that a client does not send its next request into it.
+        err.headers["Connection"] = "close"
+        return _error_response(registries, err)
 
     app.add_exception_handler(RedfishError, on_redfish_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
@@ -260,11 +264,6 @@ class RedfishFront:
         state["bmc"] = bmc
         method = scope["method"]
         path = scope["path"]
-        version = _header(scope, b"odata-version")
-        if version is not None and version.strip() != "4.0":
-            err = errors.error(412, "HeaderInvalid", f"OData-Version: {version}")
-            await self._refuse(send, err)
-            return
         if method == "POST" and path.endswith("/Members"):
             # POST to a collection's Members is the same as POST to the collection.
             collection = path.removesuffix("/Members")
@@ -304,6 +303,12 @@ class RedfishFront:
 
             receive = replay
 
+        version = _header(scope, b"odata-version")
+        if version is not None and version.strip() != "4.0":
+            # Refused once the body (if any) is read: the connection goes on.
+            err = errors.error(412, "HeaderInvalid", f"OData-Version: {version}")
+            await self._refuse(send, err, close=False)
+            return
         head = method == "HEAD"
         if head:  # a GET whose body is not sent
             scope = dict(scope, method="GET")

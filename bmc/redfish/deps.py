@@ -10,6 +10,8 @@ import base64
 import binascii
 import hashlib
 import json
+import math
+import re
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any, TypeVar
 
@@ -228,12 +230,59 @@ def _readable(shown: type[BaseModel] | None, path: Sequence[str]) -> bool:
     return True
 
 
+#: How deep a request body's objects and arrays may nest (Redfish bodies nest a few levels; a
+#: thousand levels would exhaust the parser's recursion).
+MAX_JSON_DEPTH = 32
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_SURROGATE_ESCAPE = re.compile(rb"\\[uU][dD][89a-fA-F]")
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"{}[]")
+
+
+def json_depth(raw: bytes) -> int:
+    """How deep ``raw``'s objects and arrays nest (brackets inside strings do not count)."""
+    depth = deepest = 0
+    for c in _JSON_STRING.sub(b"", raw).translate(None, _NOT_BRACKETS):
+        if c in b"{[":
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth -= 1
+    return deepest
+
+
+def _not_finite(value: str) -> float:
+    raise ValueError(f"{value} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is too large")
+    return value
+
+
+def parse_json(raw: bytes | str) -> Any:
+    """A request body's JSON, strictly: RFC 8259 numbers only (no NaN or Infinity, none that
+    overflows), nested at most :data:`MAX_JSON_DEPTH` deep, valid UTF-8 with no lone
+    surrogates. 400 MalformedJSON
+    otherwise, before anything else reads it."""
+    data = raw.encode() if isinstance(raw, str) else raw
+    try:
+        if json_depth(data) > MAX_JSON_DEPTH:
+            raise ValueError("nested too deep")
+        doc = json.loads(data, parse_constant=_not_finite, parse_float=_finite)
+        if _SURROGATE_ESCAPE.search(data):
+            # A lone surrogate (\\ud800) is well-formed JSON but no Unicode text: refused
+            # here, not when a name holding one is echoed in UTF-8.
+            json.dumps(doc, ensure_ascii=False).encode()
+        return doc
+    except (ValueError, RecursionError):  # UnicodeDecodeError and ...EncodeError are ValueErrors
+        raise error(400, "MalformedJSON") from None
+
+
 async def read_json(request: Request) -> Any:
     raw = await request.body()
-    try:
-        doc = json.loads(raw) if raw else None
-    except (ValueError, UnicodeDecodeError):
-        raise error(400, "MalformedJSON") from None
+    doc = parse_json(raw) if raw else None
     if not isinstance(doc, dict):
         raise error(400, "MalformedJSON") if doc is not None else error(400, "EmptyJSON")
     return doc

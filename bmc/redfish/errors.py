@@ -56,12 +56,9 @@ def error(status: int, key: str, *args: str, related: Sequence[str] = ()) -> Red
 
 def render(registry: MessageRegistry, msg: Msg) -> Message:
     entry = registry.messages[msg.key]
-    text = entry["Message"]
-    for i, arg in enumerate(msg.args, start=1):
-        text = text.replace(f"%{i}", arg)
     return Message(
         message_id=registry.message_id(msg.key),
-        message=text,
+        message=registry.text(msg.key, msg.args),
         message_args=list(msg.args),
         message_severity=entry.get("MessageSeverity", entry.get("Severity", "Warning")),
         resolution=entry.get("Resolution"),

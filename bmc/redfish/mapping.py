@@ -215,3 +215,24 @@ def sel_severity(record: SelRecord) -> Literal["OK", "Warning", "Critical"]:
     """A LogEntry's Severity: the level :mod:`nodes.sel_meaning` reads from the record."""
     meant = meaning(record)
     return "OK" if meant is None else _SEVERITY[meant.level]
+
+
+#: The service's own registry of SEL messages (``data/registries/ScaleunitSel.1.0.0.json``).
+SEL_REGISTRY = "ScaleunitSel"
+
+
+def sel_message(record: SelRecord) -> tuple[str, tuple[str, ...]]:
+    """The ``ScaleunitSel`` message of a SEL record: its key and arguments.
+
+    A standard record the model logged with text says that text (asserted or deasserted); one
+    without (an IPMI Add SEL Entry, say) is named by its sensor and offset; an OEM record by
+    its type and data.
+    """
+    if record.record_type >= 0xC0:
+        return "OemRecord", (f"0x{record.record_type:02X}", record.oem.hex().upper() or "none")
+    if record.message:
+        key = "SensorEventAsserted" if record.asserted else "SensorEventDeasserted"
+        return key, (record.message,)
+    direction = "Assert" if record.asserted else "Deassert"
+    sensor, kind = f"0x{record.sensor_number:02X}", f"0x{record.sensor_type:02X}"
+    return "SensorEventUndecoded", (sensor, kind, str(record.offset), direction)

@@ -1,6 +1,7 @@
-"""The DMTF registries the service speaks: message registries (Base, Update, TaskEvent,
+"""The registries the service speaks: DMTF message registries (Base, Update, TaskEvent,
 ResourceEvent) and the privilege registry, loaded once from the files shipped in ``data/``
-(copied unchanged from DSP8011 2025.4, BSD-3-Clause, see ``data/registries/LICENSE.md``).
+(copied unchanged from DSP8011 2025.4, BSD-3-Clause, see ``data/registries/LICENSE.md``), and
+the service's own OEM registry ``ScaleunitSel`` (the messages of the SEL's LogEntry resources).
 
 Loaded into one immutable :class:`Registries` value at startup and handed down; nothing is
 global.
@@ -21,7 +22,10 @@ MESSAGE_REGISTRY_FILES = (
     "Update.1.3.0.json",
     "TaskEvent.1.0.5.json",
     "ResourceEvent.1.4.3.json",
+    "ScaleunitSel.1.0.0.json",
 )
+#: Registries DMTF publishes (the others are the service's own: no public copy).
+DMTF_OWNED = "DMTF"
 PRIVILEGE_REGISTRY_FILE = "Redfish_1.8.0_PrivilegeRegistry.json"
 
 
@@ -32,6 +36,21 @@ class MessageRegistry:
     file_name: str
     raw: bytes
     messages: dict[str, dict[str, Any]]
+    owning_entity: str = DMTF_OWNED
+
+    @property
+    def publication_uri(self) -> str | None:
+        """Where the registry is published outside the service (DMTF's only)."""
+        if self.owning_entity != DMTF_OWNED:
+            return None
+        return f"https://redfish.dmtf.org/registries/{self.file_name}"
+
+    def text(self, key: str, args: tuple[str, ...] = ()) -> str:
+        """The message ``key`` with its ``%1``... filled in from ``args``."""
+        text: str = self.messages[key]["Message"]
+        for i, arg in enumerate(args, start=1):
+            text = text.replace(f"%{i}", arg)
+        return text
 
     @property
     def major_minor(self) -> str:
@@ -69,6 +88,7 @@ def load(directory: Path = DATA_DIR) -> Registries:
             file_name=name,
             raw=raw,
             messages=doc["Messages"],
+            owning_entity=doc.get("OwningEntity", DMTF_OWNED),
         )
         messages[reg.prefix] = reg
     doc = json.loads((directory / PRIVILEGE_REGISTRY_FILE).read_bytes())

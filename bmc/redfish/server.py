@@ -24,7 +24,7 @@ from typing import Any
 
 import uvicorn
 
-from bmc.redfish import errors
+from bmc.redfish import errors, tls
 from bmc.redfish import registries as reg
 from bmc.redfish.app import create_app
 from bmc.redfish.deps import encode
@@ -51,17 +51,63 @@ HOLD_BUFFER = 64 * 1024
 Local = tuple[str, int | None] | None
 
 
+def _unknown_method(request_line: bytes) -> bool:
+    """Whether the HTTP parser refuses ``request_line`` for its method alone (httptools knows
+    a fixed list of methods; h11 takes any token)."""
+    try:
+        import httptools
+    except ImportError:  # pragma: no cover - uvicorn without httptools
+        return False
+    parser = httptools.HttpRequestParser(None)
+    try:
+        parser.feed_data(request_line.split(b"\n", 1)[0].rstrip(b"\r") + b"\r\n\r\n")
+    except httptools.HttpParserInvalidMethodError:
+        return True
+    except httptools.HttpParserError:
+        return False
+    return False
+
+
+def _bad_header(data: bytes) -> str:
+    """The name of the first header line of ``data`` the parser refuses (for the message)."""
+    try:
+        import httptools
+    except ImportError:  # pragma: no cover - uvicorn without httptools
+        return "(unparsable)"
+    lines = data.split(b"\r\n\r\n", 1)[0].split(b"\n")[1:]
+    for line in lines:
+        parser = httptools.HttpRequestParser(None)
+        try:
+            parser.feed_data(b"GET / HTTP/1.1\r\n" + line.rstrip(b"\r") + b"\r\n\r\n")
+        except httptools.HttpParserError:
+            name = line.split(b":", 1)[0][:64]
+            return name.decode("latin-1").encode("ascii", "backslashreplace").decode()
+    return "(unparsable)"
+
+
+def _raw_response(status: bytes, body: bytes) -> bytes:
+    return (
+        b"HTTP/1.1 " + status + b"\r\n"
+        b"content-type: application/json; charset=utf-8\r\n"
+        b"content-length: " + str(len(body)).encode() + b"\r\n"
+        b"odata-version: 4.0\r\ncache-control: no-cache\r\nconnection: close\r\n\r\n" + body
+    )
+
+
 def gated_protocol(
     answering: Callable[[Local], bool],
     not_implemented: bytes = b"",
     delivered: Callable[[Local], bool] = lambda local: True,
+    bad_request: Callable[[str], bytes] | None = None,
 ) -> type[asyncio.Protocol]:
     """uvicorn's HTTP protocol, dropping connections to a BMC that is not answering
     (``answering`` false: aborted) and holding those the network does not deliver
     (``delivered`` false: nothing is answered until it is delivered again).
 
-    A method the HTTP parser does not know (httptools knows a fixed list) is answered
-    501 Not Implemented with ``not_implemented`` as the Redfish error body, not 400.
+    A request the HTTP parser refuses is answered with a Redfish error body, and the connection
+    closed (``Connection: close``: the parser cannot go on): a method it does not know
+    (httptools knows a fixed list) 501 Not Implemented with ``not_implemented``; anything else
+    (a header it refuses) 400 Bad Request with ``bad_request(header name)``.
     """
 
     class Gated(_Http):
@@ -114,18 +160,28 @@ def gated_protocol(
                 self._poll.cancel()
                 self._poll = None
             super().connection_lost(exc)
+            # uvicorn cancels its keep-alive timer only when the connection ended cleanly; after
+            # a reset (a TLS client that just closes its socket) the timer held this protocol,
+            # its TLS protocol and read buffer for the whole keep-alive timeout (30 s).
+            if self.timeout_keep_alive_task is not None:
+                self.timeout_keep_alive_task.cancel()
+                self.timeout_keep_alive_task = None
 
         def send_400_response(self, msg: str) -> None:
-            if not not_implemented or not _REQUEST_LINE.match(self._last):
+            if not _REQUEST_LINE.match(self._last):
                 super().send_400_response(msg)
                 return
-            self.transport.write(
-                b"HTTP/1.1 501 Not Implemented\r\n"
-                b"content-type: application/json; charset=utf-8\r\n"
-                b"content-length: " + str(len(not_implemented)).encode() + b"\r\n"
-                b"odata-version: 4.0\r\ncache-control: no-cache\r\nconnection: close\r\n\r\n"
-                + not_implemented
-            )
+            if _unknown_method(self._last):
+                if not not_implemented:
+                    super().send_400_response(msg)
+                    return
+                self.transport.write(_raw_response(b"501 Not Implemented", not_implemented))
+            elif bad_request is not None:
+                body = bad_request(_bad_header(self._last))
+                self.transport.write(_raw_response(b"400 Bad Request", body))
+            else:
+                super().send_400_response(msg)
+                return
             self.transport.close()
 
     return Gated
@@ -204,16 +260,22 @@ class RedfishServer:
         if not self._sockets:
             self.bind_all()
         app = create_app(self.directory, self.registries)
-        unknown_method = encode(errors.body(self.registries.base, [Msg("OperationNotAllowed")]))
+        base = self.registries.base
+        unknown_method = encode(errors.body(base, [Msg("OperationNotAllowed")]))
+
+        def bad_request(header: str) -> bytes:
+            return encode(errors.body(base, [Msg("HeaderInvalid", (header,))]))
+
+        http: Any = gated_protocol(self._answering, unknown_method, self._delivered, bad_request)
+        if self.tls:
+            http = tls.tls_protocol(http, tls.server_context(*self.tls))
         config = uvicorn.Config(
             app,
-            http=gated_protocol(self._answering, unknown_method, self._delivered),
+            http=http,
             lifespan="off",
             log_config=None,
             access_log=False,
             server_header=False,
-            ssl_certfile=str(self.tls[0]) if self.tls else None,
-            ssl_keyfile=str(self.tls[1]) if self.tls else None,
             timeout_keep_alive=30,
             timeout_graceful_shutdown=1,
         )

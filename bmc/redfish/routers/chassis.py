@@ -152,6 +152,7 @@ async def power_supply(chassis_id: str, psu_id: str, _: Reader, bmc: CurrentBmc)
             name=f"Power Supply {psu_id}",
             model=psu.model,
             serial_number=node.part_serial(PartKind.PSU, psu_id),
+            firmware_version=psu.firmware_version,
             power_capacity_watts=float(psu.capacity_w),
             line_input_status="Normal" if has_input else "LossOfInput",
             status=Status(

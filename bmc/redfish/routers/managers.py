@@ -8,8 +8,16 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 
 from bmc.redfish import mapping
-from bmc.redfish.deps import CurrentBmc, body_of, no_content, privileged, reply
+from bmc.redfish.deps import (
+    CurrentBmc,
+    CurrentRegistries,
+    body_of,
+    no_content,
+    privileged,
+    reply,
+)
 from bmc.redfish.errors import Context, error, from_model_error
+from bmc.redfish.registries import Registries
 from bmc.redfish.schemas.common import (
     Action,
     Collection,
@@ -31,7 +39,7 @@ from bmc.redfish.schemas.managers import (
     Protocol,
 )
 from bmc.redfish.schemas.systems import EthernetInterface, IPv4Address
-from bmc.redfish.service import BmcService, Principal
+from bmc.redfish.service import Principal
 from nodes import sensors as sn
 from nodes.errors import ModelError
 from nodes.node import BmcResetKind
@@ -209,13 +217,18 @@ async def clear_log(manager_id: str, log_id: str, who: LogReader, bmc: CurrentBm
     return no_content()
 
 
-def render_entry(bmc: BmcService, record: SelRecord) -> LogEntry:
+def render_entry(regs: Registries, record: SelRecord) -> LogEntry:
+    """A SEL record as a LogEntry, its message from the service's ``ScaleunitSel`` registry."""
+    registry = regs.messages[mapping.SEL_REGISTRY]
+    key, args = mapping.sel_message(record)
     return LogEntry(
         odata_id=f"{BASE}/LogServices/SEL/Entries/{record.record_id}",
         id=str(record.record_id),
         name=f"SEL entry {record.record_id}",
         created=mapping.iso_time(record.timestamp),
-        message=record.message or f"sensor {record.sensor_number:#04x} event",
+        message=registry.text(key, args),
+        message_id=registry.message_id(key),
+        message_args=list(args) or None,
         severity=mapping.sel_severity(record),
         sensor_type=mapping.sel_sensor_type(record),
         sensor_number=record.sensor_number,
@@ -225,19 +238,26 @@ def render_entry(bmc: BmcService, record: SelRecord) -> LogEntry:
 
 
 @router.get("/{manager_id}/LogServices/{log_id}/Entries")
-async def entries(manager_id: str, log_id: str, _: EntryReader, bmc: CurrentBmc) -> Response:
+async def entries(
+    manager_id: str, log_id: str, _: EntryReader, bmc: CurrentBmc, regs: CurrentRegistries
+) -> Response:
     _manager(manager_id)
     _log(log_id)
     base = f"{BASE}/LogServices/SEL/Entries"
     records = bmc.node.sel.records()
     doc = Collection.of(ENTRIES, base, "SEL Entries", [f"{base}/{r.record_id}" for r in records])
     # LogEntryCollection's Members are AutoExpand: each member is the whole entry.
-    return reply({**doc.wire(), "Members": [render_entry(bmc, r).wire() for r in records]})
+    return reply({**doc.wire(), "Members": [render_entry(regs, r).wire() for r in records]})
 
 
 @router.get("/{manager_id}/LogServices/{log_id}/Entries/{entry_id}")
 async def entry(
-    manager_id: str, log_id: str, entry_id: str, _: EntryReader, bmc: CurrentBmc
+    manager_id: str,
+    log_id: str,
+    entry_id: str,
+    _: EntryReader,
+    bmc: CurrentBmc,
+    regs: CurrentRegistries,
 ) -> Response:
     _manager(manager_id)
     _log(log_id)
@@ -245,4 +265,4 @@ async def entry(
         record = bmc.node.sel.get(int(entry_id))
     except (ValueError, ModelError):
         raise error(404, "ResourceNotFound", "LogEntry", entry_id) from None
-    return reply(render_entry(bmc, record))
+    return reply(render_entry(regs, record))

@@ -116,7 +116,7 @@ async def registry_file(prefix: str, _: Reader, regs: CurrentRegistries) -> Resp
             location=[
                 RegistryLocation(
                     uri=f"{V1}/Registries/{prefix}/{reg.file_name}",
-                    publication_uri=f"https://redfish.dmtf.org/registries/{reg.file_name}",
+                    publication_uri=reg.publication_uri,
                 )
             ],
         )

@@ -12,7 +12,6 @@ with the Update-registry message, and the model is unchanged.
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Annotated
 from urllib.parse import unquote, urlsplit
 
@@ -25,6 +24,7 @@ from bmc.redfish.deps import (
     CurrentBmc,
     CurrentRegistries,
     body_of,
+    parse_json,
     privileged,
     reply,
     validate_body,
@@ -270,10 +270,7 @@ async def _push_parts(form: FormData) -> tuple[UpdateParametersBody, bytes, str]
         raise error(400, "ActionParameterValueTypeError", "(text)", "UpdateFile", PUSH)
     if isinstance(raw, UploadFile):
         raw = (await raw.read()).decode("utf-8", errors="replace")
-    try:
-        doc = json.loads(raw)
-    except ValueError:
-        raise error(400, "MalformedJSON") from None
+    doc = parse_json(raw)
     if not isinstance(doc, dict):
         raise error(400, "MalformedJSON")
     params = validate_body(doc, UpdateParametersBody, action=PUSH)

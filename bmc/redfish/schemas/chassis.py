@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from bmc.redfish.schemas.common import Body, Link, Resource, Status, Wire, odata_type
+from bmc.redfish.schemas.common import Body, KeepsNulls, Link, Resource, Status, Wire, odata_type
 
 
 class ChassisLinks(Wire):
@@ -14,7 +14,9 @@ class ChassisLinks(Wire):
     managed_by: list[Link]
 
 
-class Chassis(Resource):
+class Chassis(Resource, KeepsNulls):
+    NULLS = ("sku", "asset_tag")
+
     odata_type: str = odata_type("Chassis.v1_28_0.Chassis")
     chassis_type: str = "RackMount"
     manufacturer: str
@@ -48,6 +50,7 @@ class PowerSupply(Resource):
     odata_type: str = odata_type("PowerSupply.v1_6_0.PowerSupply")
     model: str
     serial_number: str
+    firmware_version: str
     power_supply_type: str = "AC"
     power_capacity_watts: float
     line_input_status: Literal["Normal", "LossOfInput"]
@@ -60,7 +63,9 @@ class ThermalSubsystem(Resource):
     fans: Link
 
 
-class FanSpeed(Wire):
+class FanSpeed(KeepsNulls):
+    NULLS = ("reading", "speed_rpm")
+
     reading: float | None = None
     speed_rpm: float | None = Field(None, serialization_alias="SpeedRPM")
 
@@ -85,7 +90,9 @@ class Thresholds(Wire):
     upper_fatal: Threshold | None = None
 
 
-class Sensor(Resource):
+class Sensor(Resource, KeepsNulls):
+    NULLS = ("reading",)
+
     odata_type: str = odata_type("Sensor.v1_12_0.Sensor")
     reading_type: str
     reading: float | None = None

@@ -8,9 +8,17 @@ recorded by :func:`odata_type`, so ``$metadata`` references exactly the schemas 
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import AliasGenerator, BaseModel, ConfigDict, Field
+from pydantic import (
+    AliasGenerator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+)
 
 #: Words Redfish does not simply capitalise.
 _WORDS = {
@@ -61,6 +69,25 @@ class Wire(BaseModel):
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
+class KeepsNulls(Wire):
+    """A shape with properties the schema makes nullable (``Nullable="true"`` in its CSDL): those
+    named in ``NULLS`` are sent as ``null`` when None ("no value now", as Redfish says it)
+    instead of being omitted; its other None fields are still omitted."""
+
+    NULLS: ClassVar[tuple[str, ...]] = ()
+
+    @model_serializer(mode="wrap")
+    def _keep_nulls(
+        self, handler: SerializerFunctionWrapHandler, info: SerializationInfo
+    ) -> dict[str, Any]:
+        out: dict[str, Any] = handler(self)
+        for name in self.NULLS:
+            if getattr(self, name) is None:
+                alias = type(self).model_fields[name].serialization_alias or pascal(name)
+                out[alias if info.by_alias else name] = None
+        return out
+
+
 class Body(BaseModel):
     """A request body: Redfish names in, unknown properties and coercions refused."""
 
@@ -87,7 +114,9 @@ Health = Literal["OK", "Warning", "Critical"]
 State = Literal["Enabled", "Disabled", "StandbyOffline", "Absent", "UnavailableOffline", "Starting"]
 
 
-class Status(Wire):
+class Status(KeepsNulls):
+    NULLS = ("health",)
+
     state: State = "Enabled"
     health: Health | None = "OK"
     health_rollup: Health | None = None

@@ -91,6 +91,8 @@ class LogEntry(Resource):
     entry_type: str = "SEL"
     created: str
     message: str
+    message_id: str
+    message_args: list[str] | None = None
     severity: Literal["OK", "Warning", "Critical"]
     sensor_type: str | None = None
     sensor_number: int

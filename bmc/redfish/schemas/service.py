@@ -51,7 +51,7 @@ class ServiceRoot(Resource):
 class RegistryLocation(Wire):
     language: str = "en"
     uri: str
-    publication_uri: str
+    publication_uri: str | None = None
 
 
 class MessageRegistryFile(Resource):

@@ -6,7 +6,16 @@ from typing import Literal
 
 from pydantic import Field
 
-from bmc.redfish.schemas.common import Body, Link, ResetAction, Resource, Status, Wire, odata_type
+from bmc.redfish.schemas.common import (
+    Body,
+    KeepsNulls,
+    Link,
+    ResetAction,
+    Resource,
+    Status,
+    Wire,
+    odata_type,
+)
 
 BootSource = Literal["None", "Pxe", "Floppy", "Cd", "Usb", "Hdd", "BiosSetup"]
 BootEnabled = Literal["Disabled", "Once", "Continuous"]
@@ -58,7 +67,9 @@ class SystemActions(Wire):
     reset: ResetAction = Field(serialization_alias="#ComputerSystem.Reset")
 
 
-class ComputerSystem(Resource):
+class ComputerSystem(Resource, KeepsNulls):
+    NULLS = ("asset_tag",)
+
     odata_type: str = odata_type("ComputerSystem.v1_27_0.ComputerSystem")
     system_type: str = "Physical"
     manufacturer: str

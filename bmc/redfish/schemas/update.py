@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from bmc.redfish.schemas.common import Body, Health, Link, Resource, Wire, odata_type
+from bmc.redfish.schemas.common import Body, Health, KeepsNulls, Link, Resource, Wire, odata_type
 
 TransferProtocol = Literal["HTTP", "HTTPS"]
 ApplyTime = Literal["Immediate", "OnReset"]
@@ -58,7 +58,9 @@ class SoftwareStatus(Wire):
     health: Health = "OK"
 
 
-class SoftwareInventory(Resource):
+class SoftwareInventory(Resource, KeepsNulls):
+    NULLS = ("lowest_supported_version",)
+
     odata_type: str = odata_type("SoftwareInventory.v1_13_0.SoftwareInventory")
     status: SoftwareStatus
     version: str

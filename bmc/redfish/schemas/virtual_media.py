@@ -6,7 +6,15 @@ from typing import Literal
 
 from pydantic import Field
 
-from bmc.redfish.schemas.common import Action, Body, Resource, Status, Wire, odata_type
+from bmc.redfish.schemas.common import (
+    Action,
+    Body,
+    KeepsNulls,
+    Resource,
+    Status,
+    Wire,
+    odata_type,
+)
 
 TransferProtocol = Literal["CIFS", "FTP", "SFTP", "HTTP", "HTTPS", "NFS", "SCP", "TFTP", "OEM"]
 
@@ -16,7 +24,9 @@ class VirtualMediaActions(Wire):
     eject_media: Action = Field(serialization_alias="#VirtualMedia.EjectMedia")
 
 
-class VirtualMedia(Resource):
+class VirtualMedia(Resource, KeepsNulls):
+    NULLS = ("image", "image_name", "transfer_protocol_type")
+
     odata_type: str = odata_type("VirtualMedia.v1_6_5.VirtualMedia")
     media_types: list[str]
     image: str | None = None
