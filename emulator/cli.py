@@ -18,6 +18,7 @@ from rich.table import Table
 from emulator import logs
 from emulator import topology as topo
 from emulator.control.cli import register as register_control
+from emulator.controller import cli as controller_cli
 from emulator.endpoints import Endpoint, plan_endpoints
 from emulator.errors import StartupError, TopologyError
 from nodes import firmware as fw
@@ -404,6 +405,7 @@ def inspect(file: Path, fmt: str) -> None:
 
 # -- operating a running rack (emulator.control) ---------------------------------------------------
 register_control(main)
+main.add_command(controller_cli.run), main.add_command(controller_cli.level)  # issue 12
 
 
 if __name__ == "__main__":
