@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from jsonpath_ng.ext import parse as jsonpath_parse
+
 from emulator.controller import runbook as rb
 from emulator.controller.steps import STEPS, Context, StepFailed, control
 from emulator.controller.tolerance import _short
@@ -58,9 +60,10 @@ class Runner:
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
             raise ValueError(f"unknown rollback strategy {self.strategy!r}: one of {STRATEGIES}")
-        variables = dict(self.runbook.variables) | dict(self.ctx.variables)
+        variables = dict(self.runbook.variables)
         if self.resume is not None:
             variables |= self.resume.get("variables", {})
+        variables |= self.ctx.variables  # --var wins, on a resumed run too
             self._done = {
                 s["id"] for s in self.resume.get("steps", []) if s["status"] == "succeeded"
             }
@@ -139,6 +142,8 @@ class Runner:
         started = self.ctx.time.now()
         while True:
             output = await fn(step, self.ctx)
+            if step.select is not None:
+                output = [m.value for m in jsonpath_parse(step.select).find(output)]
             if step.wait_until is None:
                 break
             ok, seen = step.wait_until.expect.check(output)

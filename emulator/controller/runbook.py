@@ -116,6 +116,7 @@ class StepBase(_Model):
     wait_until: WaitUntil | None = None
     expect: Tolerance | None = None
     save_as: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    select: str | None = Field(None, description="a JSONPath: the output becomes its matches")
     rollback: list[AnyStep] = Field(default_factory=list)
 
     @property

@@ -254,7 +254,13 @@ _FINAL = {"Completed", "Exception", "Killed", "Cancelled"}
 
 
 async def _poll_task(
-    ctx: Context, node: str, uri: str, creds: tuple[str, str], every: float
+    ctx: Context,
+    node: str,
+    uri: str,
+    creds: tuple[str, str],
+    every: float,
+    *,
+    stop_pending: bool = True,
 ) -> dict[str, Any]:
     """The task until it finishes or waits for a reset (Pending); a BMC restarting (connection
     errors, 401, 404 for a while) is waited out."""
@@ -272,7 +278,8 @@ async def _poll_task(
             continue
         misses = 0
         task = _json_or_fail(node, resp)
-        if task.get("TaskState") in _FINAL or task.get("TaskState") == "Pending":
+        state = task.get("TaskState")
+        if state in _FINAL or (stop_pending and state == "Pending"):
             return dict(task)
         await ctx.sleep(every)
 
@@ -341,7 +348,7 @@ async def update_component(
             rec = await control(ctx, "POST", "/faults", {"kind": "ac-loss", "device": node})
             await ctx.sleep(10)
             await control(ctx, "DELETE", f"/faults/{rec['id']}")
-        task = await _poll_task(ctx, node, monitor, creds, every)
+        task = await _poll_task(ctx, node, monitor, creds, every, stop_pending=False)
     if task.get("TaskState") != "Completed":
         notes = "; ".join(m.get("Message", "") for m in _messages(task))
         raise StepFailed(
