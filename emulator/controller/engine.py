@@ -63,10 +63,10 @@ class Runner:
         variables = dict(self.runbook.variables)
         if self.resume is not None:
             variables |= self.resume.get("variables", {})
-        variables |= self.ctx.variables  # --var wins, on a resumed run too
             self._done = {
                 s["id"] for s in self.resume.get("steps", []) if s["status"] == "succeeded"
             }
+        variables |= self.ctx.variables  # --var wins, on a resumed run too
         self.ctx.variables = variables
         self.ctx.on_wait = self._on_wait
         self.journal = {
