@@ -23,7 +23,7 @@ SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 def _describe(step: rb.StepBase) -> str:
     fields = step.model_dump(
         by_alias=True,
-        exclude={"name", "kind", "rollback", "steps", "retry", "expect", "wait-until"},
+        exclude={"name", "kind", "rollback", "fallback", "steps", "retry", "expect", "wait-until"},
         exclude_none=True,
         exclude_defaults=True,
     )
@@ -62,7 +62,7 @@ def print_plan(book: rb.Runbook, console: Console) -> None:
 
 def _progress(console: Console) -> Any:
     def show(what: str, e: dict[str, Any]) -> None:
-        if what == "start":
+        if what in ("start", "fallback"):
             return
         colour = {"succeeded": "green", "failed": "red", "skipped": "dim"}.get(e["status"], "")
         took = (e.get("ended_at") or 0) - (e.get("started_at") or 0)

@@ -208,7 +208,12 @@ class Runner:
                             raise StepFailed(f"no result within {WALL_CAP_S:.0f} real s") from None
                         raise
                     await self.ctx.sleep(resolved.retry.backoff * 2**attempt)
-        except (StepFailed, SafeguardBreached) as exc:
+        except StepFailed as exc:
+            entry |= {"status": "failed", "reason": exc.reason, "evidence": _evidence(exc.evidence)}
+            if not resolved.fallback:
+                raise
+            output = None
+        except SafeguardBreached as exc:
             entry |= {"status": "failed", "reason": exc.reason, "evidence": _evidence(exc.evidence)}
             raise
         finally:
@@ -218,6 +223,13 @@ class Runner:
                 entry["status"] = "succeeded"
             self._write()
             self._emit("end", entry)
+        if entry["status"] == "failed":  # the fallback, whose failure is the step's
+            self._emit("fallback", entry)
+            for k, inner in enumerate(resolved.fallback):
+                await self.run_step(inner, f"{sid}/fallback/{k}", phase)
+            entry["status"] = "recovered"
+            self._write()
+            return
         entry["output"] = _evidence(output)
         if resolved.save_as:
             self.ctx.variables[resolved.save_as] = output

@@ -118,6 +118,9 @@ class StepBase(_Model):
     save_as: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     select: str | None = Field(None, description="a JSONPath: the output becomes its matches")
     rollback: list[AnyStep] = Field(default_factory=list)
+    #: Run when the step fails (after its retries): the documented "if that fails, ..."; the
+    #: step counts as recovered when they all succeed.
+    fallback: list[AnyStep] = Field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -543,9 +546,10 @@ def substitute(value: Any, variables: dict[str, Any]) -> Any:
 def resolve(step: StepBase, variables: dict[str, Any]) -> StepBase:
     """The step with its variables substituted (not inside nested steps or rollbacks: those are
     resolved when they run)."""
-    raw = step.model_dump(by_alias=True, exclude={"rollback", "steps"}, exclude_none=True)
+    raw = step.model_dump(by_alias=True, exclude={"rollback", "fallback", "steps"}, exclude_none=True)
     done = substitute(raw, variables)
     done["rollback"] = step.rollback
+    done["fallback"] = step.fallback
     if isinstance(step, ForEach):
         done["steps"] = step.steps
     return type(step).model_validate(done)
