@@ -225,7 +225,7 @@ def test_firmware_leveling_levels_every_node_one_at_a_time(tmp_path: Path) -> No
     levels = [s for s in journal["steps"] if s["name"] == "update the drifted components"]
     assert [s["output"] for s in levels] == [{"bios": "2.27.0", "nic": "14.32.21.04"}] * 4
     # Never two nodes down: each node's drain comes after the previous one is back.
-    order = [(s["name"], s["id"].split("/")[2]) for s in journal["steps"] if "/" in s["id"]]
+    order = [(s["name"], s["id"].split("/")[2]) for s in journal["steps"] if s["id"][:3] == "m1/"]
     drains = [i for i, (name, _) in enumerate(order) if name == "drain"]
     backs = [i for i, (name, _) in enumerate(order) if name.startswith("back in service")]
     assert all(b < d for b, d in zip(backs, drains[1:], strict=False))
@@ -239,22 +239,44 @@ def test_an_image_failing_verification_stops_leveling_with_the_reason(tmp_path: 
     assert "n01: updating nic to 14.32.21.04 ended Exception" in step["reason"]
     assert "verif" in step["reason"].lower()
     # Stopped at the first failure: no other node was touched, the rollback resumed n01.
-    assert not any("/n02/" in s["id"] for s in journal["steps"])
+    assert not any(s["id"].startswith("m1/0/n02/") for s in journal["steps"])
     rollback = next(s for s in journal["steps"] if s["phase"].startswith("rollback"))
     assert rollback["name"] == "resume after a failed update"
+    assert rollback["status"] == "succeeded", rollback
     junit = (tmp_path / "report" / "junit.xml").read_text()
     assert "ended Exception" in junit
-    # ...and a resumed run continues where it stopped, with the good image.
-    resumed = run(
-        "firmware-leveling",
-        tmp_path / "again",
-        variables={"corrupt": []},
-        resume=tmp_path / "report" / "journal.json",
-    )
+
+
+def test_a_resumed_run_continues_where_it_stopped(tmp_path: Path) -> None:
+    """On the same rack, without rollbacks: the node stays drained, the run resumes at the
+    update that failed, now with the good image, and finishes."""
+    import asyncio
+
+    from emulator.controller import embed, engine
+
+    book = rb.load(SCENARIOS / "firmware-leveling.yaml")
+    first, second = tmp_path / "first.json", tmp_path / "second.json"
+    kw: dict[str, Any] = {"strategy": "never", "source": "t", "progress": None}
+    with embed.embedded(embed.loopback_topology(4)) as (inventory, clock, _):
+        failed = asyncio.run(
+            ccli._drive(
+                book, inventory, clock, variables={"corrupt": ["bios"]}, journal=first,
+                resume=None, **kw,
+            )
+        )
+        assert failed["status"] == "failed"
+        resumed = asyncio.run(
+            ccli._drive(
+                book, inventory, clock, variables={"corrupt": []}, journal=second,
+                resume=engine.load_journal(first), **kw,
+            )
+        )
     assert resumed["status"] == "completed", resumed["failure"]
     skipped = [s for s in resumed["steps"] if s["status"] == "skipped"]
     assert {s["name"] for s in skipped} >= {"list the nodes", "drift", "drain"}
-    assert resumed["steps"][len(skipped)]["id"] == step["id"]
+    where = next(s for s in failed["steps"] if s["status"] == "failed")["id"]
+    assert resumed["steps"][len(skipped)]["id"] == where
+    assert resumed["resumed_from"] == str(first)
 
 
 def test_a_second_node_taken_down_mid_update_trips_the_safeguard(tmp_path: Path) -> None:
