@@ -260,15 +260,25 @@ def test_a_resumed_run_continues_where_it_stopped(tmp_path: Path) -> None:
     with embed.embedded(embed.loopback_topology(4)) as (inventory, clock, _):
         failed = asyncio.run(
             ccli._drive(
-                book, inventory, clock, variables={"corrupt": ["bios"]}, journal=first,
-                resume=None, **kw,
+                book,
+                inventory,
+                clock,
+                variables={"corrupt": ["bios"]},
+                journal=first,
+                resume=None,
+                **kw,
             )
         )
         assert failed["status"] == "failed"
         resumed = asyncio.run(
             ccli._drive(
-                book, inventory, clock, variables={"corrupt": []}, journal=second,
-                resume=engine.load_journal(first), **kw,
+                book,
+                inventory,
+                clock,
+                variables={"corrupt": []},
+                journal=second,
+                resume=engine.load_journal(first),
+                **kw,
             )
         )
     assert resumed["status"] == "completed", resumed["failure"]

@@ -148,11 +148,11 @@ def execute(
             raise click.UsageError("--target needs --topology FILE (the addresses) and --token")
         topo = topo_mod.load(topology_file)
         inventory, source = embed.remote(target, token, topo, speed)
-        journal = asyncio.run(_drive(book, inventory, source, **args))  # type: ignore[arg-type]
+        journal = asyncio.run(_drive(book, inventory, source, **args))
     else:
         topo = topo_mod.load(topology_file) if topology_file else embed.loopback_topology(nodes)
         with embed.embedded(topo, virtual=virtual, speed=speed) as (inventory, source, _):
-            journal = asyncio.run(_drive(book, inventory, source, **args))  # type: ignore[arg-type]
+            journal = asyncio.run(_drive(book, inventory, source, **args))
     if report_dir is not None:
         paths = report.write_all(journal, report_dir)
         console.print(f"reports: {', '.join(str(p) for p in paths.values())}")

@@ -120,6 +120,7 @@ def embedded(
         topo, speed=speed, virtual=virtual, power_on=True, state_dir=state_dir, fresh=True
     ) as rack:
         clock = rack.runtime.clock
+        assert clock is not None
         source: Any = VirtualTime(clock) if virtual else WallTime(speed, clock.now())
         inv = _inventory(rack.endpoints, rack.control_url, rack.token, topo)
         asyncio.run(_until_running(source, rack.control_url, rack.token, 4 * 3600.0))

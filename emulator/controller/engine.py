@@ -165,11 +165,11 @@ class Runner:
 
     async def run_step(self, step: rb.StepBase, sid: str, phase: str) -> None:
         if sid in self._done:
-            entry = {"id": sid, "phase": phase, "name": step.label, "kind": step.kind}  # type: ignore[attr-defined]
-            entry |= {"status": "skipped", "reason": "succeeded in the resumed journal"}
-            self.journal["steps"].append(entry)
+            skip = {"id": sid, "phase": phase, "name": step.label, "kind": step.kind}  # type: ignore[attr-defined]
+            skip |= {"status": "skipped", "reason": "succeeded in the resumed journal"}
+            self.journal["steps"].append(skip)
             self._write()
-            self._emit("skip", entry)
+            self._emit("skip", skip)
             return
         try:
             resolved = rb.resolve(step, self.ctx.variables)
@@ -258,7 +258,11 @@ class Runner:
         method_ok = True
         self._guarding = True
         for p, phase in enumerate(self.runbook.method):
-            rec = {"phase": phase.phase, "rto_s": phase.rto, "started_at": self.ctx.time.now()}
+            rec: dict[str, Any] = {
+                "phase": phase.phase,
+                "rto_s": phase.rto,
+                "started_at": self.ctx.time.now(),
+            }
             j["phases"].append(rec)
             try:
                 try:

@@ -76,7 +76,7 @@ class ImageServer:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def add(self, name: str, data: bytes) -> str:
         self._images[name] = data

@@ -124,7 +124,7 @@ class StepBase(_Model):
 
     @property
     def label(self) -> str:
-        return self.name or self.kind  # type: ignore[attr-defined, no-any-return]
+        return self.name or self.kind  # type: ignore[attr-defined]
 
 
 class Wait(StepBase):
@@ -426,7 +426,7 @@ def _data_loc(tree: Any, loc: Loc) -> tuple[Loc, Any]:
             isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
         ):
             out.append(part)
-            node = node[part]
+            node = node[part]  # type: ignore[index]
         elif (isinstance(node, dict) and not out) or (isinstance(part, str) and part in KINDS):
             continue  # a discriminator tag
         else:
@@ -546,7 +546,9 @@ def substitute(value: Any, variables: dict[str, Any]) -> Any:
 def resolve(step: StepBase, variables: dict[str, Any]) -> StepBase:
     """The step with its variables substituted (not inside nested steps or rollbacks: those are
     resolved when they run)."""
-    raw = step.model_dump(by_alias=True, exclude={"rollback", "fallback", "steps"}, exclude_none=True)
+    raw = step.model_dump(
+        by_alias=True, exclude={"rollback", "fallback", "steps"}, exclude_none=True
+    )
     done = substitute(raw, variables)
     done["rollback"] = step.rollback
     done["fallback"] = step.fallback
