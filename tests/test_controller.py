@@ -333,3 +333,40 @@ def test_scaleunit_run_exits_non_zero_when_the_scenario_fails(tmp_path: Path) ->
     assert done.returncode == 1, done.stderr
     assert "Firmware leveling: failed" in done.stderr
     assert (out / "report.html").exists() and (out / "junit.xml").exists()
+
+
+def test_node_replace_sets_credentials_levels_firmware_and_repairs(tmp_path: Path) -> None:
+    journal = run("node-replace", tmp_path)
+    assert journal["status"] == "completed", journal["failure"]
+    steps = {s["name"]: s for s in journal["steps"]}
+    new = steps["the replacement node is racked"]["output"]
+    assert (new["username"], new["password"]) == ("root", "calvin")
+    assert new["firmware"]["bios"] == "2.26.0"
+    leveled = steps["level every component to the baseline"]["output"]
+    assert leveled == {
+        "bios": "2.27.0",
+        "bmc": "7.00.00.184",
+        "nic": "14.32.21.04",
+        "disk": "16.17.01.00",
+        "cpld": "1.1.4",
+        "boot_drive": "2.5.13.3024",
+    }
+    repair = steps["the repair ends (about 3 h)"]
+    assert 2.5 * 3600 <= repair["ended_at"] - steps["repair the node"]["started_at"] <= 4 * 3600
+    # The password never reaches the journal.
+    assert "scaleunit-lab1" not in (tmp_path / "report" / "journal.json").read_text()
+
+
+def test_bmc_switch_loss_names_every_timeout_and_spares_the_workloads(tmp_path: Path) -> None:
+    journal = run("bmc-switch-loss", tmp_path)
+    assert journal["status"] == "completed", journal["failure"]
+    by_name: dict[str, list[dict[str, Any]]] = {}
+    for s in journal["steps"]:
+        by_name.setdefault(s["name"], []).append(s)
+    assert len(by_name["workload answers"]) == 4
+    assert all(s["output"]["os_responsive"] for s in by_name["workload answers"])
+    for s in by_name["IPMI times out"] + by_name["Redfish times out"]:
+        assert "(timeout)" in s["output"]["failed_as_expected"]
+    stop = by_name["a power operation is impossible"][0]["output"]["failed_as_expected"]
+    assert "did not respond" in stop
+    assert all(s["output"] == "on" for s in by_name["IPMI answers"])

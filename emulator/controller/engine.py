@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -139,6 +140,16 @@ class Runner:
     # -- one step ------------------------------------------------------------------------------
     async def _attempt(self, step: rb.StepBase) -> Any:
         fn = STEPS[step.kind]  # type: ignore[attr-defined]
+        if step.fails_with is not None:
+            try:
+                output = await fn(step, self.ctx)
+            except StepFailed as exc:
+                if re.search(step.fails_with, exc.reason):
+                    return {"failed_as_expected": exc.reason}
+                raise StepFailed(
+                    f"failed, but not with /{step.fails_with}/: {exc.reason}", exc.evidence
+                ) from None
+            raise StepFailed(f"succeeded, but should have failed with /{step.fails_with}/", output)
         started = self.ctx.time.now()
         while True:
             output = await fn(step, self.ctx)

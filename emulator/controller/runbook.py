@@ -48,6 +48,7 @@ from pydantic import (
     Field,
     Tag,
     ValidationError,
+    field_validator,
 )
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
@@ -117,10 +118,23 @@ class StepBase(_Model):
     expect: Tolerance | None = None
     save_as: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     select: str | None = Field(None, description="a JSONPath: the output becomes its matches")
+    fails_with: str | None = Field(
+        None, description="a regex: the step must fail, with a reason that matches it"
+    )
     rollback: list[AnyStep] = Field(default_factory=list)
     #: Run when the step fails (after its retries): the documented "if that fails, ..."; the
     #: step counts as recovered when they all succeed.
     fallback: list[AnyStep] = Field(default_factory=list)
+
+    @field_validator("fails_with")
+    @classmethod
+    def _regex(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                re.compile(v)
+            except re.error as exc:
+                raise ValueError(f"not a regular expression: {exc}") from None
+        return v
 
     @property
     def label(self) -> str:
@@ -245,8 +259,8 @@ class IpmiCredentials(StepBase, Credentials):
     kind: Literal["ipmi-credentials"]
     node: str
     user_id: int = Field(2, ge=1, le=15)
-    new_username: str = Field(max_length=16)
-    new_password: str = Field(max_length=16)
+    new_username: str | None = Field(None, max_length=16, description="default: the rack's")
+    new_password: str | None = Field(None, max_length=16, description="default: the rack's")
 
 
 class Workload(StepBase):

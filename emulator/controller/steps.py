@@ -92,8 +92,8 @@ class Context:
     variables: dict[str, Any] = field(default_factory=dict)
     #: Called after every wait (the engine checks its safeguards there).
     on_wait: Callable[[], Awaitable[None]] | None = None
-    redfish_timeout: float = 5.0
-    ipmi_timeout: float = 1.0
+    redfish_timeout: float = 3.0
+    ipmi_timeout: float = 0.5
 
     async def sleep(self, seconds: float) -> None:
         await self.time.sleep(seconds)
@@ -341,6 +341,11 @@ async def update_component(
         )
         if reset is not None:
             action, kind = reset["MessageArgs"][0], reset["MessageArgs"][1]
+            if "/Systems/" in action:  # a host that is off is powered on instead (Ironic does)
+                system = action.split("/Actions/")[0]
+                power = _json_or_fail(node, await redfish_call(ctx, node, "GET", system, creds))
+                if power.get("PowerState") == "Off":
+                    kind = "On"
             done = await redfish_call(ctx, node, "POST", action, creds, {"ResetType": kind})
             if done.status_code >= 400:
                 _json_or_fail(node, done)
@@ -460,7 +465,7 @@ _CHASSIS_CONTROL = {"power-off": 0, "power-on": 1, "power-cycle": 2, "power-soft
 
 async def _ipmi_session(ctx: Context, node: str, creds: tuple[str, str]) -> LanplusClient:
     host, port = ctx.node(node).ipmi
-    client = LanplusClient(host, port, creds[0], creds[1], timeout=ctx.ipmi_timeout, retries=2)
+    client = LanplusClient(host, port, creds[0], creds[1], timeout=ctx.ipmi_timeout, retries=3)
     try:
         await client.open()
     except IpmiTimeout:
@@ -495,11 +500,12 @@ async def ipmi_credentials(step: rb.IpmiCredentials, ctx: Context) -> Any:
     """Set User Name (45h) and Set User Password (47h, 16-byte form) for ``user-id``."""
     client = await _ipmi_session(ctx, step.node, ctx.creds(step))
     try:
-        name = step.new_username.encode().ljust(16, b"\0")
-        await client.call(0x06, 0x45, bytes([step.user_id]) + name)
-        pw = step.new_password.encode().ljust(16, b"\0")
+        username = step.new_username or ctx.inventory.username
+        password = step.new_password or ctx.inventory.password
+        await client.call(0x06, 0x45, bytes([step.user_id]) + username.encode().ljust(16, b"\0"))
+        pw = password.encode().ljust(16, b"\0")
         await client.call(0x06, 0x47, bytes([step.user_id, 0x02]) + pw)
-        return {"user_id": step.user_id, "username": step.new_username}
+        return {"user_id": step.user_id, "username": username}
     except IpmiError as exc:
         raise StepFailed(f"{step.node}: IPMI set user: {exc}") from None
     finally:
