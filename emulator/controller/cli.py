@@ -105,7 +105,10 @@ async def _drive(
                 source=source,
                 progress=progress,
             )
-            return await runner.run()
+            try:
+                return await runner.run()
+            finally:
+                await ctx.aclose()
     finally:
         images.close()
 

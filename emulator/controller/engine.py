@@ -24,11 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jsonpath_ng.ext import parse as jsonpath_parse
-
 from emulator.controller import runbook as rb
 from emulator.controller.steps import STEPS, Context, StepFailed, control
-from emulator.controller.tolerance import _short
+from emulator.controller.tolerance import _short, jsonpath_parse
 
 STRATEGIES = ("default", "always", "never", "deviated")
 #: The longest any single step may take in real seconds, whatever its emulated timeout.
@@ -90,7 +88,7 @@ class Runner:
     def _write(self) -> None:
         if self.journal_path is not None:
             tmp = self.journal_path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(self.journal, indent=2, default=str), encoding="utf-8")
+            tmp.write_text(json.dumps(self.journal, default=str), encoding="utf-8")
             tmp.replace(self.journal_path)
 
     def _emit(self, what: str, entry: dict[str, Any]) -> None:
@@ -230,10 +228,9 @@ class Runner:
         finally:
             entry["ended_at"] = self.ctx.time.now()
             entry["wall_s"] = round(time.perf_counter() - wall0, 4)
-            if entry["status"] == "running":
-                entry["status"] = "succeeded"
-            self._write()
-            self._emit("end", entry)
+            if entry["status"] == "failed":
+                self._write()
+                self._emit("end", entry)
         if entry["status"] == "failed":  # the fallback, whose failure is the step's
             self._emit("fallback", entry)
             for k, inner in enumerate(resolved.fallback):
@@ -241,13 +238,17 @@ class Runner:
             entry["status"] = "recovered"
             self._write()
             return
+        # Succeeded: its output and the variable it saves are in the journal at the same time
+        # as its status, so a resumed run never skips a step whose output it lacks.
+        entry["status"] = "succeeded"
         entry["output"] = _evidence(output)
         if resolved.save_as:
             self.ctx.variables[resolved.save_as] = output
         self._rollbacks.extend((sid, r, dict(self.ctx.variables)) for r in resolved.rollback)
+        self._write()
+        self._emit("end", entry)
         if self._guarding:
             await self.check_safeguards()
-        self._write()
 
     # -- the run -------------------------------------------------------------------------------
     async def _steady(self, when: str) -> bool:
@@ -336,8 +337,8 @@ def _evidence(value: Any) -> Any:
         text = json.dumps(value, default=str)
     except (TypeError, ValueError):
         return _short(value)
-    if len(text) > 4000:
-        return _short(value, 4000)
+    if len(text) > 2000:
+        return _short(value, 2000)
     return json.loads(text)
 
 

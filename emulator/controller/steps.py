@@ -94,6 +94,7 @@ class Context:
     on_wait: Callable[[], Awaitable[None]] | None = None
     redfish_timeout: float = 3.0
     ipmi_timeout: float = 0.5
+    _redfish: dict[str, httpx.AsyncClient] = field(default_factory=dict)
 
     async def sleep(self, seconds: float) -> None:
         await self.time.sleep(seconds)
@@ -105,6 +106,21 @@ class Context:
         if access is None:
             raise StepFailed(f"no node named {name!r} (known: {', '.join(self.inventory.nodes)})")
         return access
+
+    def redfish_client(self, node: str) -> httpx.AsyncClient:
+        """One client per BMC for the run (a connection kept alive, one TLS context)."""
+        client = self._redfish.get(node)
+        if client is None:
+            client = httpx.AsyncClient(
+                base_url=self.node(node).redfish, verify=False, timeout=self.redfish_timeout
+            )
+            self._redfish[node] = client
+        return client
+
+    async def aclose(self) -> None:
+        for client in self._redfish.values():
+            await client.aclose()
+        self._redfish.clear()
 
     def creds(self, step: rb.Credentials) -> tuple[str, str]:
         return (
@@ -192,19 +208,16 @@ async def redfish_call(
     body: Any = None,
     **kw: Any,
 ) -> httpx.Response:
-    base = ctx.node(node).redfish
-    async with httpx.AsyncClient(
-        base_url=base, verify=False, auth=creds, timeout=ctx.redfish_timeout
-    ) as client:
-        try:
-            return await client.request(method, path, json=body, **kw)
-        except httpx.TimeoutException:
-            raise StepFailed(
-                f"{node}: the BMC did not answer Redfish {method} {path} "
-                f"within {ctx.redfish_timeout} s (timeout)"
-            ) from None
-        except httpx.HTTPError as exc:
-            raise StepFailed(f"{node}: Redfish {method} {path}: {type(exc).__name__}") from None
+    client = ctx.redfish_client(node)
+    try:
+        return await client.request(method, path, json=body, auth=creds, **kw)
+    except httpx.TimeoutException:
+        raise StepFailed(
+            f"{node}: the BMC did not answer Redfish {method} {path} "
+            f"within {ctx.redfish_timeout} s (timeout)"
+        ) from None
+    except httpx.HTTPError as exc:
+        raise StepFailed(f"{node}: Redfish {method} {path}: {type(exc).__name__}") from None
 
 
 def _json_or_fail(node: str, resp: httpx.Response) -> Any:
@@ -302,9 +315,9 @@ async def update_component(
 ) -> dict[str, Any]:
     """One component to ``version``: send the image, follow the task, run the reset its
     ResetRequired message names (an AC cycle for the CPLD), and read the version back."""
-    found = await inventory(ctx, node, creds)
-    model = found["_model"]
     target = f"/redfish/v1/UpdateService/FirmwareInventory/{component}"
+    item = _json_or_fail(node, await redfish_call(ctx, node, "GET", target, creds))
+    model = str(item.get("SoftwareId", ":")).split(":")[0]
     url = ctx.images.image_url(component, model, version, bad=bad)
     if transfer == "pull":
         body = {
@@ -363,8 +376,9 @@ async def update_component(
     # The version read back must be the image's (a task that says Completed is not proof).
     for _ in range(60):
         try:
-            now = (await inventory(ctx, node, creds)).get(component)
-        except StepFailed:
+            resp = await redfish_call(ctx, node, "GET", target, creds)
+            now = resp.json().get("Version") if resp.status_code == 200 else None
+        except (StepFailed, ValueError):
             now = None
         if now == version:
             return {"component": component, "version": now, "task": monitor}

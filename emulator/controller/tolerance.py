@@ -12,12 +12,19 @@ allows none); ``count`` bounds the number of matches instead.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
 from jsonpath_ng.exceptions import JsonPathParserError
-from jsonpath_ng.ext import parse as jsonpath_parse
+from jsonpath_ng.ext import parse as _parse
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+@functools.lru_cache(maxsize=512)
+def jsonpath_parse(expression: str) -> Any:
+    """A parsed JSONPath, cached (jsonpath-ng builds its parser tables on every parse)."""
+    return _parse(expression)
 
 
 class Tolerance(BaseModel):
