@@ -370,3 +370,45 @@ def test_bmc_switch_loss_names_every_timeout_and_spares_the_workloads(tmp_path: 
     stop = by_name["a power operation is impossible"][0]["output"]["failed_as_expected"]
     assert "did not respond" in stop
     assert all(s["output"] == "on" for s in by_name["IPMI answers"])
+
+
+def test_scaleunit_level_dry_run_and_run(tmp_path: Path) -> None:
+    baseline = SCENARIOS / "baselines" / "default.yaml"
+    dry = CliRunner().invoke(main, ["level", "--baseline", str(baseline), "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert f"var baseline = '{baseline}'" in dry.output and "var drift = []" in dry.output
+    out = tmp_path / "out"
+    done = CliRunner().invoke(main, ["level", "--baseline", str(baseline), "--report", str(out)])
+    assert done.exit_code == 0, done.output
+    journal = json.loads((out / "journal.json").read_text())
+    plan = next(s for s in journal["steps"] if s["name"] == "read every inventory and plan")
+    assert plan["output"]["noop"] == ["n01", "n02", "n03", "n04"]  # a fresh rack is level
+
+
+def test_a_running_rack_is_driven_through_its_control_plane() -> None:
+    """--target: the controller drives a rack it did not start, in scaled wall time."""
+    import asyncio
+
+    from emulator.controller import embed
+    from emulator.harness import RackThread
+
+    topo = embed.loopback_topology(4)
+    book = SCENARIOS / "node-repair.yaml"
+    with RackThread(topo, speed=200, power_on=True) as rack:
+        inventory, clock = embed.remote(rack.control_url, rack.token, topo, speed=200)
+        asyncio.run(embed._until_running(clock, rack.control_url, rack.token, 3600))
+        journal = asyncio.run(
+            ccli._drive(
+                rb.load(book),
+                inventory,
+                clock,
+                variables={},
+                journal=None,
+                strategy="default",
+                resume=None,
+                source=str(book),
+                progress=None,
+            )
+        )
+    assert journal["status"] == "completed", journal["failure"]
+    assert journal["elapsed_s"] > 60  # emulated time passed in the rack's own clock

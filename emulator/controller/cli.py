@@ -238,5 +238,6 @@ def run(scenario: Path, resume: Path | None, **o: Any) -> None:
 @_rack_options
 def level(baseline: Path, **o: Any) -> None:
     """Level every node's firmware to a baseline file (scenarios/firmware-leveling.yaml)."""
-    o["var"] = (*o["var"], f"baseline={baseline}")
+    # The tool levels what it finds: the scenario's own drift (its triage) is left out.
+    o["var"] = ("drift=[]", *o["var"], f"baseline={baseline}")
     _run(SCENARIOS / "firmware-leveling.yaml", None, o)
