@@ -134,6 +134,13 @@ def _book(steps: str) -> str:
             "not a JSONPath expression",
         ),
         (
+            "      - kind: status\n        fallback:\n          - kind: wait\n"
+            "            rollback:\n              - {kind: wait, forr: 3}\n",
+            10,
+            "method.0.steps.0.fallback.0.rollback.0.forr",
+            "unknown key",
+        ),
+        (
             "      - kind: wait\n        for: soon\n",
             7,
             "method.0.steps.0.for",
@@ -412,3 +419,82 @@ def test_a_running_rack_is_driven_through_its_control_plane() -> None:
         )
     assert journal["status"] == "completed", journal["failure"]
     assert journal["elapsed_s"] > 60  # emulated time passed in the rack's own clock
+
+
+def test_switch_cli_steps_speak_ssh(tmp_path: Path) -> None:
+    """The switch-cli step kind against an asyncssh server on loopback answering exec requests
+    (issue 11 brings the switches' own; this pins the client side: user, password, one exec
+    request per command, outputs in order, a failing command named)."""
+    import asyncio
+
+    import asyncssh
+    import httpx
+
+    from emulator.controller.images import ImageServer
+    from emulator.controller.steps import Context, Inventory, StepFailed, SwitchAccess, switch_cli
+
+    seen: list[tuple[str, str]] = []
+
+    class Server(asyncssh.SSHServer):
+        def begin_auth(self, username: str) -> bool:
+            return True
+
+        def password_auth_supported(self) -> bool:
+            return True
+
+        def validate_password(self, username: str, password: str) -> bool:
+            return (username, password) == ("admin", "s3cret")
+
+    async def handle(process: asyncssh.SSHServerProcess[str]) -> None:
+        command = process.command or ""
+        seen.append((process.get_extra_info("username"), command))
+        if command == "show version":
+            process.stdout.write("Dell SmartFabric OS10 Enterprise\nOS Version: 10.6.1.1\n")
+            process.exit(0)
+        else:
+            process.stderr.write(f"% Error: Unrecognized command {command!r}\n")
+            process.exit(1)
+
+    async def main() -> None:
+        key = asyncssh.generate_private_key("ssh-ed25519")
+        server = await asyncssh.create_server(
+            Server, "127.0.0.1", 0, server_host_keys=[key], process_factory=handle
+        )
+        port = server.sockets[0].getsockname()[1]
+        inv = Inventory("http://127.0.0.1:1", "t", "u", "p")
+        inv.switches["tor-a"] = SwitchAccess(
+            ssh=("127.0.0.1", port), username="admin", password="s3cret"
+        )
+        images = ImageServer()
+        async with httpx.AsyncClient() as http:
+            ctx = Context(inv, None, images, http)  # type: ignore[arg-type]
+            step = rb.SwitchCli(kind="switch-cli", switch="tor-a", commands=["show version"])
+            out = await switch_cli(step, ctx)
+            assert out == ["Dell SmartFabric OS10 Enterprise\nOS Version: 10.6.1.1\n"]
+            bad = rb.SwitchCli(kind="switch-cli", switch="tor-a", commands=["show versoin"])
+            with pytest.raises(StepFailed, match="'show versoin' failed"):
+                await switch_cli(bad, ctx)
+        images.close()
+        server.close()
+
+    asyncio.run(main())
+    assert seen == [("admin", "show version"), ("admin", "show versoin")]
+
+
+def test_a_null_value_tolerance_and_publish() -> None:
+    from emulator.controller.tolerance import Tolerance
+
+    silent = Tolerance.model_validate({"value": None})
+    assert silent.check(None)[0] and not silent.check({"node": "n01"})[0]
+    with pytest.raises(ValueError, match="exactly one of"):
+        Tolerance.model_validate({"jsonpath": "$.a"})
+    server = images.ImageServer()
+    try:
+        import httpx
+
+        url = server.add("tor-a.cfg", b"hostname tor-a\n")
+        assert url.startswith("http://127.0.0.1:")
+        assert httpx.get(url).content == b"hostname tor-a\n"
+        assert httpx.get(url + ".missing").status_code == 404
+    finally:
+        server.close()

@@ -38,14 +38,16 @@ import difflib
 import io
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
+    RootModel,
     Tag,
     ValidationError,
     field_validator,
@@ -110,6 +112,13 @@ class WaitUntil(_Model):
 
 
 # -- step kinds -------------------------------------------------------------------------------
+#: Steps nested in a step: validated as :class:`Step`, kept as the step models themselves.
+if TYPE_CHECKING:
+    Steps = list["StepBase"]
+else:
+    Steps = Annotated[list["Step"], AfterValidator(lambda v: _unwrap(v))]
+
+
 class StepBase(_Model):
     name: str = ""
     timeout: Duration | None = Field(None, gt=0, description="emulated seconds (default: none)")
@@ -121,10 +130,10 @@ class StepBase(_Model):
     fails_with: str | None = Field(
         None, description="a regex: the step must fail, with a reason that matches it"
     )
-    rollback: list[AnyStep] = Field(default_factory=list)
+    rollback: Steps = Field(default_factory=list)
     #: Run when the step fails (after its retries): the documented "if that fails, ..."; the
     #: step counts as recovered when they all succeed.
-    fallback: list[AnyStep] = Field(default_factory=list)
+    fallback: Steps = Field(default_factory=list)
 
     @field_validator("fails_with")
     @classmethod
@@ -284,6 +293,15 @@ class SwitchCli(StepBase):
     password: str | None = None
 
 
+class Publish(StepBase):
+    """Put a file on the controller's own HTTP server (a configuration backup, an image):
+    the output is its URL, for ``copy http://... running-configuration`` or SimpleUpdate."""
+
+    kind: Literal["publish"]
+    file: str = Field(min_length=1, description="a plain file name (no /)")
+    content: str | list[str]
+
+
 class SnmpGet(StepBase):
     kind: Literal["snmp-get"]
     switch: str
@@ -294,7 +312,7 @@ class ForEach(StepBase):
     kind: Literal["for-each"]
     items: list[Any] | str
     as_: str = Field(alias="as", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-    steps: list[AnyStep] = Field(min_length=1)
+    steps: Steps = Field(min_length=1)
 
 
 STEP_CLASSES: tuple[type[StepBase], ...] = (
@@ -319,6 +337,7 @@ STEP_CLASSES: tuple[type[StepBase], ...] = (
     Workload,
     FirmwarePlan,
     SwitchCli,
+    Publish,
     SnmpGet,
     ForEach,
 )
@@ -355,14 +374,25 @@ AnyStep = Annotated[
     | Annotated[Workload, Tag("workload")]
     | Annotated[FirmwarePlan, Tag("firmware-plan")]
     | Annotated[SwitchCli, Tag("switch-cli")]
+    | Annotated[Publish, Tag("publish")]
     | Annotated[SnmpGet, Tag("snmp-get")]
     | Annotated[ForEach, Tag("for-each")],
     Discriminator(_kind_of, custom_error_type="unknown_kind", custom_error_message="x"),
 ]
 
+
+class Step(RootModel[AnyStep]):
+    """One step of any kind: the union as a model of its own, so that steps nested in steps
+    (rollback, fallback, for-each) refer to it instead of rebuilding the union each time."""
+
+
+def _unwrap(steps: list[Any]) -> list[Any]:
+    return [s.root if isinstance(s, Step) else s for s in steps]
+
+
+StepBase.model_rebuild()
 for _cls in STEP_CLASSES:
     _cls.model_rebuild()
-StepBase.model_rebuild()
 
 
 # -- safeguards -------------------------------------------------------------------------------

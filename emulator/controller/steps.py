@@ -43,6 +43,9 @@ class NodeAccess:
 class SwitchAccess:
     snmp: tuple[str, int] | None = None
     ssh: tuple[str, int] | None = None
+    #: The switch CLI's admin user (issue 11: from the topology); never written to a journal.
+    username: str | None = None
+    password: str | None = None
 
 
 @dataclass
@@ -560,13 +563,13 @@ async def switch_cli(step: rb.SwitchCli, ctx: Context) -> Any:
     import asyncssh
 
     host, port = access.ssh
-    user = step.username or ctx.inventory.username
+    user = step.username or access.username or "admin"
     try:
         async with asyncssh.connect(
             host,
             port,
             username=user,
-            password=step.password or ctx.inventory.password,
+            password=step.password or access.password or "admin",
             known_hosts=None,
         ) as conn:
             outputs = []
@@ -609,6 +612,13 @@ async def snmp_get(step: rb.SnmpGet, ctx: Context) -> Any:
     return binds[0][1].prettyPrint()
 
 
+async def publish(step: rb.Publish, ctx: Context) -> Any:
+    if "/" in step.file or step.file.startswith("."):
+        raise StepFailed(f"publish: {step.file!r} is not a plain file name")
+    text = step.content if isinstance(step.content, str) else "\n".join(step.content)
+    return ctx.images.add(step.file, text.encode())
+
+
 STEPS: dict[str, Callable[[Any, Context], Awaitable[Any]]] = {
     "wait": wait,
     "status": status,
@@ -632,4 +642,5 @@ STEPS: dict[str, Callable[[Any, Context], Awaitable[Any]]] = {
     "firmware-plan": firmware_plan,
     "switch-cli": switch_cli,
     "snmp-get": snmp_get,
+    "publish": publish,
 }

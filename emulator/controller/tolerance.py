@@ -58,7 +58,11 @@ class Tolerance(BaseModel):
 
     @model_validator(mode="after")
     def _one_check(self) -> Tolerance:
-        given = [k for k in ("value", "range", "regex", "count") if getattr(self, k) is not None]
+        given = [
+            k
+            for k in ("value", "range", "regex", "count")
+            if getattr(self, k) is not None or (k == "value" and k in self.model_fields_set)
+        ]
         if len(given) != 1:
             raise ValueError(
                 "a tolerance needs exactly one of value, range, regex, count "
