@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -60,9 +61,38 @@ def print_plan(book: rb.Runbook, console: Console) -> None:
         console.print(f"  rollback: {_describe(step)}")
 
 
-def _progress(console: Console) -> Any:
-    def show(what: str, e: dict[str, Any]) -> None:
-        if what in ("start", "fallback"):
+class Progress:
+    """Live progress with rich: a line per finished step, and a status line with the phase, the
+    step under way, the emulated and wall time, and the phase's time against its RTO."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.phase: dict[str, Any] = {}
+        self.wall0 = time.perf_counter()
+        self.status = console.status("starting", spinner="dots")
+
+    def __enter__(self) -> Progress:
+        if self.console.is_terminal:
+            self.status.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.status.stop()
+
+    def __call__(self, what: str, e: dict[str, Any]) -> None:
+        if what == "phase":
+            self.phase = e
+            return
+        if what == "start":
+            rto = ""
+            if self.phase and e.get("phase") == self.phase.get("phase"):
+                spent = (e.get("started_at") or 0) - self.phase["started_at"]
+                rto = f" | RTO {report.duration(spent)} of {report.duration(self.phase['rto_s'])}"
+            self.status.update(
+                f"{e['phase']} / {e['name']} | wall {time.perf_counter() - self.wall0:.1f} s{rto}"
+            )
+            return
+        if what == "fallback":
             return
         colour = {"succeeded": "green", "failed": "red", "skipped": "dim"}.get(e["status"], "")
         took = (e.get("ended_at") or 0) - (e.get("started_at") or 0)
@@ -70,11 +100,9 @@ def _progress(console: Console) -> Any:
             f"[{colour}]{e['status']:>9}[/{colour}] {e['phase']} / {e['name']} "
             f"[dim](emulated {report.duration(took)}, wall {e.get('wall_s', 0):.2f} s)[/dim]"
         )
-        console.print(line)
+        self.console.print(line)
         if e.get("reason"):
-            console.print(f"          [red]{e['reason']}[/red]", markup=True, highlight=False)
-
-    return show
+            self.console.print(f"          [red]{e['reason']}[/red]", highlight=False)
 
 
 async def _drive(
@@ -135,14 +163,34 @@ def execute(
     if report_dir is not None:
         report_dir.mkdir(parents=True, exist_ok=True)
     journal_path = report_dir / "journal.json" if report_dir is not None else None
-    args = dict(
+    args: dict[str, Any] = dict(
         variables=dict(variables or {}),
         journal=journal_path,
         strategy=strategy,
         resume=resumed,
         source=str(scenario),
-        progress=_progress(console),
+        progress=None,
     )
+    with Progress(console) as progress:
+        args["progress"] = progress
+        journal = _start(book, args, target, token, topology_file, nodes, virtual, speed)
+    if report_dir is not None:
+        paths = report.write_all(journal, report_dir)
+        console.print(f"reports: {', '.join(str(p) for p in paths.values())}")
+    return journal
+
+
+def _start(
+    book: rb.Runbook,
+    args: dict[str, Any],
+    target: str | None,
+    token: str | None,
+    topology_file: Path | None,
+    nodes: int,
+    virtual: bool,
+    speed: float,
+) -> dict[str, Any]:
+    """Run on a rack: a running one (``target``) or one started here."""
     from emulator import topology as topo_mod
     from emulator.controller import embed
 
@@ -156,9 +204,6 @@ def execute(
         topo = topo_mod.load(topology_file) if topology_file else embed.loopback_topology(nodes)
         with embed.embedded(topo, virtual=virtual, speed=speed) as (inventory, source, _):
             journal = asyncio.run(_drive(book, inventory, source, **args))
-    if report_dir is not None:
-        paths = report.write_all(journal, report_dir)
-        console.print(f"reports: {', '.join(str(p) for p in paths.values())}")
     return journal
 
 

@@ -276,6 +276,7 @@ class Runner:
                 "started_at": self.ctx.time.now(),
             }
             j["phases"].append(rec)
+            self._emit("phase", rec)
             try:
                 try:
                     await self.check_safeguards()
