@@ -498,3 +498,43 @@ def test_a_null_value_tolerance_and_publish() -> None:
         assert httpx.get(url + ".missing").status_code == 404
     finally:
         server.close()
+
+
+def test_the_stepped_clock_moves_only_when_advanced_from_another_thread() -> None:
+    import asyncio
+    import threading
+
+    from emulator.clock import SteppedClock
+
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        clock = asyncio.run_coroutine_threadsafe(_make_clock(), loop).result(5)
+        fired: list[tuple[str, float, bool]] = []
+
+        def note(name: str) -> None:
+            fired.append((name, clock.now(), threading.current_thread() is thread))
+
+        t0 = clock.now()
+        loop.call_soon_threadsafe(clock.call_later, 90.0, lambda: note("b"))
+        loop.call_soon_threadsafe(clock.call_later, 30.0, lambda: note("a"))
+        assert clock.advance_threadsafe(0).result(5) == t0  # nothing moves by itself
+        assert fired == []
+        assert clock.advance_threadsafe(60.0).result(5) == t0 + 60.0
+        assert fired == [("a", t0 + 30.0, True)]  # on the loop's thread, at its own time
+        clock.advance_threadsafe(3600.0).result(5)
+        assert fired[1] == ("b", t0 + 90.0, True) and clock.now() == t0 + 3660.0
+        assert isinstance(clock, SteppedClock)
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        loop.close()
+
+
+async def _make_clock() -> Any:
+    import asyncio
+
+    from emulator.clock import SteppedClock
+
+    return SteppedClock(asyncio.get_running_loop(), start=1_767_225_600.0)
