@@ -207,6 +207,10 @@ def test_node_repair_passes_with_one_junit_case_per_step(tmp_path: Path) -> None
     assert all(c.is_passed for c in cases)
     page = (tmp_path / "report" / "report.html").read_text()
     assert "<svg" in page and "hardware restoration" in page and "<script" not in page
+    # The rack's own events during the run are on the report's timeline.
+    types = {e["type"] for e in journal["events"]}
+    assert {"fault.injected", "power.changed", "fabric.alert.raised"} <= types
+    assert "fault.injected" in page
 
 
 def test_node_repair_of_a_dimm_needs_the_host_off(tmp_path: Path) -> None:

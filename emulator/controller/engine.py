@@ -260,9 +260,36 @@ class Runner:
                 ok = False
         return ok
 
+    async def _events_seq(self) -> int:
+        try:
+            return int((await control(self.ctx, "GET", "/events?limit=1"))["last_seq"])
+        except (StepFailed, KeyError, TypeError, ValueError):
+            return 0
+
+    async def _collect_events(self, since: int) -> None:
+        """The rack's events during the run (the control plane keeps the latest 1,000): type,
+        device and emulated time, for the report's timeline."""
+        try:
+            data = await control(self.ctx, "GET", f"/events?since={since}&limit=1000")
+        except StepFailed:
+            return
+        self.journal["events"] = [
+            {"type": e.get("type"), "device": e.get("device"), "at": e.get("at")}
+            for e in data.get("events", [])
+        ]
+
     async def run(self) -> dict[str, Any]:
         j = self.journal
         self._write()
+        seq0 = await self._events_seq()
+        try:
+            return await self._run()
+        finally:
+            await self._collect_events(seq0)
+            self._write()
+
+    async def _run(self) -> dict[str, Any]:
+        j = self.journal
         if self.resume is None and not await self._steady("before"):
             j["status"] = "aborted"
             j["failure"] = {"where": "steady state (before)", "reason": "it did not hold"}
