@@ -279,7 +279,6 @@ class Runner:
         ]
 
     async def run(self) -> dict[str, Any]:
-        j = self.journal
         self._write()
         seq0 = await self._events_seq()
         try:
