@@ -314,10 +314,11 @@ async def update_component(
     transfer: str = "pull",
     apply_time: str = "OnReset",
     bad: bool = False,
-    every: float = 30.0,
+    every: float = 60.0,
 ) -> dict[str, Any]:
-    """One component to ``version``: send the image, follow the task, run the reset its
-    ResetRequired message names (an AC cycle for the CPLD), and read the version back."""
+    """One component to ``version``: send the image, follow the task (polled every ``every``
+    emulated seconds: Ironic's default, 60), run the reset its ResetRequired message names (an
+    AC cycle for the CPLD), and read the version back."""
     target = f"/redfish/v1/UpdateService/FirmwareInventory/{component}"
     item = _json_or_fail(node, await redfish_call(ctx, node, "GET", target, creds))
     model = str(item.get("SoftwareId", ":")).split(":")[0]
