@@ -396,33 +396,30 @@ def test_scaleunit_level_dry_run_and_run(tmp_path: Path) -> None:
     assert plan["output"]["noop"] == ["n01", "n02", "n03", "n04"]  # a fresh rack is level
 
 
-def test_a_running_rack_is_driven_through_its_control_plane() -> None:
-    """--target: the controller drives a rack it did not start, in scaled wall time."""
+def test_a_running_rack_is_driven_through_its_control_plane(tmp_path: Path) -> None:
+    """``scaleunit run --target URL --token T --topology FILE --speed X``: the controller
+    drives a rack it did not start, in the rack's own (scaled wall) time."""
     import asyncio
 
+    from emulator import topology
     from emulator.controller import embed
     from emulator.harness import RackThread
 
-    topo = embed.loopback_topology(4)
-    book = SCENARIOS / "node-repair.yaml"
-    with RackThread(topo, speed=200, power_on=True) as rack:
-        inventory, clock = embed.remote(rack.control_url, rack.token, topo, speed=200)
+    text = embed.loopback_topology_text(4)
+    rack_file = tmp_path / "rack.yaml"
+    rack_file.write_text(text)
+    with RackThread(topology.load_text(text), speed=200, power_on=True) as rack:
+        _, clock = embed.remote(rack.control_url, rack.token, topology.load_text(text), 200)
         asyncio.run(embed._until_running(clock, rack.control_url, rack.token, 3600))
-        journal = asyncio.run(
-            ccli._drive(
-                rb.load(book),
-                inventory,
-                clock,
-                variables={},
-                journal=None,
-                strategy="default",
-                resume=None,
-                source=str(book),
-                progress=None,
-            )
-        )
-    assert journal["status"] == "completed", journal["failure"]
+        args = ["run", str(SCENARIOS / "node-repair.yaml"), "--target", rack.control_url]
+        args += ["--token", rack.token, "--topology", str(rack_file), "--speed", "200"]
+        done = CliRunner().invoke(main, [*args, "--report", str(tmp_path / "out")])
+        refused = CliRunner().invoke(main, [*args[:-2], "--virtual"])
+    assert done.exit_code == 0, done.output
+    journal = json.loads((tmp_path / "out" / "journal.json").read_text())
+    assert journal["status"] == "completed"
     assert journal["elapsed_s"] > 60  # emulated time passed in the rack's own clock
+    assert refused.exit_code == 2 and "--virtual needs the rack started here" in refused.output
 
 
 def test_switch_cli_steps_speak_ssh(tmp_path: Path) -> None:

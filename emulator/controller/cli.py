@@ -242,6 +242,11 @@ def _run(scenario: Path, resume: Path | None, o: dict[str, Any]) -> None:
             return
         if o["speed"] is not None and o["virtual"]:
             raise click.UsageError("--speed and --virtual exclude each other")
+        if o["target"] is not None and o["virtual"]:
+            raise click.UsageError(
+                "--virtual needs the rack started here: a running rack (--target) keeps its "
+                "own clock; give its --speed"
+            )
         journal = execute(
             scenario,
             nodes=o["nodes"],

@@ -77,6 +77,13 @@ def loopback_topology(nodes: int) -> Any:
     """A rack of ``nodes`` on a loopback block of its own (plain HTTP Redfish)."""
     from emulator import topology
 
+    return topology.load_text(loopback_topology_text(nodes))
+
+
+def loopback_topology_text(nodes: int) -> str:
+    """The YAML of :func:`loopback_topology`."""
+    from emulator import topology
+
     k = random.Random(os.getpid() ^ time.monotonic_ns()).randrange(0, 40000)
     base = f"127.{100 + k % 150}.{(k // 150) % 250}.0"
     prefix = base.rsplit(".", 1)[0]
@@ -89,7 +96,7 @@ def loopback_topology(nodes: int) -> Any:
         control_address="127.0.0.1",
         control_port=0,
     )
-    return topology.load_text(text)
+    return text
 
 
 async def _until_running(time_source: Any, url: str, token: str, within: float) -> None:
