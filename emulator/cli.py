@@ -405,7 +405,7 @@ def inspect(file: Path, fmt: str) -> None:
 
 # -- operating a running rack (emulator.control) ---------------------------------------------------
 register_control(main)
-main.add_command(controller_cli.run), main.add_command(controller_cli.level)  # issue 12
+controller_cli.register(main)  # issue 12: scaleunit run, scaleunit level
 
 
 if __name__ == "__main__":

@@ -291,3 +291,9 @@ def level(baseline: Path, **o: Any) -> None:
     # The tool levels what it finds: the scenario's own drift (its triage) is left out.
     o["var"] = ("drift=[]", *o["var"], f"baseline={baseline}")
     _run(SCENARIOS / "firmware-leveling.yaml", None, o)
+
+
+def register(group: click.Group) -> None:
+    """Add ``run`` and ``level`` to the ``scaleunit`` group."""
+    group.add_command(run)
+    group.add_command(level)
