@@ -230,6 +230,8 @@ def test_node_repair_of_a_dimm_needs_the_host_off(tmp_path: Path) -> None:
 def test_firmware_leveling_levels_every_node_one_at_a_time(tmp_path: Path) -> None:
     journal = run("firmware-leveling", tmp_path)
     assert journal["status"] == "completed", journal["failure"]
+    tor_os = [s["output"] for s in journal["steps"] if s["kind"] == "snmp-get"]
+    assert tor_os == ["10.6.1.1", "10.6.1.1"]  # the ToRs' OS, read by SNMP
     plan = next(s for s in journal["steps"] if s["name"] == "read every inventory and plan")
     assert plan["output"]["update"] == ["n01", "n02", "n03", "n04"]
     assert plan["output"]["drift"]["n01"]["bios"] == ["2.26.0", "2.27.0"]
