@@ -69,6 +69,7 @@ class Progress:
         self.console = console
         self.phase: dict[str, Any] = {}
         self.wall0 = time.perf_counter()
+        self.emulated0: float | None = None
         self.status = console.status("starting", spinner="dots")
 
     def __enter__(self) -> Progress:
@@ -84,12 +85,16 @@ class Progress:
             self.phase = e
             return
         if what == "start":
+            if self.emulated0 is None:
+                self.emulated0 = e.get("started_at") or 0.0
+            emulated = report.duration((e.get("started_at") or 0.0) - self.emulated0)
             rto = ""
             if self.phase and e.get("phase") == self.phase.get("phase"):
                 spent = (e.get("started_at") or 0) - self.phase["started_at"]
                 rto = f" | RTO {report.duration(spent)} of {report.duration(self.phase['rto_s'])}"
             self.status.update(
-                f"{e['phase']} / {e['name']} | wall {time.perf_counter() - self.wall0:.1f} s{rto}"
+                f"{e['phase']} / {e['name']} | emulated {emulated}, "
+                f"wall {time.perf_counter() - self.wall0:.1f} s{rto}"
             )
             return
         if what == "fallback":
