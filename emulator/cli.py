@@ -20,6 +20,7 @@ from emulator import logs
 from emulator import topology as topo
 from emulator.control import registry
 from emulator.control.cli import register as register_control
+from emulator.controller import cli as controller_cli
 from emulator.endpoints import Endpoint, plan_endpoints
 from emulator.errors import StartupError, TopologyError
 from nodes import firmware as fw
@@ -433,6 +434,7 @@ def inspect(file: Path, fmt: str) -> None:
 # -- operating a running rack (emulator.control) ---------------------------------------------------
 register_control(main)
 main.add_command(compose_cli.compose)  # emulator.compose: scaleunit compose generate
+controller_cli.register(main)  # issue 12: scaleunit run, scaleunit level
 
 
 if __name__ == "__main__":

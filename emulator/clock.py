@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import time
 from collections.abc import Callable
 
-from nodes.clock import Timer
+from nodes.clock import Timer, VirtualClock
 
 
 class _LoopTimer:
@@ -48,3 +49,34 @@ class ScaledClock:
 
     def call_later(self, delay: float, callback: Callable[[], None]) -> Timer:
         return self.call_at(self.now() + max(0.0, delay), callback)
+
+
+class SteppedClock(VirtualClock):
+    """Virtual time for a running rack (``--virtual``): emulated time stands still until a client
+    (the controller, while it waits) asks it to move, then jumps from timer to timer.
+
+    It starts at the wall time, so SEL timestamps look current. Timers are kept and fired on the
+    rack's loop thread (:meth:`step` runs there), so the model still never sees two threads. A
+    client on another thread moves it with :meth:`advance_threadsafe`.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, start: float | None = None) -> None:
+        super().__init__(time.time() if start is None else start)
+        self.loop = loop
+
+    async def step(self, seconds: float) -> float:
+        """Fire, in order, every timer due within ``seconds``, letting the loop run the I/O
+        each one starts before the next; returns the new time."""
+        deadline = self.now() + max(0.0, seconds)
+        while True:
+            when = self.next_deadline()
+            if when is None or when > deadline:
+                break
+            self.run_until(when)
+            await asyncio.sleep(0)
+        self.run_until(deadline)
+        return self.now()
+
+    def advance_threadsafe(self, seconds: float) -> concurrent.futures.Future[float]:
+        """:meth:`step` on the clock's loop, from any thread."""
+        return asyncio.run_coroutine_threadsafe(self.step(seconds), self.loop)

@@ -42,6 +42,7 @@ class RackThread:
         token: str | None = None,
         power_on: bool = False,
         start_timeout: float = 30.0,
+        virtual: bool = False,
     ):
         self.topology = topology
         #: Without a state_dir, a temporary one (removed by close()): a test never writes into
@@ -56,6 +57,7 @@ class RackThread:
             fresh=fresh,
             token=token,
             power_on=power_on,
+            virtual=virtual,
         )
         self._loop = asyncio.new_event_loop()
         self._stop: asyncio.Event | None = None

@@ -22,7 +22,7 @@ from bmc.redfish.server import BindError, RedfishServer
 from bmc.redfish.service import BmcService
 from bmc.redfish.tls import ensure_certificate
 from bmc.snmp.traps import BmcTrapSender
-from emulator.clock import ScaledClock
+from emulator.clock import ScaledClock, SteppedClock
 from emulator.control.app import create_app
 from emulator.control.feed import HISTORY, EventFeed, stored_item
 from emulator.control.plane import ControlPlane
@@ -76,8 +76,13 @@ class RackRuntime:
         fresh: bool = False,
         token: str | None = None,
         power_on: bool = False,
+        virtual: bool = False,
     ) -> None:
         self.topology = topology
+        #: Virtual time (emulator.clock.SteppedClock): the clock moves only when a client
+        #: advances it (the controller's waits); ``speed`` is then unused.
+        self.virtual = virtual
+        self.clock: ScaledClock | SteppedClock | None = None
         #: A new rack (nothing restored) starts as a deployed scale unit: every member node is
         #: powered on at start and, once its OS is up, Running in service. A restored rack's
         #: power is left to each node's power-restore policy.
@@ -119,7 +124,8 @@ class RackRuntime:
     async def start(self) -> None:
         t0 = time.perf_counter()
         loop = asyncio.get_running_loop()
-        clock = ScaledClock(loop, self.speed)
+        clock = SteppedClock(loop) if self.virtual else ScaledClock(loop, self.speed)
+        self.clock = clock
         rack = Rack(self.topology, clock)
         self.rack = rack
         rack.bus.subscribe(EventLogger(logging.getLogger("model"), set(rack.switches)))
