@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import random
 import time
@@ -62,14 +63,18 @@ def _inventory(endpoints: list[Any], control_url: str, token: str, topo: Any) ->
         inv.switches[name] = SwitchAccess(
             snmp=(snmp.address, snmp.port) if snmp else None,
             ssh=(ssh.address, ssh.port) if ssh else None,
+            username=ssh.username if ssh else None,
+            password=ssh.password if ssh else None,
         )
     for e in endpoints:
         if e.protocol in ("snmp", "ssh") and e.device not in inv.nodes:
             old = inv.switches.get(e.device, SwitchAccess())
             if e.protocol == "snmp":
-                inv.switches[e.device] = SwitchAccess(snmp=(e.address, e.port), ssh=old.ssh)
-            else:
-                inv.switches[e.device] = SwitchAccess(snmp=old.snmp, ssh=(e.address, e.port))
+                inv.switches[e.device] = dataclasses.replace(old, snmp=(e.address, e.port))
+            else:  # the SSH endpoint names the switch's sysadmin login
+                inv.switches[e.device] = dataclasses.replace(
+                    old, ssh=(e.address, e.port), username=e.username, password=e.password
+                )
     return inv
 
 

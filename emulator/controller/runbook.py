@@ -291,6 +291,9 @@ class SwitchCli(StepBase):
     commands: list[str] = Field(min_length=1)
     username: str | None = None
     password: str | None = None
+    #: One interactive session for every command (configure terminal ..., reload + yes), its
+    #: transcript the output; else one exec request per command, their outputs a list.
+    shell: bool = False
 
 
 class Publish(StepBase):
@@ -306,6 +309,41 @@ class SnmpGet(StepBase):
     kind: Literal["snmp-get"]
     switch: str
     oid: str
+
+
+class ServeFile(StepBase):
+    """Serve ``content`` (a saved backup) on the controller's own file server; output: its URL."""
+
+    kind: Literal["serve-file"]
+    file: str = Field(min_length=1, description="a plain file name (letters, digits, ._-)")
+    content: str
+
+
+class ServeImage(StepBase):
+    """Pack an image (``scaleunit firmware make``'s format) and serve it; output: its URL."""
+
+    kind: Literal["serve-image"]
+    component: str = "switch-os"
+    model: str
+    version: str
+    corrupt: bool = Field(False, description="the payload fails verification")
+
+
+class Compare(StepBase):
+    """``actual`` against ``expected`` (text line by line, or numbers): ``equal`` or
+    ``greater``; ``ignore`` (a regex) is blanked out of both texts first."""
+
+    kind: Literal["compare"]
+    actual: Any
+    expected: Any
+    op: Literal["equal", "greater"] = "equal"
+    ignore: str | None = None
+    what: str = "the output"
+
+    @field_validator("ignore")
+    @classmethod
+    def _ignore_compiles(cls, v: str | None) -> str | None:
+        return StepBase._regex(v)
 
 
 class ForEach(StepBase):
@@ -339,6 +377,9 @@ STEP_CLASSES: tuple[type[StepBase], ...] = (
     SwitchCli,
     Publish,
     SnmpGet,
+    ServeFile,
+    ServeImage,
+    Compare,
     ForEach,
 )
 KINDS: dict[str, type[StepBase]] = {
@@ -376,6 +417,9 @@ AnyStep = Annotated[
     | Annotated[SwitchCli, Tag("switch-cli")]
     | Annotated[Publish, Tag("publish")]
     | Annotated[SnmpGet, Tag("snmp-get")]
+    | Annotated[ServeFile, Tag("serve-file")]
+    | Annotated[ServeImage, Tag("serve-image")]
+    | Annotated[Compare, Tag("compare")]
     | Annotated[ForEach, Tag("for-each")],
     Discriminator(_kind_of, custom_error_type="unknown_kind", custom_error_message="x"),
 ]

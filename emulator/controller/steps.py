@@ -9,6 +9,8 @@ as one (a silent BMC).
 from __future__ import annotations
 
 import asyncio
+import difflib
+import re
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -43,7 +45,7 @@ class NodeAccess:
 class SwitchAccess:
     snmp: tuple[str, int] | None = None
     ssh: tuple[str, int] | None = None
-    #: The switch CLI's admin user (issue 11: from the topology); never written to a journal.
+    #: The switch's sysadmin login (the topology's; a factory switch has admin/admin).
     username: str | None = None
     password: str | None = None
 
@@ -557,31 +559,67 @@ async def workload(step: rb.Workload, ctx: Context) -> Any:
 
 
 async def switch_cli(step: rb.SwitchCli, ctx: Context) -> Any:
-    """Commands on the switch's CLI over SSH (issue 11); the output of each."""
+    """Commands on the switch's CLI over SSH (issue 11): one exec request each (their outputs),
+    or with ``shell`` one interactive session (its transcript; a ``reload`` ends it)."""
     access = ctx.inventory.switches.get(step.switch)
     if access is None or access.ssh is None:
         raise StepFailed(f"{step.switch}: no SSH endpoint known (the switch CLI is issue 11)")
     import asyncssh
 
     host, port = access.ssh
-    user = step.username or access.username or "admin"
+    user = step.username or access.username or ctx.inventory.username
+    password = step.password or access.password or ctx.inventory.password
     try:
         async with asyncssh.connect(
             host,
             port,
             username=user,
-            password=step.password or access.password or "admin",
+            password=password,
             known_hosts=None,
+            client_keys=None,
+            agent_path=None,
+            connect_timeout=ctx.redfish_timeout,
         ) as conn:
+            if step.shell:
+                return await _cli_shell(conn, step)
             outputs = []
             for command in step.commands:
                 result = await conn.run(command, check=False)
                 outputs.append(str(result.stdout))
                 if result.exit_status:
-                    raise StepFailed(f"{step.switch}: {command!r} failed", result.stderr)
+                    raise StepFailed(
+                        f"{step.switch}: {command!r}: {str(result.stdout).strip()}",
+                        {"stdout": result.stdout, "stderr": result.stderr},
+                    )
             return outputs
+    except TimeoutError:
+        raise StepFailed(
+            f"{step.switch}: the switch did not answer SSH at {host}:{port} "
+            f"within {ctx.redfish_timeout} s (timeout)"
+        ) from None
     except (OSError, asyncssh.Error) as exc:
-        raise StepFailed(f"{step.switch}: SSH: {exc}") from None
+        raise StepFailed(f"{step.switch}: SSH: {str(exc) or type(exc).__name__}") from None
+
+
+async def _cli_shell(conn: Any, step: rb.SwitchCli) -> str:
+    """Every command typed into one shell; the transcript; a ``% Error`` in it fails the step.
+    A connection dropped after ``reload`` was asked for is the reload, not a failure."""
+    import asyncssh
+
+    lines = [*step.commands, "exit", "exit", "exit"]
+    try:
+        async with conn.create_process() as proc:
+            proc.stdin.write("".join(f"{line}\n" for line in lines))
+            proc.stdin.write_eof()
+            transcript = str(await proc.stdout.read())
+    except (asyncssh.Error, ConnectionError):
+        if "reload" not in step.commands:
+            raise
+        transcript = "(the connection closed: the switch reloads)"
+    errors = [line.strip() for line in transcript.splitlines() if "% Error" in line]
+    if errors:
+        raise StepFailed(f"{step.switch}: {'; '.join(errors)}", transcript)
+    return transcript
 
 
 async def snmp_get(step: rb.SnmpGet, ctx: Context) -> Any:
@@ -620,6 +658,50 @@ async def publish(step: rb.Publish, ctx: Context) -> Any:
     return ctx.images.add(step.file, text.encode())
 
 
+# -- the controller's file server, comparisons ------------------------------------------------
+async def serve_file(step: rb.ServeFile, ctx: Context) -> Any:
+    """A saved text (a configuration backup) on the controller's server, as the HLH keeps it."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", step.file):
+        raise StepFailed(f"serve-file: {step.file!r} is not a plain file name")
+    return ctx.images.add(step.file, step.content.encode("utf-8"))
+
+
+async def serve_image(step: rb.ServeImage, ctx: Context) -> Any:
+    """An image as ``scaleunit firmware make`` builds it (corrupt: fails verification)."""
+    return ctx.images.image_url(step.component, step.model, step.version, bad=step.corrupt)
+
+
+def _lines(value: Any, ignore: str | None) -> list[str]:
+    text = "\n".join(map(str, value)) if isinstance(value, list) else str(value)
+    if ignore is not None:
+        text = re.sub(ignore, " ", text)
+    return [line.rstrip() for line in text.strip().splitlines()]
+
+
+async def compare(step: rb.Compare, ctx: Context) -> Any:
+    """``equal``: the texts line by line (a unified diff is the evidence); ``greater``: numbers."""
+    if step.op == "greater":
+        try:
+            above = float(step.actual) > float(step.expected)
+        except (TypeError, ValueError):
+            raise StepFailed(
+                f"{step.what}: {step.actual!r} or {step.expected!r} is no number"
+            ) from None
+        if not above:
+            raise StepFailed(f"{step.what}: {step.actual} is not above {step.expected}")
+        return {"actual": step.actual, "expected": step.expected}
+    got, wanted = _lines(step.actual, step.ignore), _lines(step.expected, step.ignore)
+    if got == wanted:
+        return {"equal": True, "lines": len(got)}
+    diff = list(difflib.unified_diff(wanted, got, "expected", "actual", lineterm="", n=0))
+    changed = [d for d in diff[2:] if d[:1] in "+-"]
+    raise StepFailed(
+        f"{step.what} differs from what was expected in {len(changed)} line(s), first: "
+        f"{changed[0] if changed else '?'}",
+        "\n".join(diff[:200]),
+    )
+
+
 STEPS: dict[str, Callable[[Any, Context], Awaitable[Any]]] = {
     "wait": wait,
     "status": status,
@@ -644,4 +726,7 @@ STEPS: dict[str, Callable[[Any, Context], Awaitable[Any]]] = {
     "switch-cli": switch_cli,
     "snmp-get": snmp_get,
     "publish": publish,
+    "serve-file": serve_file,
+    "serve-image": serve_image,
+    "compare": compare,
 }
