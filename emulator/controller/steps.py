@@ -660,10 +660,12 @@ async def publish(step: rb.Publish, ctx: Context) -> Any:
 
 # -- the controller's file server, comparisons ------------------------------------------------
 async def serve_file(step: rb.ServeFile, ctx: Context) -> Any:
-    """A saved text (a configuration backup) on the controller's server, as the HLH keeps it."""
+    """A saved text (a configuration backup) on the controller's server, as the HLH keeps it;
+    output: its ``url`` and the ``server``'s."""
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", step.file):
         raise StepFailed(f"serve-file: {step.file!r} is not a plain file name")
-    return ctx.images.add(step.file, step.content.encode("utf-8"))
+    url = ctx.images.add(step.file, step.content.encode("utf-8"))
+    return {"url": url, "server": ctx.images.url}
 
 
 async def serve_image(step: rb.ServeImage, ctx: Context) -> Any:
