@@ -326,7 +326,7 @@ class ServeImage(StepBase):
     component: str = "switch-os"
     model: str
     version: str
-    corrupt: bool = Field(False, description="the payload fails verification")
+    corrupt: bool | str = Field(False, description="the payload fails verification (or ${var})")
 
 
 class Compare(StepBase):

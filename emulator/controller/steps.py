@@ -670,7 +670,8 @@ async def serve_file(step: rb.ServeFile, ctx: Context) -> Any:
 
 async def serve_image(step: rb.ServeImage, ctx: Context) -> Any:
     """An image as ``scaleunit firmware make`` builds it (corrupt: fails verification)."""
-    return ctx.images.image_url(step.component, step.model, step.version, bad=step.corrupt)
+    bad = step.corrupt is True or str(step.corrupt).lower() in ("true", "yes", "1")
+    return ctx.images.image_url(step.component, step.model, step.version, bad=bad)
 
 
 def _lines(value: Any, ignore: str | None) -> list[str]:
