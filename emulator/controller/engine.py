@@ -296,8 +296,9 @@ class Runner:
         method_ok = True
         self._guarding = True
         for p, phase in enumerate(self.runbook.method):
+            label = f"{phase.phase}: {phase.name}" if phase.name else phase.phase
             rec: dict[str, Any] = {
-                "phase": phase.phase,
+                "phase": label,
                 "rto_s": phase.rto,
                 "started_at": self.ctx.time.now(),
             }
@@ -307,7 +308,7 @@ class Runner:
                 try:
                     await self.check_safeguards()
                     for s, step in enumerate(phase.steps):
-                        await self.run_step(step, f"m{p}/{s}", phase.phase)
+                        await self.run_step(step, f"m{p}/{s}", label)
                 finally:
                     rec["ended_at"] = self.ctx.time.now()
                     rec["elapsed_s"] = rec["ended_at"] - rec["started_at"]
@@ -318,7 +319,7 @@ class Runner:
                 failed = next((e for e in reversed(j["steps"]) if e["status"] == "failed"), None)
                 j["status"] = "interrupted" if isinstance(exc, SafeguardBreached) else "failed"
                 j["failure"] = {
-                    "where": f"{phase.phase}: {failed['name']}" if failed else phase.phase,
+                    "where": f"{label}: {failed['name']}" if failed else label,
                     "step": failed["id"] if failed else None,
                     "reason": exc.reason,
                 }

@@ -468,6 +468,9 @@ PHASES = ("initial triage", "hardware restoration", "validation and hand-off")
 
 class Phase(_Model):
     phase: Literal["initial triage", "hardware restoration", "validation and hand-off"]
+    #: A part of the phase with an RTO of its own (rack restoration: switch configurations,
+    #: BMC credentials, firmware, hardware checks); the journal and report show it.
+    name: str = ""
     rto: Duration = Field(gt=0, description="the recovery time objective of the phase")
     steps: list[AnyStep] = Field(min_length=1)
 
