@@ -323,3 +323,42 @@ def test_rack_restoration_reports_the_rto_of_each_part(tmp_path: Path) -> None:
     assert one(journal, "no switch fault remains")["status"] == "succeeded"
     cases = list(next(iter(JUnitXml.fromfile(str(tmp_path / "report" / "junit.xml")))))
     assert {c.classname for c in cases} >= {"hardware restoration: firmware leveling"}
+
+
+def test_switch_cli_errors_fail_the_step_with_the_switchs_own_words(tmp_path: Path) -> None:
+    book = tmp_path / "bad-cli.yaml"
+    book.write_text(
+        "title: bad CLI input\n"
+        "method:\n"
+        "  - phase: initial triage\n"
+        "    rto: 1h\n"
+        "    steps:\n"
+        "      - name: an unknown command\n"
+        "        kind: switch-cli\n"
+        "        switch: tor-a\n"
+        "        commands: [show nonsense]\n"
+        "        fails-with: \"^tor-a: 'show nonsense': % Error: Unrecognized command\\\\.$\"\n"
+        "      - name: a bad configuration line in a shell\n"
+        "        kind: switch-cli\n"
+        "        switch: tor-a\n"
+        "        shell: true\n"
+        "        commands: [configure terminal, hostname bad_name!, end]\n"
+        "        fails-with: '^tor-a: % Error: '\n"
+        "      - name: the hostname did not change\n"
+        "        kind: switch-cli\n"
+        "        switch: tor-a\n"
+        "        commands: [show running-configuration]\n"
+        "        expect: {jsonpath: '$[0]', regex: '(?m)^hostname tor-a$'}\n"
+        "      - name: a wrong password\n"
+        "        kind: switch-cli\n"
+        "        switch: tor-a\n"
+        "        password: not-the-password\n"
+        "        commands: [show version]\n"
+        "        fails-with: '^tor-a: SSH: '\n"
+    )
+    journal = ccli.execute(book, report_dir=tmp_path / "report")
+    assert journal["status"] == "completed", journal["failure"]
+    shell = one(journal, "a bad configuration line in a shell")["output"]["failed_as_expected"]
+    assert shell == (
+        "tor-a: % Error: tor-a: configuration line: unknown command: 'hostname bad_name!'"
+    )

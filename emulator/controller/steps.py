@@ -616,7 +616,11 @@ async def _cli_shell(conn: Any, step: rb.SwitchCli) -> str:
         if "reload" not in step.commands:
             raise
         transcript = "(the connection closed: the switch reloads)"
-    errors = [line.strip() for line in transcript.splitlines() if "% Error" in line]
+    errors = [
+        line[line.index("% Error") :].strip()
+        for line in transcript.splitlines()
+        if "% Error" in line
+    ]
     if errors:
         raise StepFailed(f"{step.switch}: {'; '.join(errors)}", transcript)
     return transcript
