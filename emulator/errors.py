@@ -40,10 +40,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
-from nodes import errors as model
-
 if TYPE_CHECKING:
     from emulator.topology import Problem
+    from nodes.errors import ModelError
 
 _V = TypeVar("_V")
 
@@ -147,8 +146,12 @@ class FaultUnsupported(Unsupported, FaultError):
     """The model does not do what the fault needs (its NotSupported)."""
 
 
-def refused_by_model(exc: model.ModelError, message: str) -> FaultError:
+def refused_by_model(exc: ModelError, message: str) -> FaultError:
     """The fault error for a model's refusal ``exc``, of the kind that says why."""
+    # Imported here: the emulator's tree must not load the model (the controller, a client of
+    # the rack, imports it).
+    from nodes import errors as model
+
     if isinstance(exc, model.NotFound):
         return FaultTargetMissing(message)
     if isinstance(exc, model.InvalidState):

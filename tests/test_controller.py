@@ -475,7 +475,7 @@ def test_switch_cli_steps_speak_ssh(tmp_path: Path) -> None:
             out = await switch_cli(step, ctx)
             assert out == ["Dell SmartFabric OS10 Enterprise\nOS Version: 10.6.1.1\n"]
             bad = rb.SwitchCli(kind="switch-cli", switch="tor-a", commands=["show versoin"])
-            with pytest.raises(StepFailed, match="'show versoin' failed"):
+            with pytest.raises(StepFailed, match="'show versoin': % Error: Unrecognized command"):
                 await switch_cli(bad, ctx)
         images.close()
         server.close()

@@ -588,7 +588,8 @@ async def switch_cli(step: rb.SwitchCli, ctx: Context) -> Any:
                 outputs.append(str(result.stdout))
                 if result.exit_status:
                     raise StepFailed(
-                        f"{step.switch}: {command!r}: {str(result.stdout).strip()}",
+                        f"{step.switch}: {command!r}: "
+                        f"{(str(result.stdout) or str(result.stderr)).strip()}",
                         {"stdout": result.stdout, "stderr": result.stderr},
                     )
             return outputs
