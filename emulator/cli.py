@@ -193,6 +193,7 @@ def up(
                 + (
                     f"     scaleunit status --state-dir {runtime.state_dir}   "
                     f"(control plane {runtime.control.url})\n"
+                    f"     rack view: {runtime.control.url}/ui?token={runtime.token}\n"
                     if runtime.control is not None
                     else ""
                 )

@@ -63,9 +63,10 @@ def rack_factory(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Callable[..., RackThread]]:
     """``rack_factory(nodes=4, speed=50, ipmi_port=..., redfish_port=..., redfish_tls=True,
-    text=None, snmp_port=..., snmp_receivers=())`` starts a rack (IPMI, Redfish, an SNMP agent
-    per switch on .241-.243 of the rack's block, and a workload endpoint per node from .201) in a
-    thread; its state directory (the TLS certificate) is a fresh temporary directory."""
+    text=None, snmp_port=..., snmp_receivers=(), power_on=False)`` starts a rack (IPMI,
+    Redfish, an SNMP agent per switch on .241-.243 of the rack's block, and a workload endpoint
+    per node from .201) in a thread; its state directory (the TLS certificate) is a fresh
+    temporary directory; ``power_on`` starts it as a deployed scale unit."""
     racks: list[RackThread] = []
 
     def make(
@@ -77,6 +78,7 @@ def rack_factory(
         redfish_tls: bool = True,
         snmp_port: int = TEST_SNMP_PORT,
         snmp_receivers: Sequence[str] = (),
+        power_on: bool = False,
     ) -> RackThread:
         from emulator.harness import RackThread
 
@@ -93,7 +95,7 @@ def rack_factory(
                 snmp_receivers=snmp_receivers,
                 host_base_address=base.rsplit(".", 1)[0] + ".200",
             )
-        rack = RackThread(topology.load_text(text, "<test>"), speed=speed)
+        rack = RackThread(topology.load_text(text, "<test>"), speed=speed, power_on=power_on)
         rack.runtime.state_dir = tmp_path_factory.mktemp("state")
         racks.append(rack)
         return rack.start()

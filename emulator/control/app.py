@@ -35,6 +35,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from emulator.control import schemas as s
+from emulator.control import ui
 from emulator.control.feed import EventFeed, encode
 from emulator.control.plane import ACTIONS, ControlError, ControlPlane
 from emulator.faults import CATALOGUE, FaultConflict, FaultError, FaultRecord
@@ -116,11 +117,14 @@ class _Auth:
     async def __call__(self, request: Request) -> ControlPlane:
         header = request.headers.get("authorization", "")
         scheme, _, given = header.partition(" ")
+        if not header and ui.session_allows(request, self._token.decode()):
+            plane: ControlPlane = request.app.state.plane
+            return plane
         if scheme.lower() != "bearer" or not given:
             raise ControlError(401, "a bearer token is required (Authorization: Bearer <token>)")
         if not hmac.compare_digest(given.strip().encode(), self._token):
             raise ControlError(401, "the token is not valid")
-        plane: ControlPlane = request.app.state.plane
+        plane = request.app.state.plane
         return plane
 
 
@@ -399,9 +403,11 @@ def create_app(plane: ControlPlane, feed: EventFeed, token: str) -> FastAPI:
     app.state.plane = plane
     app.state.feed = feed
     app.state.auth = _Auth(token)
+    app.state.token = token
     app.add_middleware(BodyLimit)
     for router in ROUTERS:
         app.include_router(router)
+    app.include_router(ui.router)
 
     def refused(request: Request, status: int, message: str) -> JSONResponse:
         # The message, never the headers (the token).
