@@ -21,6 +21,7 @@ from emulator.control.cli import register as register_control
 from emulator.controller import cli as controller_cli
 from emulator.endpoints import Endpoint, plan_endpoints
 from emulator.errors import StartupError, TopologyError
+from emulator.lab import cli as lab_cli
 from nodes import firmware as fw
 from nodes.errors import InvalidArgument
 
@@ -407,6 +408,7 @@ def inspect(file: Path, fmt: str) -> None:
 # -- operating a running rack (emulator.control) ---------------------------------------------------
 register_control(main)
 main.add_command(controller_cli.run), main.add_command(controller_cli.level)  # issue 12
+main.add_command(lab_cli.lab)  # issue 14
 
 
 if __name__ == "__main__":

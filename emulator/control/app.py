@@ -39,6 +39,7 @@ from emulator.control import ui
 from emulator.control.feed import EventFeed, encode
 from emulator.control.plane import ACTIONS, ControlError, ControlPlane
 from emulator.faults import CATALOGUE, FaultConflict, FaultError, FaultRecord
+from emulator.lab import routes as lab_routes
 from emulator.logs import kv
 from emulator.operator import Alert
 from nodes import errors as model_errors
@@ -408,6 +409,8 @@ def create_app(plane: ControlPlane, feed: EventFeed, token: str) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router)
     app.include_router(ui.router)
+    app.include_router(lab_routes.router)
+    app.state.lab = None
 
     def refused(request: Request, status: int, message: str) -> JSONResponse:
         # The message, never the headers (the token).
