@@ -23,6 +23,7 @@ from emulator.control.cli import register as register_control
 from emulator.controller import cli as controller_cli
 from emulator.endpoints import Endpoint, plan_endpoints
 from emulator.errors import StartupError, TopologyError
+from emulator.lab import cli as lab_cli
 from nodes import firmware as fw
 from nodes.errors import InvalidArgument
 
@@ -435,6 +436,7 @@ def inspect(file: Path, fmt: str) -> None:
 register_control(main)
 main.add_command(compose_cli.compose)  # emulator.compose: scaleunit compose generate
 controller_cli.register(main)  # issue 12: scaleunit run, scaleunit level
+main.add_command(lab_cli.lab)  # issue 14: scaleunit lab
 
 
 if __name__ == "__main__":

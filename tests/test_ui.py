@@ -9,9 +9,8 @@ the page shows. A screenshot after a fault goes to the test artifacts
 from __future__ import annotations
 
 import os
-import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +18,10 @@ import httpx
 import pytest
 from selenium import webdriver
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.support.ui import WebDriverWait
 
 from emulator.harness import RackThread
-from tests.conftest import require_tool
+from tests.browser_helpers import browser_fixture  # noqa: F401  (the browser fixture)
 
 ARTIFACTS = Path(
     os.environ.get("SCALEUNIT_ARTIFACTS", Path(__file__).parent.parent / "test-artifacts")
@@ -31,34 +29,6 @@ ARTIFACTS = Path(
 #: How long a test waits for the page at most (a loaded CI machine); the page's own delay from
 #: an event's arrival to the redraw showing it is checked against one second separately.
 WAIT_S = 10.0
-
-
-def _chromium() -> str:
-    for name in ("chromium", "chromium-browser"):
-        path = shutil.which(name)
-        if path:
-            return path
-    return require_tool("chromium")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[webdriver.Chrome]:
-    options = webdriver.ChromeOptions()
-    options.binary_location = _chromium()
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-dev-shm-usage",
-        "--disable-gpu",
-        "--window-size=1300,1000",
-    ):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(require_tool("chromedriver")), options=options)
-    driver.set_page_load_timeout(30)
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 @pytest.fixture

@@ -52,6 +52,7 @@ from emulator.control.feed import EventFeed, encode
 from emulator.control.plane import ACTIONS, ControlPlane
 from emulator.errors import InvalidRequest, RequestRefused, Unauthenticated, UnknownName
 from emulator.faults import FAULT_KINDS, FaultRecord
+from emulator.lab import routes as lab_routes
 from emulator.logs import kv
 from emulator.operator import Alert
 from nodes.errors import ModelError
@@ -490,6 +491,8 @@ def create_app(plane: ControlPlane, feed: EventFeed, token: str) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router)
     app.include_router(ui.router)
+    app.include_router(lab_routes.router)
+    app.state.lab = None
 
     def refused(request: Request, status: int, message: str) -> JSONResponse:
         # The message, never the headers (the token).
