@@ -16,7 +16,8 @@ probe              a probe with an expectation (``wait-until`` or ``expect``): t
 state              firmware leveling and credentials: the rack is in the expected state
                    (inventory at the baseline, the rack's credentials accepted) once every
                    earlier step is done
-after              a wait or a read: done with the step before it
+after              a wait or a read, or a step that needs what a run's earlier step saves
+                   (``save-as``): done with the step before it
 =================  ==========================================================================
 
 Rules (checked on every event): the runbook's safeguards (never more than one node out of
@@ -198,8 +199,13 @@ class Lab:
         index = 0
         for p, phase in enumerate(book.method):
             for s, step in enumerate(phase.steps):
-                resolved = rb.resolve(step, self.variables)
-                mode, event, device, match = _detector(resolved)
+                try:
+                    resolved = rb.resolve(step, self.variables)
+                    mode, event, device, match = _detector(resolved)
+                except (rb.UnknownVariable, ValueError):
+                    # It needs what an earlier step of a run saves (save-as): in a lab nobody
+                    # runs that step, so this one is done with the steps before it.
+                    resolved, (mode, event, device, match) = step, ("after", "", "", {})
                 self.steps.append(
                     LabStep(
                         id=f"m{p}/{s}",
