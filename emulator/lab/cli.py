@@ -104,7 +104,8 @@ def start(
 ) -> None:
     """Start a rack, set SCENARIO's stage (its faults), and follow the procedure done by hand."""
     from emulator import logs
-    from emulator.cli import _load, _run_loop
+    from emulator.cli import _load, _register, _run_loop
+    from emulator.control import registry
     from emulator.lab.engine import Lab
     from emulator.runtime import RackRuntime
 
@@ -126,6 +127,7 @@ def start(
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await runtime.start()
+        registered = _register(runtime.state_dir, runtime.control, topology.name)
         assert runtime.control is not None and runtime.rack is not None
         assert runtime.clock is not None and runtime.feed is not None
         url = runtime.control.url
@@ -190,7 +192,7 @@ def start(
                 f"  rack view: {url}/ui?token={runtime.token}\n"
                 f"  the stage is set; do the procedure by hand. In another terminal:\n"
                 f"     scaleunit lab status | hint | finish   "
-                f"(--state-dir {runtime.state_dir})\n"
+                f"(found as the only running rack, else --state-dir {runtime.state_dir})\n"
                 f"     scaleunit endpoints --format json      (addresses and credentials)\n"
                 f"  Ctrl-C stops the rack."
             )
@@ -202,6 +204,8 @@ def start(
                 await follower
             await the_lab.close()
             await client.aclose()
+            if registered:
+                registry.unregister(runtime.state_dir)
             await runtime.stop()
 
     try:
