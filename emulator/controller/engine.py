@@ -41,6 +41,44 @@ class SafeguardBreached(Exception):
         self.evidence = evidence
 
 
+def breaches(safeguards: list[Any], data: dict[str, Any]) -> list[SafeguardBreached]:
+    """Every safeguard that ``data`` (the control plane's ``GET /status``) breaks, in order:
+    the controller stops at the first; a lab flags each as a rule broken."""
+    found: list[SafeguardBreached] = []
+    for guard in safeguards:
+        if isinstance(guard, rb.MaxOutOfService):
+            out = [
+                n["name"]
+                for n in data["nodes"]
+                if n["status"] != "not-a-member"
+                and (n["status"] != "running" or n["power_state"] != "running")
+            ]
+            if len(out) > guard.limit:
+                found.append(
+                    SafeguardBreached(
+                        "max-out-of-service",
+                        f"{len(out)} nodes out of service ({', '.join(out)}), at most "
+                        f"{guard.limit} allowed",
+                        [
+                            {k: n[k] for k in ("name", "status", "power_state")}
+                            for n in data["nodes"]
+                        ],
+                    )
+                )
+        elif isinstance(guard, rb.ScaleUnitNever):
+            if data["scale_unit"] == guard.state:
+                found.append(
+                    SafeguardBreached(
+                        "scale-unit-never", f"the scale unit is {guard.state}", data["scale_unit"]
+                    )
+                )
+        elif isinstance(guard, rb.BmcAnswers):
+            row = next((n for n in data["nodes"] if n["name"] == guard.node), None)
+            if row is not None and not row["bmc_reachable"]:
+                found.append(SafeguardBreached("bmc-answers", f"the BMC of {guard.node} is silent"))
+    return found
+
+
 @dataclass
 class Runner:
     runbook: rb.Runbook
@@ -107,33 +145,9 @@ class Runner:
             data = await control(self.ctx, "GET", "/status")
         except StepFailed:
             return  # the control plane's own trouble is not a breach
-        for guard in self.runbook.safeguards:
-            if isinstance(guard, rb.MaxOutOfService):
-                out = [
-                    n["name"]
-                    for n in data["nodes"]
-                    if n["status"] != "not-a-member"
-                    and (n["status"] != "running" or n["power_state"] != "running")
-                ]
-                if len(out) > guard.limit:
-                    raise SafeguardBreached(
-                        "max-out-of-service",
-                        f"{len(out)} nodes out of service ({', '.join(out)}), at most "
-                        f"{guard.limit} allowed",
-                        [
-                            {k: n[k] for k in ("name", "status", "power_state")}
-                            for n in data["nodes"]
-                        ],
-                    )
-            elif isinstance(guard, rb.ScaleUnitNever):
-                if data["scale_unit"] == guard.state:
-                    raise SafeguardBreached(
-                        "scale-unit-never", f"the scale unit is {guard.state}", data["scale_unit"]
-                    )
-            elif isinstance(guard, rb.BmcAnswers):
-                row = next((n for n in data["nodes"] if n["name"] == guard.node), None)
-                if row is not None and not row["bmc_reachable"]:
-                    raise SafeguardBreached("bmc-answers", f"the BMC of {guard.node} is silent")
+        found = breaches(self.runbook.safeguards, data)
+        if found:
+            raise found[0]
 
     # -- one step ------------------------------------------------------------------------------
     async def _attempt(self, step: rb.StepBase) -> Any:

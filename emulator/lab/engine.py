@@ -42,6 +42,7 @@ from typing import Any, Literal
 import httpx
 
 from emulator.controller import runbook as rb
+from emulator.controller.engine import breaches
 from emulator.controller.steps import STEPS, Context, StepFailed, _baseline, control, inventory
 from emulator.lab import events as ev
 from emulator.logs import kv
@@ -428,32 +429,9 @@ class Lab:
             data = await control(self.ctx, "GET", "/status")
         except StepFailed:
             return
+        broken = {b.safeguard: b.reason for b in breaches(self.book.safeguards, data)}
         for guard in self.book.safeguards:
-            if isinstance(guard, rb.MaxOutOfService):
-                out = [
-                    n["name"]
-                    for n in data["nodes"]
-                    if n["status"] != "not-a-member"
-                    and (n["status"] != "running" or n["power_state"] != "running")
-                ]
-                self._rule(
-                    "max-out-of-service",
-                    len(out) > guard.limit,
-                    f"{len(out)} nodes out of service at once ({', '.join(out)})",
-                )
-            elif isinstance(guard, rb.ScaleUnitNever):
-                self._rule(
-                    "scale-unit-never",
-                    data["scale_unit"] == guard.state,
-                    f"the scale unit is {guard.state}",
-                )
-            elif isinstance(guard, rb.BmcAnswers):
-                row = next((n for n in data["nodes"] if n["name"] == guard.node), None)
-                self._rule(
-                    "bmc-answers",
-                    row is not None and not row["bmc_reachable"],
-                    f"the BMC of {guard.node} is silent",
-                )
+            self._rule(guard.kind, guard.kind in broken, broken.get(guard.kind, ""))
 
     def _rule(self, rule: str, broken: bool, detail: str) -> None:
         if broken and rule not in self._active_rules:
