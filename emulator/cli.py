@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import signal
 import sys
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +91,24 @@ def _run_loop(main: Coroutine[Any, Any, None]) -> None:
         asyncio.run(main)
     else:
         uvloop.run(main)
+
+
+@contextlib.asynccontextmanager
+async def serving(runtime: Any) -> AsyncIterator[asyncio.Event]:
+    """Start ``runtime`` and put it in the registry of running racks; yield the event that
+    SIGINT or SIGTERM sets; then take it out of the registry and stop it (``up``, ``lab``)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await runtime.start()
+    registered = _register(runtime.state_dir, runtime.control, runtime.topology.name)
+    try:
+        yield stop
+    finally:
+        if registered:
+            registry.unregister(runtime.state_dir)
+        await runtime.stop()
 
 
 topology_option = click.option(
@@ -178,13 +197,7 @@ def up(
         runtime = RackRuntime(
             topology, speed=speed, state_dir=state_dir, fresh=fresh, token=token, power_on=power_on
         )
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await runtime.start()
-        registered = _register(runtime.state_dir, runtime.control, topology.name)
-        try:
+        async with serving(runtime) as stop:
             console.print(
                 _table(
                     f"{topology.name}: {len(topology.nodes)} nodes, speed x{speed:g}",
@@ -221,11 +234,7 @@ def up(
             )
             sys.stdout.flush()
             await stop.wait()
-        finally:
-            if registered:
-                registry.unregister(runtime.state_dir)
-            await runtime.stop()
-            console.print("stopped")
+        console.print("stopped")
 
     try:
         _run_loop(run())

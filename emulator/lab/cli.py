@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
 import sys
 from pathlib import Path
 from typing import Any, cast
@@ -104,8 +103,7 @@ def start(
 ) -> None:
     """Start a rack, set SCENARIO's stage (its faults), and follow the procedure done by hand."""
     from emulator import logs
-    from emulator.cli import _load, _register, _run_loop
-    from emulator.control import registry
+    from emulator.cli import _load, _run_loop, serving
     from emulator.lab.engine import Lab
     from emulator.runtime import RackRuntime
 
@@ -122,12 +120,10 @@ def start(
         runtime = RackRuntime(
             topology, speed=speed, state_dir=state_dir, fresh=fresh, token=token, power_on=True
         )
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await runtime.start()
-        registered = _register(runtime.state_dir, runtime.control, topology.name)
+        async with serving(runtime) as stop:
+            await follow_lab(runtime, stop)
+
+    async def follow_lab(runtime: Any, stop: asyncio.Event) -> None:
         assert runtime.control is not None and runtime.rack is not None
         assert runtime.clock is not None and runtime.feed is not None
         url = runtime.control.url
@@ -204,9 +200,6 @@ def start(
                 await follower
             await the_lab.close()
             await client.aclose()
-            if registered:
-                registry.unregister(runtime.state_dir)
-            await runtime.stop()
 
     try:
         _run_loop(run())
