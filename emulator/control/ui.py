@@ -68,7 +68,8 @@ _REFUSED_PAGE: Final = """<!doctype html><html lang="en"><head><meta charset="ut
 (<code>/ui?token=...</code>); the token is in the state directory's control.json.</p>
 </body></html>"""
 
-router = APIRouter(prefix="/ui", tags=["rack view"])
+# The page and its own data: not part of the API (its OpenAPI document, schemathesis).
+router = APIRouter(prefix="/ui", tags=["rack view"], include_in_schema=False)
 
 
 async def _plane(request: Request) -> ControlPlane:
@@ -80,7 +81,7 @@ async def _plane(request: Request) -> ControlPlane:
 Plane = Annotated[ControlPlane, Depends(_plane)]
 
 
-@router.get("", response_class=HTMLResponse, include_in_schema=True)
+@router.get("", response_class=HTMLResponse)
 async def page(
     request: Request, token: Annotated[str | None, Query(description="opens a session")] = None
 ) -> Response:
