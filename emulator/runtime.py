@@ -384,6 +384,8 @@ class RackRuntime:
             raise bind_failed("control", "control", e.address, e.port, "tcp", exc) from None
         self.plane = ControlPlane(rack, self.operator, self.faults)
         server = ControlServer(create_app(self.plane, self.feed, self.token), sock)
+        # What POST /labs wires a lab to (emulator.lab.runner).
+        server.app.state.runtime = self
         self.control = server  # first, so that stop() closes it if start fails
         await server.start()
         self.endpoints.append(

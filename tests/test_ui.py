@@ -215,3 +215,41 @@ def test_the_trainer_panel_injects_a_fault(browser: webdriver.Chrome, rack: Rack
     assert "injected" in browser.find_element("id", "trainer-msg").text
     faults = _api(rack, "GET", "/faults").json()
     assert [(f["device"], f["kind"], f["part"]) for f in faults] == [("n04", "data-disk", "Disk.2")]
+
+
+def test_the_trainer_starts_a_lab_and_sees_the_grade(
+    browser: webdriver.Chrome, rack: RackThread
+) -> None:
+    from selenium.webdriver.support.ui import Select
+
+    _open(browser, rack)
+    WebDriverWait(browser, WAIT_S).until(
+        lambda d: len(d.find_elements("css selector", "#l-scenario option")) > 3
+    )
+    Select(browser.find_element("id", "l-scenario")).select_by_value("node-repair")
+    browser.find_element("css selector", "#lab-start button[type='submit']").click()
+    # The stage is set once every node runs: PSU1 of n02 fails, and the lab panel lists steps.
+    WebDriverWait(browser, 60).until(
+        lambda d: d.find_elements("id", "lab-step-m1_0"), message="the lab never started"
+    )
+    faults = _api(rack, "GET", "/faults").json()
+    assert [(f["device"], f["kind"], f["part"]) for f in faults] == [("n02", "psu-one", "PSU1")]
+    # A second lab while this one runs is refused (409) and changes nothing.
+    again = _api(rack, "POST", "/labs", json={"scenario": "node-repair"})
+    assert again.status_code == 409
+    assert _api(rack, "POST", "/labs", json={"scenario": "../etc"}).status_code == 422
+    r = _api(rack, "POST", "/nodes/n02/shutdown")
+    assert r.status_code == 200, r.text
+    _wait_attr(browser, "lab-step-m1_0", "data-done", "true")
+    browser.find_element("id", "lab-finish").click()
+    WebDriverWait(browser, WAIT_S).until(
+        lambda d: (
+            "grade:" in (d.find_elements("id", "lab-grade") or [None])[0].text
+            if d.find_elements("id", "lab-grade")
+            else False
+        ),
+        message="the grade never showed",
+    )
+    lab = _api(rack, "GET", "/labs/current").json()
+    assert lab["state"] == "finished" and lab["grade"]["score"] < 100  # the repair is not done
+    assert lab["grade"]["missing"]

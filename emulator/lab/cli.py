@@ -4,13 +4,11 @@ procedure by hand, grade it. ``scaleunit lab status|hint|finish`` ask the runnin
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sys
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import click
-import httpx
 from rich.console import Console
 from rich.table import Table
 
@@ -18,24 +16,7 @@ from emulator.control.cli import connection
 from emulator.control.client import ControlClient
 from emulator.controller import report
 from emulator.controller import runbook as rb
-from emulator.controller.embed import _inventory, _until_running
-from emulator.controller.images import ImageServer
-from emulator.controller.steps import Context
 from emulator.errors import StartupError
-
-
-class RackTime:
-    """The running rack's clock, as the controller's probes see it."""
-
-    def __init__(self, clock: Any, speed: float) -> None:
-        self.clock = clock
-        self.speed = speed
-
-    def now(self) -> float:
-        return float(self.clock.now())
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(max(0.0, seconds) / self.speed)
 
 
 class _LabGroup(click.Group):
@@ -104,7 +85,7 @@ def start(
     """Start a rack, set SCENARIO's stage (its faults), and follow the procedure done by hand."""
     from emulator import logs
     from emulator.cli import _load, _run_loop, serving
-    from emulator.lab.engine import Lab
+    from emulator.lab.runner import close_lab, open_lab
     from emulator.runtime import RackRuntime
 
     logs.setup(log_level)
@@ -124,42 +105,7 @@ def start(
             await follow_lab(runtime, stop)
 
     async def follow_lab(runtime: Any, stop: asyncio.Event) -> None:
-        assert runtime.control is not None and runtime.rack is not None
-        assert runtime.clock is not None and runtime.feed is not None
-        url = runtime.control.url
-        source = RackTime(runtime.clock, speed)
-        client = httpx.AsyncClient(
-            base_url=url, headers={"Authorization": f"Bearer {runtime.token}"}, timeout=30
-        )
-        ctx = Context(
-            inventory=_inventory(runtime.endpoints, url, runtime.token, topology),
-            time=source,
-            images=cast(ImageServer, None),  # a lab never serves images: the trainee does
-            control=client,
-            variables=dict(variables),
-        )
-        the_lab = Lab(
-            book,
-            ctx,
-            now=runtime.clock.now,
-            emit=runtime.rack.bus,
-            source=str(scenario),
-            time_limit_s=time_limit,
-        )
-        stored = runtime.state.stored("lab") if runtime.state is not None else None
-        resumed = bool(
-            stored and stored.get("source") == str(scenario) and stored.get("state") == "running"
-        )
-        if resumed:
-            the_lab.restore(cast(dict[str, Any], stored))
-        if runtime.state is not None:
-            runtime.state.track(
-                "lab", the_lab.snapshot, lambda data: None, touched_by=lambda e: e.device == "lab"
-            )
-
-        async def reports(done: Lab) -> None:
-            paths = report.write_all(done.journal(), report_dir)
-            done.reports = {k: str(v) for k, v in paths.items()}  # type: ignore[attr-defined]
+        def reported(done: Any, paths: dict[str, Path]) -> None:
             g = done.grade or {}
             click.echo(
                 f"lab over ({g.get('why')}): score {g.get('score')}/100, "
@@ -169,21 +115,23 @@ def start(
             )
             sys.stdout.flush()
 
-        the_lab.on_finish = reports
-        runtime.control.app.state.lab = the_lab
-        sub = runtime.feed.subscribe(None)
+        def waiting() -> None:
+            click.echo("the rack is coming up (every node powered on, then in service)...")
 
-        async def follow() -> None:
-            async for item in sub.items():
-                the_lab.notify(item)
-
-        follower = asyncio.create_task(follow(), name="lab-follow")
+        wiring = await open_lab(
+            runtime,
+            book,
+            source=str(scenario),
+            variables=variables,
+            report_dir=report_dir,
+            time_limit_s=time_limit,
+            on_reports=reported,
+            on_waiting=waiting,
+        )
         try:
-            if not resumed:
-                click.echo("the rack is coming up (every node powered on, then in service)...")
-                await _until_running(source, url, runtime.token, 4 * 3600.0)
-            await the_lab.start(resumed=resumed)
-            console.print(f"[bold]lab: {book.title}[/bold]" + (" (resumed)" if resumed else ""))
+            url = runtime.control.url
+            resumed = " (resumed)" if wiring.resumed else ""
+            console.print(f"[bold]lab: {book.title}[/bold]{resumed}")
             click.echo(
                 f"  rack view: {url}/ui?token={runtime.token}\n"
                 f"  the stage is set; do the procedure by hand. In another terminal:\n"
@@ -195,11 +143,7 @@ def start(
             sys.stdout.flush()
             await stop.wait()
         finally:
-            follower.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await follower
-            await the_lab.close()
-            await client.aclose()
+            await close_lab(wiring)
 
     try:
         _run_loop(run())

@@ -235,6 +235,8 @@ class Lab:
         self._timer: asyncio.TimerHandle | None = None
         self.on_finish: Callable[[Lab], Awaitable[None]] | None = None
         self._finishing: asyncio.Future[dict[str, Any]] | None = None
+        #: The reports' paths once written (journal, junit, html).
+        self.reports: dict[str, str] = {}
 
     # -- what others see -----------------------------------------------------------------------
     @property

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 
 from emulator.control.plane import ControlPlane
 
@@ -56,3 +57,63 @@ async def finish(request: Request, plane: Plane) -> Any:
         return JSONResponse({"error": _NO_LAB}, status_code=404)
     grade = await lab.finish("finished by the trainee")
     return {"grade": grade, "reports": getattr(lab, "reports", {})}
+
+
+class LabIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    scenario: str = Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[a-z0-9][a-z0-9-]*$",
+        description="a runbook of the library (GET /labs/scenarios), e.g. node-repair",
+    )
+    variables: dict[str, str | int | float | bool] = Field(
+        default_factory=dict, max_length=32, description="as --var NAME=VALUE"
+    )
+
+
+@router.get("/scenarios")
+async def scenarios(plane: Plane) -> list[dict[str, str]]:
+    """The library's runbooks a lab can be started from."""
+    from emulator.controller import runbook as rb
+    from emulator.lab.runner import library
+
+    out = []
+    for name, path in library().items():
+        try:
+            title = rb.load(path).title
+        except rb.RunbookError:
+            continue
+        out.append({"name": name, "title": title})
+    return out
+
+
+@router.post("", status_code=202)
+async def start(body: LabIn, request: Request, plane: Plane) -> Any:
+    """Start a lab on this rack (the rack view's trainer panel): its stage is set once every
+    node runs; GET /labs/current follows it."""
+    from emulator.controller import runbook as rb
+    from emulator.lab.runner import library, start_in_background
+
+    lab = _lab(request)
+    if lab is not None and lab.state != "finished":
+        return JSONResponse({"error": f"a lab is {lab.state}: finish it first"}, status_code=409)
+    path = library().get(body.scenario)
+    if path is None:
+        known = ", ".join(library())
+        return JSONResponse(
+            {"error": f"no scenario {body.scenario!r}; one of: {known}"}, status_code=404
+        )
+    runtime = getattr(request.app.state, "runtime", None)
+    if runtime is None:
+        return JSONResponse({"error": "this control plane serves no rack runtime"}, 409)
+    book = rb.load(path)
+    unknown = sorted(set(body.variables) - set(book.variables))
+    if unknown:
+        return JSONResponse(
+            {"error": f"unknown variable(s) {unknown}; known: {sorted(book.variables)}"}, 400
+        )
+    request.app.state.lab = None
+    start_in_background(runtime, book, source=str(path), variables=dict(body.variables))
+    return {"scenario": body.scenario, "title": book.title, "state": "starting"}

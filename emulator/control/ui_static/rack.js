@@ -255,6 +255,41 @@ async function inject(ev) {
     r.ok ? `injected ${out.id}: ${out.detail}` : `refused: ${out.error ? out.error.message : r.status}`;
 }
 
+async function post(path, body) {
+  const r = await fetch(path, {
+    method: "POST",
+    credentials: "same-origin",
+    headers: { "Content-Type": "application/json", "X-Scaleunit-UI": "1" },
+    body: JSON.stringify(body || {}),
+  });
+  let out = {};
+  try { out = await r.json(); } catch (e) { out = {}; }
+  return { ok: r.ok, status: r.status, out };
+}
+
+function say(text) { document.getElementById("trainer-msg").textContent = text; }
+
+async function loadScenarios() {
+  const r = await fetch("/labs/scenarios", { credentials: "same-origin" });
+  if (!r.ok) return;
+  const sel = document.getElementById("l-scenario");
+  for (const s of await r.json()) sel.add(new Option(s.title, s.name));
+}
+
+async function startLab(ev) {
+  ev.preventDefault();
+  const name = document.getElementById("l-scenario").value;
+  const { ok, out } = await post("/labs", { scenario: name });
+  say(ok ? `lab ${out.title}: starting (the stage is set once every node runs)` :
+    `refused: ${out.error || "?"}`);
+}
+
+async function finishLab() {
+  const { ok, out } = await post("/labs/current/finish");
+  say(ok ? `lab graded: ${out.grade.score} / 100` : `refused: ${out.error || "?"}`);
+  await refreshLab();
+}
+
 async function refreshLab() {
   const r = await fetch("/labs/current", { credentials: "same-origin" });
   const div = document.getElementById("lab");
@@ -291,6 +326,8 @@ async function refreshLab() {
 
 async function start() {
   document.getElementById("inject").addEventListener("submit", inject);
+  document.getElementById("lab-start").addEventListener("submit", startLab);
+  document.getElementById("lab-finish").addEventListener("click", finishLab);
   const r = await fetch("/events?limit=100", { credentials: "same-origin" });
   if (r.ok) {
     const recent = await r.json();
@@ -300,6 +337,7 @@ async function start() {
   await refresh();
   connect();
   await loadCatalogue();
+  await loadScenarios();
   await refreshLab();
 }
 
