@@ -151,6 +151,11 @@ class ControlPlane:
             "now": self.now(),
             "scale_unit": op.scale_unit_status().value,
             "storage_at_risk": op.storage_at_risk(),
+            "storage_repairs": [  # the running ones: a node back in service is resynced
+                {"node": j.node, "reason": j.reason, "expected_end": j.expected_end}
+                for j in op.storage_jobs()
+                if j.running
+            ],
             "nodes": nodes,
             "switches": switches,
             "alerts": op.alerts(open_only=True),

@@ -54,6 +54,12 @@ class SwitchRow(BaseModel):
     faults: list[str]
 
 
+class StorageRepairRow(BaseModel):
+    node: str
+    reason: str = Field(description="node returned, node repaired")
+    expected_end: float
+
+
 class AlertOut(BaseModel):
     id: str
     kind: str
@@ -74,6 +80,9 @@ class StatusOut(BaseModel):
     now: float = Field(description="the rack's clock: Unix time at start, then emulated (--speed)")
     scale_unit: str = Field(description="running, stopped, expanding, ... requires-remediation")
     storage_at_risk: bool
+    storage_repairs: list[StorageRepairRow] = Field(
+        [], description="the storage repairs running (a node back in service is resynced)"
+    )
     nodes: list[NodeRow]
     switches: list[SwitchRow]
     alerts: list[AlertOut] = Field(description="the open alerts")

@@ -292,9 +292,10 @@ def run(scenario: Path, resume: Path | None, **o: Any) -> None:
 @click.option("--baseline", type=click.Path(exists=True, path_type=Path), required=True)
 @_rack_options
 def level(baseline: Path, **o: Any) -> None:
-    """Level every node's firmware to a baseline file (scenarios/firmware-leveling.yaml)."""
+    """Level every node's firmware and the ToRs' OS to a baseline file
+    (scenarios/firmware-leveling.yaml)."""
     # The tool levels what it finds: the scenario's own drift (its triage) is left out.
-    o["var"] = ("drift=[]", *o["var"], f"baseline={baseline}")
+    o["var"] = ("drift=[]", "switch_drift=[]", *o["var"], f"baseline={baseline}")
     _run(SCENARIOS / "firmware-leveling.yaml", None, o)
 
 

@@ -281,6 +281,8 @@ class FirmwarePlan(StepBase, Credentials):
     kind: Literal["firmware-plan"]
     baseline: dict[str, str] | str
     nodes: list[str] | str | None = None
+    #: switches whose OS (SNMP entPhysicalSoftwareRev) is compared with the baseline's switch-os
+    switches: list[str] | str | None = None
 
 
 class SwitchCli(StepBase):

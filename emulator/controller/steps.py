@@ -476,7 +476,28 @@ async def firmware_plan(step: rb.FirmwarePlan, ctx: Context) -> Any:
             plan["drift"][node] = drift
         else:
             plan["noop"].append(node)
+    # The switches' OS, read over SNMP (entPhysicalSoftwareRev of the chassis).
+    plan |= {"switch_os": wanted.get("switch-os"), "switch_update": [], "switch_noop": []}
+    switches = step.switches if isinstance(step.switches, list) else []
+    if switches and plan["switch_os"] is None:
+        raise StepFailed(f"{step.baseline}: the baseline names no switch-os for the switches")
+    for sw in switches:
+        probe = rb.SnmpGet(kind="snmp-get", switch=sw, oid=SOFTWARE_REV)
+        try:
+            running = await snmp_get(probe, ctx)
+        except StepFailed as exc:
+            plan["blocked"][sw] = exc.reason
+            continue
+        if running != plan["switch_os"]:
+            plan["switch_update"].append(sw)
+            plan["drift"][sw] = {"switch-os": [running, plan["switch_os"]]}
+        else:
+            plan["switch_noop"].append(sw)
     return plan
+
+
+#: ENTITY-MIB entPhysicalSoftwareRev of the chassis (entPhysicalIndex 1).
+SOFTWARE_REV = "1.3.6.1.2.1.47.1.1.1.1.10.1"
 
 
 # -- IPMI --------------------------------------------------------------------------------------
