@@ -419,6 +419,23 @@ def test_node_replace_sets_credentials_levels_firmware_and_repairs(tmp_path: Pat
     assert "scaleunit-lab1" not in (tmp_path / "report" / "journal.json").read_text()
 
 
+def test_a_replacement_with_the_wrong_cpu_fails_naming_the_mismatch(tmp_path: Path) -> None:
+    wrong = "AMD EPYC 7452 32-Core Processor"
+    journal = run("node-replace", tmp_path, variables={"cpu_model": wrong})
+    assert journal["status"] == "failed"
+    racked = next(s for s in journal["steps"] if s["name"] == "the replacement node is racked")
+    assert racked["output"]["cpu_model"] == wrong
+    step = failed_step(journal)
+    assert step["name"] == "the same processor as its peers"
+    assert step["reason"].startswith("CPU mismatch: n03's processor model (the replacement)")
+    assert "Intel(R) Xeon(R) Gold 6248" in step["reason"] and wrong in str(step["evidence"])
+    assert journal["failure"]["where"] == "hardware restoration: the same processor as its peers"
+    # Nothing was levelled onto the wrong node; the report names the mismatch.
+    assert not any(s["name"] == "level every component to the baseline" for s in journal["steps"])
+    for page in ("report.html", "junit.xml"):
+        assert "CPU mismatch" in (tmp_path / "report" / page).read_text()
+
+
 def test_bmc_switch_loss_names_every_timeout_and_spares_the_workloads(tmp_path: Path) -> None:
     journal = run("bmc-switch-loss", tmp_path)
     assert journal["status"] == "completed", journal["failure"]

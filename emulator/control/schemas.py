@@ -161,6 +161,13 @@ class ReplaceNodeIn(_In):
     firmware: dict[str, str] | None = Field(
         None, description="factory versions to use instead of one behind the topology's"
     )
+    cpu_model: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        pattern=r"^[\x20-\x7e]+$",
+        description="its processors' model, when not the topology's (a wrong delivery)",
+    )
 
 
 class ReplacePartIn(_In):
@@ -180,6 +187,7 @@ class ReplaceOut(BaseModel):
     username: str | None = Field(None, description="a new node's factory BMC user")
     password: str | None = Field(None, description="its factory password (the OEM's default)")
     firmware: dict[str, str] | None = None
+    cpu_model: str | None = Field(None, description="a new node's processor model")
     events: list[dict[str, Any]]
 
 

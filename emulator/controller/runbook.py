@@ -196,6 +196,7 @@ class ReplaceNode(StepBase):
     node: str
     serial: str | None = None
     firmware: dict[str, str] | None = None
+    cpu_model: str | None = None  # the delivered node's processor, when not the topology's
 
 
 class ReplaceSwitch(StepBase):

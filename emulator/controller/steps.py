@@ -182,6 +182,7 @@ async def replace_part(step: rb.ReplacePart, ctx: Context) -> Any:
 
 async def replace_node(step: rb.ReplaceNode, ctx: Context) -> Any:
     body = {"node": step.node, "serial": step.serial, "firmware": step.firmware}
+    body["cpu_model"] = step.cpu_model
     return await control(ctx, "POST", "/replace/node", {k: v for k, v in body.items() if v})
 
 
