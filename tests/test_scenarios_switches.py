@@ -318,6 +318,18 @@ def test_rack_restoration_reports_the_rto_of_each_part(tmp_path: Path) -> None:
         assert steps_[f"{sw}: SNMP answers with its name"][0]["output"] == sw
     plan = one(journal, "read every inventory and plan")["output"]
     assert plan["update"] == ["n01", "n02", "n03", "n04"]
+    # The factory-fresh rack is made of the fault kinds, and the ToRs' OS is updated too.
+    injected = json.dumps([s["output"] for s in journal["steps"] if s["kind"] == "fault-inject"])
+    for kind in ("bmc-factory-reset", "firmware-drift", "switch-os-drift", "switch-config-loss"):
+        assert f'"kind": "{kind}"' in injected or f"'kind': '{kind}'" in injected, kind
+    assert all(
+        s["status"] == "succeeded" for s in steps_["n01: the BMC resets to factory defaults"]
+    )
+    assert plan["switch_update"] == ["tor-a", "tor-b"]
+    assert plan["drift"]["tor-b"] == {"switch-os": ["10.6.1.0", "10.6.1.1"]}
+    for tor in ("tor-a", "tor-b"):
+        rev = one(journal, f"{tor}: SNMP entPhysicalSoftwareRev reads back the image's version")
+        assert rev["output"] == "10.6.1.1"
     leveled = steps_["n01: update the drifted components"][0]["output"]
     assert leveled == {"bios": "2.27.0", "nic": "14.32.21.04"}
     assert one(journal, "no switch fault remains")["status"] == "succeeded"
