@@ -78,14 +78,15 @@ def _inventory(endpoints: list[Any], control_url: str, token: str, topo: Any) ->
     return inv
 
 
-def loopback_topology(nodes: int) -> Any:
-    """A rack of ``nodes`` on a loopback block of its own (plain HTTP Redfish)."""
+def loopback_topology(nodes: int, receivers: tuple[str, ...] = ()) -> Any:
+    """A rack of ``nodes`` on a loopback block of its own (plain HTTP Redfish); its switches
+    send their traps to ``receivers`` (topology lines: the controller's own receiver)."""
     from emulator import topology
 
-    return topology.load_text(loopback_topology_text(nodes))
+    return topology.load_text(loopback_topology_text(nodes, receivers))
 
 
-def loopback_topology_text(nodes: int) -> str:
+def loopback_topology_text(nodes: int, receivers: tuple[str, ...] = ()) -> str:
     """The YAML of :func:`loopback_topology`."""
     from emulator import topology
 
@@ -100,6 +101,7 @@ def loopback_topology_text(nodes: int) -> str:
         host_base_address=prefix + ".200",
         control_address="127.0.0.1",
         control_port=0,
+        snmp_receivers=receivers,
     )
     # The documented firmware durations (PROCEDURES.md: about 1 h of firmware per node, with
     # the reboots and the storage repair), not the model's short lab defaults.

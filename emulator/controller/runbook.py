@@ -314,6 +314,15 @@ class SnmpGet(StepBase):
     oid: str
 
 
+class SnmpTraps(StepBase):
+    """The SNMPv2c traps the controller's receiver got so far (output: a list of
+    {source, trap, oid, varbinds}), from one switch and of one notification if given."""
+
+    kind: Literal["snmp-traps"]
+    switch: str | None = None
+    trap: str | None = Field(None, description="linkDown, linkUp, ... or an OID")
+
+
 class ServeFile(StepBase):
     """Serve ``content`` (a saved backup) on the controller's own file server; output: its URL."""
 
@@ -380,6 +389,7 @@ STEP_CLASSES: tuple[type[StepBase], ...] = (
     SwitchCli,
     Publish,
     SnmpGet,
+    SnmpTraps,
     ServeFile,
     ServeImage,
     Compare,
@@ -420,6 +430,7 @@ AnyStep = Annotated[
     | Annotated[SwitchCli, Tag("switch-cli")]
     | Annotated[Publish, Tag("publish")]
     | Annotated[SnmpGet, Tag("snmp-get")]
+    | Annotated[SnmpTraps, Tag("snmp-traps")]
     | Annotated[ServeFile, Tag("serve-file")]
     | Annotated[ServeImage, Tag("serve-image")]
     | Annotated[Compare, Tag("compare")]

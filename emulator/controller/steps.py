@@ -58,6 +58,8 @@ class Inventory:
     password: str
     nodes: dict[str, NodeAccess] = field(default_factory=dict)
     switches: dict[str, SwitchAccess] = field(default_factory=dict)
+    #: the controller's SNMP trap receiver (emulator.controller.traps), when the rack sends to it
+    traps: Any = None
 
 
 class TimeSource(Protocol):
@@ -678,6 +680,27 @@ async def snmp_get(step: rb.SnmpGet, ctx: Context) -> Any:
     return binds[0][1].prettyPrint()
 
 
+async def snmp_traps(step: rb.SnmpTraps, ctx: Context) -> Any:
+    from emulator.controller.traps import NAMES
+
+    receiver = ctx.inventory.traps
+    if receiver is None:
+        raise StepFailed("no SNMP trap receiver: the rack was not started with the controller's")
+    source = None
+    if step.switch is not None:
+        access = ctx.inventory.switches.get(step.switch)
+        if access is None or access.snmp is None:
+            raise StepFailed(f"{step.switch}: no SNMP endpoint known")
+        source = access.snmp[0]
+    oid = NAMES.get(step.trap, step.trap) if step.trap else None
+    await asyncio.sleep(0.05)  # the datagrams of the emulated instant just gone
+    return [
+        t.as_dict()
+        for t in receiver.traps()
+        if (source is None or t.source == source) and (oid is None or t.trap == oid)
+    ]
+
+
 async def publish(step: rb.Publish, ctx: Context) -> Any:
     if "/" in step.file or step.file.startswith("."):
         raise StepFailed(f"publish: {step.file!r} is not a plain file name")
@@ -755,6 +778,7 @@ STEPS: dict[str, Callable[[Any, Context], Awaitable[Any]]] = {
     "firmware-plan": firmware_plan,
     "switch-cli": switch_cli,
     "snmp-get": snmp_get,
+    "snmp-traps": snmp_traps,
     "publish": publish,
     "serve-file": serve_file,
     "serve-image": serve_image,
