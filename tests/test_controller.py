@@ -552,6 +552,17 @@ def test_switch_cli_steps_speak_ssh(tmp_path: Path) -> None:
     assert seen == [("admin", "show version"), ("admin", "show versoin")]
 
 
+def test_a_baseline_file_is_found_from_the_checkout_or_named_in_the_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from emulator.controller import steps
+
+    monkeypatch.chdir(tmp_path)  # scenarios name it from the checkout's root
+    assert steps._baseline("scenarios/baselines/default.yaml")["switch-os"] == "10.6.1.1"
+    with pytest.raises(steps.StepFailed, match=r"^nope.yaml: cannot read the baseline file"):
+        steps._baseline("nope.yaml")
+
+
 def test_a_null_value_tolerance_and_publish() -> None:
     from emulator.controller.tolerance import Tolerance
 

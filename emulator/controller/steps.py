@@ -418,7 +418,14 @@ def _baseline(value: dict[str, str] | str) -> dict[str, str]:
 
     from ruamel.yaml import YAML
 
-    data = YAML(typ="safe").load(Path(value).read_text(encoding="utf-8"))
+    path = Path(value)
+    if not path.is_absolute() and not path.exists():
+        # scenarios name it from the checkout's root (scenarios/baselines/...): run elsewhere
+        path = Path(__file__).resolve().parents[2] / path
+    try:
+        data = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise StepFailed(f"{value}: cannot read the baseline file ({exc.strerror})") from None
     if not isinstance(data, dict) or not isinstance(data.get("firmware"), dict):
         raise StepFailed(f"{value}: a baseline file has a firmware mapping")
     return {k: str(v) for k, v in data["firmware"].items()}
