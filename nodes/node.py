@@ -603,13 +603,26 @@ class Node:
         return persist.restore(self, data, self._emit)
 
     def replace(
-        self, serial: str, *, username: str, password: str, firmware: dict[str, str]
+        self,
+        serial: str,
+        *,
+        username: str,
+        password: str,
+        firmware: dict[str, str],
+        cpu_model: str | None = None,
     ) -> list[Event]:
-        """A whole replacement node arrives in the slot (see ``nodes.persist``)."""
+        """A whole replacement node arrives in the slot (see ``nodes.persist``); ``cpu_model``:
+        its processors are another model than the topology's."""
         from nodes import persist
 
         return persist.replace(
-            self, serial, self._emit, username=username, password=password, firmware=firmware
+            self,
+            serial,
+            self._emit,
+            username=username,
+            password=password,
+            firmware=firmware,
+            cpu_model=cpu_model,
         )
 
 

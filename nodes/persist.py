@@ -25,6 +25,7 @@ media) comes from its own ``snapshot()`` and goes back through its own ``restore
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import TYPE_CHECKING, Any, Final
 
@@ -39,6 +40,18 @@ if TYPE_CHECKING:
 
 #: The snapshot format; a newer one is refused rather than misread.
 FORMAT: Final = 1
+
+
+#: A processor model string as SMBIOS and Redfish show it.
+CPU_MODEL: Final = re.compile(r"^[\x20-\x7e]{1,64}$")
+
+
+def set_cpu_model(node: Node, model: str) -> None:
+    """The node's processors are of ``model`` (a replacement node's; not in the snapshot
+    format yet, so a restart brings back the topology's)."""
+    hardware = node.spec.hardware
+    cpu = hardware.cpu.model_copy(update={"model": model})
+    node.spec = node.spec.model_copy(update={"hardware": hardware.model_copy(update={"cpu": cpu})})
 
 
 def snapshot(node: Node) -> dict[str, Any]:
@@ -101,9 +114,12 @@ def replace(
     username: str,
     password: str,
     firmware: dict[str, str],
+    cpu_model: str | None = None,
 ) -> list[Event]:
     if not serial or len(serial) > 32:
         raise InvalidArgument("a serial number is 1 to 32 characters")
+    if cpu_model is not None and not CPU_MODEL.match(cpu_model):
+        raise InvalidArgument(f"bad CPU model {cpu_model!r}: 1 to 64 printable ASCII characters")
     for component, version in firmware.items():
         if component not in COMPONENTS or component not in node.firmware:
             raise InvalidArgument(f"unknown firmware component {component!r}: one of {COMPONENTS}")
@@ -125,6 +141,8 @@ def replace(
     node.fault_book.silence()
     guid = uuid.uuid4()
     node.set_identity(serial, guid)
+    if cpu_model is not None:  # another processor than the topology's (a wrong delivery)
+        set_cpu_model(node, cpu_model)
     node.parts.new_parts()
     node.firmware.update(firmware)
     node.updater.restore({"jobs": [], "next_id": 1})

@@ -245,6 +245,15 @@ def test_replace_node_after_shutdown(rack: Rack) -> None:
     assert refused.returncode == 1 and "n01 is powered on" in refused.stderr
     switch = rack.ok("replace", "switch", "tor-b", "--serial", "TORB0099")
     assert switch.strip() == "tor-b: switch replaced; serial TORB0099"
+    # A wrong delivery: another CPU model, shown as it arrives; a bad model changes nothing.
+    rack.ok("node", "shutdown", "n03")
+    rack.wait(lambda s: s["nodes"][2]["host_state"] == "off", "n03 off", 20)
+    serial = rack.status()["nodes"][2]["serial"]
+    bad = rack.run("replace", "node", "n03", "--cpu-model", "Xeon\u0007")
+    assert bad.returncode != 0 and "cpu_model" in bad.stderr, bad.stderr
+    assert rack.status()["nodes"][2]["serial"] == serial
+    wrong = rack.ok("replace", "node", "n03", "--cpu-model", "AMD EPYC 7452", "--format", "json")
+    assert json.loads(wrong)["cpu_model"] == "AMD EPYC 7452"
 
 
 def test_without_a_rack_every_command_says_so(tmp_path: Path) -> None:

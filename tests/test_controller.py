@@ -231,9 +231,11 @@ def test_firmware_leveling_levels_every_node_one_at_a_time(tmp_path: Path) -> No
     journal = run("firmware-leveling", tmp_path)
     assert journal["status"] == "completed", journal["failure"]
     tor_os = [s["output"] for s in journal["steps"] if s["kind"] == "snmp-get"]
-    assert tor_os == ["10.6.1.1", "10.6.1.1"]  # the ToRs' OS, read by SNMP
+    assert tor_os[:2] == ["10.6.1.0", "10.6.1.0"]  # the drifted ToRs' OS, read by SNMP
     plan = next(s for s in journal["steps"] if s["name"] == "read every inventory and plan")
     assert plan["output"]["update"] == ["n01", "n02", "n03", "n04"]
+    assert plan["output"]["switch_update"] == ["tor-a", "tor-b"]
+    assert plan["output"]["drift"]["tor-a"] == {"switch-os": ["10.6.1.0", "10.6.1.1"]}
     assert plan["output"]["drift"]["n01"]["bios"] == ["2.26.0", "2.27.0"]
     levels = [s for s in journal["steps"] if s["name"] == "update the drifted components"]
     assert [s["output"] for s in levels] == [{"bios": "2.27.0", "nic": "14.32.21.04"}] * 4
@@ -242,6 +244,53 @@ def test_firmware_leveling_levels_every_node_one_at_a_time(tmp_path: Path) -> No
     drains = [i for i, (name, _) in enumerate(order) if name == "drain"]
     backs = [i for i, (name, _) in enumerate(order) if name.startswith("back in service")]
     assert all(b < d for b, d in zip(backs, drains[1:], strict=False))
+    repaired = [i for i, (name, _) in enumerate(order) if name.endswith("storage repaired")]
+    assert len(repaired) == 4 and all(r < d for r, d in zip(repaired, drains[1:], strict=False))
+    # A node's leveling follows the documented durations: the flash, the reboots, then the
+    # storage repair (30 min after a node returns): about 1 h emulated per node.
+    waits = [
+        s["ended_at"] - s["started_at"]
+        for s in journal["steps"]
+        if s["name"] == "back in service, storage repaired"
+    ]
+    assert all(25 * 60 <= w <= 35 * 60 for w in waits), waits
+    level = [
+        s["ended_at"] - s["started_at"]
+        for s in journal["steps"]
+        if s["name"] == "update the drifted components"
+    ]
+    assert all(20 * 60 <= t <= 45 * 60 for t in level), level
+    # Then both ToRs, ToR-1 completely before ToR-2, after the last node.
+    tors = [s["id"] for s in journal["steps"] if s["id"].startswith("m1/1/")]
+    last_a = max(i for i, sid in enumerate(tors) if "/tor-a/" in sid)
+    assert last_a < min(i for i, sid in enumerate(tors) if "/tor-b/" in sid)
+    assert max(i for i, s in enumerate(journal["steps"]) if s["name"] == "drain") < min(
+        i for i, s in enumerate(journal["steps"]) if s["id"].startswith("m1/1/")
+    )
+    for tor in ("tor-a", "tor-b"):
+        read = [
+            s
+            for s in journal["steps"]
+            if s["name"] == f"{tor}: show version reads back the image's version"
+        ]
+        assert len(read) == 1 and "OS Version: 10.6.1.1\n" in read[0]["output"][0]
+    done = next(s for s in journal["steps"] if s["name"] == "every ToR at the baseline")
+    assert done["output"]["switch_noop"] == ["tor-a", "tor-b"]
+
+
+def test_a_corrupt_switch_image_stops_leveling_at_tor_1(tmp_path: Path) -> None:
+    journal = run("firmware-leveling", tmp_path, variables={"drift": [], "switch_corrupt": True})
+    assert journal["status"] == "failed"
+    step = failed_step(journal)
+    assert step["name"] == "tor-a: install the image to the standby partition"
+    assert "corrupt image" in step["reason"]
+    assert journal["failure"]["where"].startswith("hardware restoration")
+    assert not any("/tor-b/" in s["id"] for s in journal["steps"] if s["id"].startswith("m1/"))
+    rollback = next(s for s in journal["steps"] if s["phase"].startswith("rollback"))
+    assert (
+        rollback["name"] == "tor-a boots the image it runs (nothing was staged for the next boot)"
+    )
+    assert rollback["status"] == "succeeded" and "[A] active" in rollback["output"][1]
 
 
 def test_an_image_failing_verification_stops_leveling_with_the_reason(tmp_path: Path) -> None:
@@ -370,6 +419,23 @@ def test_node_replace_sets_credentials_levels_firmware_and_repairs(tmp_path: Pat
     assert "scaleunit-lab1" not in (tmp_path / "report" / "journal.json").read_text()
 
 
+def test_a_replacement_with_the_wrong_cpu_fails_naming_the_mismatch(tmp_path: Path) -> None:
+    wrong = "AMD EPYC 7452 32-Core Processor"
+    journal = run("node-replace", tmp_path, variables={"cpu_model": wrong})
+    assert journal["status"] == "failed"
+    racked = next(s for s in journal["steps"] if s["name"] == "the replacement node is racked")
+    assert racked["output"]["cpu_model"] == wrong
+    step = failed_step(journal)
+    assert step["name"] == "the same processor as its peers"
+    assert step["reason"].startswith("CPU mismatch: n03's processor model (the replacement)")
+    assert "Intel(R) Xeon(R) Gold 6248" in step["reason"] and wrong in str(step["evidence"])
+    assert journal["failure"]["where"] == "hardware restoration: the same processor as its peers"
+    # Nothing was levelled onto the wrong node; the report names the mismatch.
+    assert not any(s["name"] == "level every component to the baseline" for s in journal["steps"])
+    for page in ("report.html", "junit.xml"):
+        assert "CPU mismatch" in (tmp_path / "report" / page).read_text()
+
+
 def test_bmc_switch_loss_names_every_timeout_and_spares_the_workloads(tmp_path: Path) -> None:
     journal = run("bmc-switch-loss", tmp_path)
     assert journal["status"] == "completed", journal["failure"]
@@ -396,6 +462,8 @@ def test_scaleunit_level_dry_run_and_run(tmp_path: Path) -> None:
     journal = json.loads((out / "journal.json").read_text())
     plan = next(s for s in journal["steps"] if s["name"] == "read every inventory and plan")
     assert plan["output"]["noop"] == ["n01", "n02", "n03", "n04"]  # a fresh rack is level
+    assert plan["output"]["switch_noop"] == ["tor-a", "tor-b"]
+    assert not any(s["name"].endswith(": reload") for s in journal["steps"])
 
 
 def test_a_running_rack_is_driven_through_its_control_plane(tmp_path: Path) -> None:
@@ -482,6 +550,17 @@ def test_switch_cli_steps_speak_ssh(tmp_path: Path) -> None:
 
     asyncio.run(main())
     assert seen == [("admin", "show version"), ("admin", "show versoin")]
+
+
+def test_a_baseline_file_is_found_from_the_checkout_or_named_in_the_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from emulator.controller import steps
+
+    monkeypatch.chdir(tmp_path)  # scenarios name it from the checkout's root
+    assert steps._baseline("scenarios/baselines/default.yaml")["switch-os"] == "10.6.1.1"
+    with pytest.raises(steps.StepFailed, match=r"^nope.yaml: cannot read the baseline file"):
+        steps._baseline("nope.yaml")
 
 
 def test_a_null_value_tolerance_and_publish() -> None:

@@ -142,6 +142,54 @@ def test_serve_file_and_serve_image_put_them_on_the_controllers_server() -> None
         images.close()
 
 
+def test_the_trap_receiver_keeps_v2c_traps_and_ignores_anything_else() -> None:
+    from pysnmp.hlapi.v3arch.asyncio import (
+        CommunityData,
+        ContextData,
+        NotificationType,
+        ObjectIdentity,
+        SnmpEngine,
+        UdpTransportTarget,
+        send_notification,
+    )
+    from pysnmp.proto.rfc1902 import Integer
+
+    from emulator.controller.traps import TrapReceiver
+
+    receiver = TrapReceiver()
+    try:
+
+        async def send() -> None:
+            target = await UdpTransportTarget.create((receiver.address, receiver.port))
+            await send_notification(
+                SnmpEngine(),
+                CommunityData("public", mpModel=1),
+                target,
+                ContextData(),
+                "trap",
+                NotificationType(ObjectIdentity("1.3.6.1.6.3.1.1.5.3")).add_varbinds(
+                    ("1.3.6.1.2.1.2.2.1.1.7", Integer(7))
+                ),
+            )
+
+        import socket
+        import time
+
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as junk:
+            junk.sendto(b"\x30\x03junk", (receiver.address, receiver.port))
+        asyncio.run(send())
+        deadline = time.monotonic() + 5
+        while not receiver.traps() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        got = [t.as_dict() for t in receiver.traps()]
+        assert len(got) == 1, got
+        assert got[0]["trap"] == "linkDown" and got[0]["source"] == "127.0.0.1"
+        assert got[0]["varbinds"]["1.3.6.1.2.1.2.2.1.1.7"] == "7"
+        assert "{address: 127.0.0.1, port: " in receiver.topology_entry()
+    finally:
+        receiver.close()
+
+
 # -- tor-loss ----------------------------------------------------------------------------------
 def test_tor_loss_runs_n_minus_one_then_restores_the_replacement_over_ssh(tmp_path: Path) -> None:
     journal = run("tor-loss", tmp_path)
@@ -159,6 +207,11 @@ def test_tor_loss_runs_n_minus_one_then_restores_the_replacement_over_ssh(tmp_pa
         "2",
         "down",
     )
+    # linkDown traps from the surviving ToR reached the controller's own receiver, one of them
+    # for the peer link (ifIndex 49, ethernet1/1/49).
+    traps = one(journal, "the other ToR sent linkDown for the peer link (SNMP trap)")["output"]
+    assert traps and all(t["trap"] == "linkDown" for t in traps)
+    assert any(t["varbinds"].get("1.3.6.1.2.1.2.2.1.1.49") == "49" for t in traps), traps
     silent = one(journal, "the lost ToR is silent over SSH")["output"]["failed_as_expected"]
     assert "did not answer SSH" in silent and "(timeout)" in silent
     # The replacement arrived at factory configuration, with a new serial.
@@ -318,6 +371,18 @@ def test_rack_restoration_reports_the_rto_of_each_part(tmp_path: Path) -> None:
         assert steps_[f"{sw}: SNMP answers with its name"][0]["output"] == sw
     plan = one(journal, "read every inventory and plan")["output"]
     assert plan["update"] == ["n01", "n02", "n03", "n04"]
+    # The factory-fresh rack is made of the fault kinds, and the ToRs' OS is updated too.
+    injected = json.dumps([s["output"] for s in journal["steps"] if s["kind"] == "fault-inject"])
+    for kind in ("bmc-factory-reset", "firmware-drift", "switch-os-drift", "switch-config-loss"):
+        assert f'"kind": "{kind}"' in injected or f"'kind': '{kind}'" in injected, kind
+    assert all(
+        s["status"] == "succeeded" for s in steps_["n01: the BMC resets to factory defaults"]
+    )
+    assert plan["switch_update"] == ["tor-a", "tor-b"]
+    assert plan["drift"]["tor-b"] == {"switch-os": ["10.6.1.0", "10.6.1.1"]}
+    for tor in ("tor-a", "tor-b"):
+        rev = one(journal, f"{tor}: SNMP entPhysicalSoftwareRev reads back the image's version")
+        assert rev["output"] == "10.6.1.1"
     leveled = steps_["n01: update the drifted components"][0]["output"]
     assert leveled == {"bios": "2.27.0", "nic": "14.32.21.04"}
     assert one(journal, "no switch fault remains")["status"] == "succeeded"

@@ -349,7 +349,7 @@ async def clear_fault(fault_id: str, plane: Plane) -> s.FaultOut:
 async def replace_node(body: s.ReplaceNodeIn, plane: Plane) -> s.ReplaceOut:
     """A whole replacement node arrives in the slot (the host must be off): new serial and
     GUID, factory BMC credentials root/calvin, factory firmware, empty SEL, host off."""
-    events, info = plane.replace_node(body.node, body.serial, body.firmware)
+    events, info = plane.replace_node(body.node, body.serial, body.firmware, body.cpu_model)
     return s.ReplaceOut(**info, events=_events(events))
 
 

@@ -356,12 +356,23 @@ def _firmware(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]
     callback=_firmware,
     help="COMPONENT=VERSION factory firmware (default: one version behind the topology's).",
 )
+@click.option(
+    "--cpu-model",
+    default=None,
+    metavar="MODEL",
+    help="Its processors' model (default: the topology's; another one: a wrong delivery).",
+)
 @fmt_option
 def replace_node(
-    client: ControlClient, name: str, serial: str | None, firmware: Any, fmt: str
+    client: ControlClient,
+    name: str,
+    serial: str | None,
+    firmware: Any,
+    cpu_model: str | None,
+    fmt: str,
 ) -> None:
     """A whole replacement node arrives in NAME's slot (shut it down first)."""
-    body = {"node": name, "serial": serial, "firmware": firmware}
+    body = {"node": name, "serial": serial, "firmware": firmware, "cpu_model": cpu_model}
     out = client.request("POST", "/replace/node", {k: v for k, v in body.items() if v})
     _replaced(out, fmt, "node")
 

@@ -32,6 +32,7 @@ from emulator.operator import events as operator_events
 from emulator.rack import Rack
 from nodes.events import Event
 from nodes.node import Node
+from nodes.persist import CPU_MODEL
 from nodes.power import HostState
 from switches.model import Switch
 
@@ -151,6 +152,11 @@ class ControlPlane:
             "now": self.now(),
             "scale_unit": op.scale_unit_status().value,
             "storage_at_risk": op.storage_at_risk(),
+            "storage_repairs": [  # the running ones: a node back in service is resynced
+                {"node": j.node, "reason": j.reason, "expected_end": j.expected_end}
+                for j in op.storage_jobs()
+                if j.running
+            ],
             "nodes": nodes,
             "switches": switches,
             "alerts": op.alerts(open_only=True),
@@ -207,7 +213,11 @@ class ControlPlane:
         return {k: previous_version(v) for k, v in spec.model_dump().items() if v}
 
     def replace_node(
-        self, name: str, serial: str | None = None, firmware: dict[str, str] | None = None
+        self,
+        name: str,
+        serial: str | None = None,
+        firmware: dict[str, str] | None = None,
+        cpu_model: str | None = None,
     ) -> tuple[list[Event], dict[str, Any]]:
         node = self.node(name)
         if node.state is not HostState.OFF:
@@ -215,6 +225,8 @@ class ControlPlane:
                 f"{name} is powered on ({node.state.value}): shut it down (scaleunit node "
                 f"shutdown {name}, or drain and stop) before the swap",
             )
+        if cpu_model is not None and not CPU_MODEL.match(cpu_model):
+            raise InvalidRequest(f"bad CPU model {cpu_model!r}: 1 to 64 printable ASCII characters")
         factory = self.factory_firmware(name)
         unknown = sorted(set(firmware or {}) - set(factory))
         if unknown:
@@ -224,9 +236,14 @@ class ControlPlane:
         factory.update(firmware or {})
         new_serial = self._check_serial(serial, node.spec.serial)
         events = node.replace(
-            new_serial, username=FACTORY_USERNAME, password=FACTORY_PASSWORD, firmware=factory
+            new_serial,
+            username=FACTORY_USERNAME,
+            password=FACTORY_PASSWORD,
+            firmware=factory,
+            cpu_model=cpu_model,
         )
         return events, {
+            "cpu_model": node.spec.hardware.cpu.model,
             "device": name,
             "serial": new_serial,
             "username": FACTORY_USERNAME,

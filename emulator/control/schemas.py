@@ -54,6 +54,12 @@ class SwitchRow(BaseModel):
     faults: list[str]
 
 
+class StorageRepairRow(BaseModel):
+    node: str
+    reason: str = Field(description="node returned, node repaired")
+    expected_end: float
+
+
 class AlertOut(BaseModel):
     id: str
     kind: str
@@ -74,6 +80,9 @@ class StatusOut(BaseModel):
     now: float = Field(description="the rack's clock: Unix time at start, then emulated (--speed)")
     scale_unit: str = Field(description="running, stopped, expanding, ... requires-remediation")
     storage_at_risk: bool
+    storage_repairs: list[StorageRepairRow] = Field(
+        [], description="the storage repairs running (a node back in service is resynced)"
+    )
     nodes: list[NodeRow]
     switches: list[SwitchRow]
     alerts: list[AlertOut] = Field(description="the open alerts")
@@ -152,6 +161,13 @@ class ReplaceNodeIn(_In):
     firmware: dict[str, str] | None = Field(
         None, description="factory versions to use instead of one behind the topology's"
     )
+    cpu_model: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        pattern=r"^[\x20-\x7e]+$",
+        description="its processors' model, when not the topology's (a wrong delivery)",
+    )
 
 
 class ReplacePartIn(_In):
@@ -171,6 +187,7 @@ class ReplaceOut(BaseModel):
     username: str | None = Field(None, description="a new node's factory BMC user")
     password: str | None = Field(None, description="its factory password (the OEM's default)")
     firmware: dict[str, str] | None = None
+    cpu_model: str | None = Field(None, description="a new node's processor model")
     events: list[dict[str, Any]]
 
 

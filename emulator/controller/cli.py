@@ -206,9 +206,24 @@ def _start(
         inventory, source = embed.remote(target, token, topo, speed)
         journal = asyncio.run(_drive(book, inventory, source, **args))
     else:
-        topo = topo_mod.load(topology_file) if topology_file else embed.loopback_topology(nodes)
-        with embed.embedded(topo, virtual=virtual, speed=speed) as (inventory, source, _):
-            journal = asyncio.run(_drive(book, inventory, source, **args))
+        from emulator.controller.traps import TrapReceiver
+
+        # The embedded rack's switches send their traps to the controller's own receiver.
+        receiver = TrapReceiver() if topology_file is None else None
+        try:
+            topo = (
+                topo_mod.load(topology_file)
+                if topology_file
+                else embed.loopback_topology(
+                    nodes, (receiver.topology_entry(),) if receiver else ()
+                )
+            )
+            with embed.embedded(topo, virtual=virtual, speed=speed) as (inventory, source, _):
+                inventory.traps = receiver
+                journal = asyncio.run(_drive(book, inventory, source, **args))
+        finally:
+            if receiver is not None:
+                receiver.close()
     return journal
 
 
@@ -292,9 +307,10 @@ def run(scenario: Path, resume: Path | None, **o: Any) -> None:
 @click.option("--baseline", type=click.Path(exists=True, path_type=Path), required=True)
 @_rack_options
 def level(baseline: Path, **o: Any) -> None:
-    """Level every node's firmware to a baseline file (scenarios/firmware-leveling.yaml)."""
+    """Level every node's firmware and the ToRs' OS to a baseline file
+    (scenarios/firmware-leveling.yaml)."""
     # The tool levels what it finds: the scenario's own drift (its triage) is left out.
-    o["var"] = ("drift=[]", *o["var"], f"baseline={baseline}")
+    o["var"] = ("drift=[]", "switch_drift=[]", *o["var"], f"baseline={baseline}")
     _run(SCENARIOS / "firmware-leveling.yaml", None, o)
 
 

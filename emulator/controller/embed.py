@@ -78,14 +78,15 @@ def _inventory(endpoints: list[Any], control_url: str, token: str, topo: Any) ->
     return inv
 
 
-def loopback_topology(nodes: int) -> Any:
-    """A rack of ``nodes`` on a loopback block of its own (plain HTTP Redfish)."""
+def loopback_topology(nodes: int, receivers: tuple[str, ...] = ()) -> Any:
+    """A rack of ``nodes`` on a loopback block of its own (plain HTTP Redfish); its switches
+    send their traps to ``receivers`` (topology lines: the controller's own receiver)."""
     from emulator import topology
 
-    return topology.load_text(loopback_topology_text(nodes))
+    return topology.load_text(loopback_topology_text(nodes, receivers))
 
 
-def loopback_topology_text(nodes: int) -> str:
+def loopback_topology_text(nodes: int, receivers: tuple[str, ...] = ()) -> str:
     """The YAML of :func:`loopback_topology`."""
     from emulator import topology
 
@@ -100,8 +101,21 @@ def loopback_topology_text(nodes: int) -> str:
         host_base_address=prefix + ".200",
         control_address="127.0.0.1",
         control_port=0,
+        snmp_receivers=receivers,
     )
-    return text
+    # The documented firmware durations (PROCEDURES.md: about 1 h of firmware per node, with
+    # the reboots and the storage repair), not the model's short lab defaults.
+    anchor = "  bmc_warm_reset_s: 10.0\n"
+    assert anchor in text
+    return text.replace(anchor, anchor + OEM_FIRMWARE_TIMINGS, 1)
+
+
+#: Flash durations of a Dell 14G-like server's components, in emulated seconds (the BIOS is
+#: applied by the Lifecycle Controller during POST; a BMC flash restarts the BMC).
+OEM_FIRMWARE_TIMINGS = (
+    "  firmware: {flash_bios_s: 1200.0, flash_bmc_s: 480.0, flash_nic_s: 600.0, "
+    "flash_disk_s: 240.0, flash_cpld_s: 180.0, flash_boot_drive_s: 240.0}\n"
+)
 
 
 async def _until_running(time_source: Any, url: str, token: str, within: float) -> None:

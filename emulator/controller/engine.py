@@ -373,14 +373,18 @@ class Runner:
         return self.journal
 
 
+#: The longest output kept whole in the journal (a 16-node /status with faults fits).
+EVIDENCE_LIMIT = 8000
+
+
 def _evidence(value: Any) -> Any:
     """Output as it goes to the journal: JSON-able, long text cut."""
     try:
         text = json.dumps(value, default=str)
     except (TypeError, ValueError):
         return _short(value)
-    if len(text) > 2000:
-        return _short(value, 2000)
+    if len(text) > EVIDENCE_LIMIT:
+        return _short(value, EVIDENCE_LIMIT)
     return json.loads(text)
 
 

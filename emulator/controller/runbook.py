@@ -196,6 +196,7 @@ class ReplaceNode(StepBase):
     node: str
     serial: str | None = None
     firmware: dict[str, str] | None = None
+    cpu_model: str | None = None  # the delivered node's processor, when not the topology's
 
 
 class ReplaceSwitch(StepBase):
@@ -281,6 +282,8 @@ class FirmwarePlan(StepBase, Credentials):
     kind: Literal["firmware-plan"]
     baseline: dict[str, str] | str
     nodes: list[str] | str | None = None
+    #: switches whose OS (SNMP entPhysicalSoftwareRev) is compared with the baseline's switch-os
+    switches: list[str] | str | None = None
 
 
 class SwitchCli(StepBase):
@@ -309,6 +312,15 @@ class SnmpGet(StepBase):
     kind: Literal["snmp-get"]
     switch: str
     oid: str
+
+
+class SnmpTraps(StepBase):
+    """The SNMPv2c traps the controller's receiver got so far (output: a list of
+    {source, trap, oid, varbinds}), from one switch and of one notification if given."""
+
+    kind: Literal["snmp-traps"]
+    switch: str | None = None
+    trap: str | None = Field(None, description="linkDown, linkUp, ... or an OID")
 
 
 class ServeFile(StepBase):
@@ -377,6 +389,7 @@ STEP_CLASSES: tuple[type[StepBase], ...] = (
     SwitchCli,
     Publish,
     SnmpGet,
+    SnmpTraps,
     ServeFile,
     ServeImage,
     Compare,
@@ -417,6 +430,7 @@ AnyStep = Annotated[
     | Annotated[SwitchCli, Tag("switch-cli")]
     | Annotated[Publish, Tag("publish")]
     | Annotated[SnmpGet, Tag("snmp-get")]
+    | Annotated[SnmpTraps, Tag("snmp-traps")]
     | Annotated[ServeFile, Tag("serve-file")]
     | Annotated[ServeImage, Tag("serve-image")]
     | Annotated[Compare, Tag("compare")]

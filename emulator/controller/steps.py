@@ -58,6 +58,8 @@ class Inventory:
     password: str
     nodes: dict[str, NodeAccess] = field(default_factory=dict)
     switches: dict[str, SwitchAccess] = field(default_factory=dict)
+    #: the controller's SNMP trap receiver (emulator.controller.traps), when the rack sends to it
+    traps: Any = None
 
 
 class TimeSource(Protocol):
@@ -182,6 +184,7 @@ async def replace_part(step: rb.ReplacePart, ctx: Context) -> Any:
 
 async def replace_node(step: rb.ReplaceNode, ctx: Context) -> Any:
     body = {"node": step.node, "serial": step.serial, "firmware": step.firmware}
+    body["cpu_model"] = step.cpu_model
     return await control(ctx, "POST", "/replace/node", {k: v for k, v in body.items() if v})
 
 
@@ -415,7 +418,14 @@ def _baseline(value: dict[str, str] | str) -> dict[str, str]:
 
     from ruamel.yaml import YAML
 
-    data = YAML(typ="safe").load(Path(value).read_text(encoding="utf-8"))
+    path = Path(value)
+    if not path.is_absolute() and not path.exists():
+        # scenarios name it from the checkout's root (scenarios/baselines/...): run elsewhere
+        path = Path(__file__).resolve().parents[2] / path
+    try:
+        data = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise StepFailed(f"{value}: cannot read the baseline file ({exc.strerror})") from None
     if not isinstance(data, dict) or not isinstance(data.get("firmware"), dict):
         raise StepFailed(f"{value}: a baseline file has a firmware mapping")
     return {k: str(v) for k, v in data["firmware"].items()}
@@ -476,7 +486,28 @@ async def firmware_plan(step: rb.FirmwarePlan, ctx: Context) -> Any:
             plan["drift"][node] = drift
         else:
             plan["noop"].append(node)
+    # The switches' OS, read over SNMP (entPhysicalSoftwareRev of the chassis).
+    plan |= {"switch_os": wanted.get("switch-os"), "switch_update": [], "switch_noop": []}
+    switches = step.switches if isinstance(step.switches, list) else []
+    if switches and plan["switch_os"] is None:
+        raise StepFailed(f"{step.baseline}: the baseline names no switch-os for the switches")
+    for sw in switches:
+        probe = rb.SnmpGet(kind="snmp-get", switch=sw, oid=SOFTWARE_REV)
+        try:
+            running = await snmp_get(probe, ctx)
+        except StepFailed as exc:
+            plan["blocked"][sw] = exc.reason
+            continue
+        if running != plan["switch_os"]:
+            plan["switch_update"].append(sw)
+            plan["drift"][sw] = {"switch-os": [running, plan["switch_os"]]}
+        else:
+            plan["switch_noop"].append(sw)
     return plan
+
+
+#: ENTITY-MIB entPhysicalSoftwareRev of the chassis (entPhysicalIndex 1).
+SOFTWARE_REV = "1.3.6.1.2.1.47.1.1.1.1.10.1"
 
 
 # -- IPMI --------------------------------------------------------------------------------------
@@ -656,6 +687,27 @@ async def snmp_get(step: rb.SnmpGet, ctx: Context) -> Any:
     return binds[0][1].prettyPrint()
 
 
+async def snmp_traps(step: rb.SnmpTraps, ctx: Context) -> Any:
+    from emulator.controller.traps import NAMES
+
+    receiver = ctx.inventory.traps
+    if receiver is None:
+        raise StepFailed("no SNMP trap receiver: the rack was not started with the controller's")
+    source = None
+    if step.switch is not None:
+        access = ctx.inventory.switches.get(step.switch)
+        if access is None or access.snmp is None:
+            raise StepFailed(f"{step.switch}: no SNMP endpoint known")
+        source = access.snmp[0]
+    oid = NAMES.get(step.trap, step.trap) if step.trap else None
+    await asyncio.sleep(0.05)  # the datagrams of the emulated instant just gone
+    return [
+        t.as_dict()
+        for t in receiver.traps()
+        if (source is None or t.source == source) and (oid is None or t.trap == oid)
+    ]
+
+
 async def publish(step: rb.Publish, ctx: Context) -> Any:
     if "/" in step.file or step.file.startswith("."):
         raise StepFailed(f"publish: {step.file!r} is not a plain file name")
@@ -733,6 +785,7 @@ STEPS: dict[str, Callable[[Any, Context], Awaitable[Any]]] = {
     "firmware-plan": firmware_plan,
     "switch-cli": switch_cli,
     "snmp-get": snmp_get,
+    "snmp-traps": snmp_traps,
     "publish": publish,
     "serve-file": serve_file,
     "serve-image": serve_image,
