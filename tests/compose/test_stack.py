@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -90,6 +91,46 @@ class Stack:
         return self.client("sh", "-c", script, timeout=timeout)
 
 
+PROJECT = "scaleunit-test-{pid}"  # one compose project per pytest process
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_stacks() -> list[str]:
+    """Remove what an earlier run of this module left behind when it was killed before its
+    teardown (its pytest process is gone): its networks would hold this module's subnets and
+    make every later run fail. Only this module's own projects are touched."""
+    label = "com.docker.compose.project"
+    pattern = re.compile(r"scaleunit-test-(\d+)")  # PROJECT
+    listings = {
+        "container": ["docker", "ps", "-a"],
+        "network": ["docker", "network", "ls"],
+        "volume": ["docker", "volume", "ls"],
+    }
+    removed = []
+    for kind, argv in listings.items():
+        found = run([*argv, "--filter", f"label={label}", "--format", f'{{{{.Label "{label}"}}}}'],
+                    timeout=30).stdout.split()  # fmt: skip
+        for project in sorted(set(found)):
+            match = pattern.fullmatch(project)
+            if match is None or _alive(int(match.group(1))):
+                continue
+            ids = run([*argv, "-q", "--filter", f"label={label}={project}"], timeout=30).stdout
+            rm = ["docker", "rm", "-f"] if kind == "container" else ["docker", kind, "rm"]
+            if ids.split():
+                run([*rm, *ids.split()], timeout=120)
+                removed.append(f"{kind}s of {project}")
+    return removed
+
+
 @pytest.fixture(scope="module")
 def stack(image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     from testcontainers.compose import DockerCompose
@@ -116,7 +157,10 @@ def stack(image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stac
         cwd=ROOT,
     )
     assert generated.returncode == 0, generated.stderr
-    project = f"scaleunit-test-{os.getpid()}"
+    stale = remove_stale_stacks()
+    if stale:
+        print(f"removed what killed runs left: {', '.join(stale)}")
+    project = PROJECT.format(pid=os.getpid())
     token = secrets.token_urlsafe(16)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("COMPOSE_PROJECT_NAME", project)
