@@ -32,12 +32,16 @@ class ScaledClock:
     Must be used from the loop's thread.
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, speed: float = 1.0) -> None:
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, speed: float = 1.0, not_before: float = 0.0
+    ) -> None:
         if not speed > 0:
             raise ValueError("speed must be greater than zero")
         self.loop = loop
         self.speed = speed
-        self._wall0 = time.time()
+        # A rack restored from its state continues from where its emulated time had got to
+        # (at a speed above 1 it runs ahead of the wall clock): time never goes backwards.
+        self._wall0 = max(time.time(), not_before)
         self._loop0 = loop.time()
 
     def now(self) -> float:

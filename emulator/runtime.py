@@ -6,12 +6,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import json
 import logging
 import os
 import secrets
 import socket
+import sqlite3
 import time
 from pathlib import Path
 
@@ -33,7 +35,7 @@ from emulator.faults import FaultInjector
 from emulator.logs import EventLogger, kv
 from emulator.operator import OperatorView
 from emulator.rack import Rack
-from emulator.state import StateError, StateStore, topology_identity, track_rack
+from emulator.state import DB_NAME, StateError, StateStore, topology_identity, track_rack
 from emulator.topology import Topology
 from emulator.workload import WorkloadServer, bind_tcp
 from nodes.events import BmcResetStarted, Event, NodeReplaced
@@ -121,10 +123,27 @@ class RackRuntime:
         self.plane: ControlPlane | None = None
         self.feed: EventFeed | None = None
 
+    def _last_emulated_time(self) -> float:
+        """The emulated time of the last event the state store kept (0 without one): a
+        restored rack's clock starts no earlier."""
+        path = Path(self.state_dir) / DB_NAME
+        if self.fresh or not path.exists():
+            return 0.0
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+                row = db.execute("SELECT MAX(at) FROM history").fetchone()
+        except sqlite3.Error:
+            return 0.0  # the store's own checks report a damaged database
+        return float(row[0]) if row and row[0] is not None else 0.0
+
     async def start(self) -> None:
         t0 = time.perf_counter()
         loop = asyncio.get_running_loop()
-        clock = SteppedClock(loop) if self.virtual else ScaledClock(loop, self.speed)
+        clock = (
+            SteppedClock(loop)
+            if self.virtual
+            else ScaledClock(loop, self.speed, not_before=self._last_emulated_time())
+        )
         self.clock = clock
         rack = Rack(self.topology, clock)
         self.rack = rack
