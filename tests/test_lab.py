@@ -322,3 +322,64 @@ def test_the_rack_view_ticks_the_step_the_trainee_does(
         lambda d: d.find_elements("css selector", "#lab .rule-break"),
         message="the rule break never showed",
     )
+
+
+def test_a_repair_before_the_firmware_baseline_is_a_rule_break(
+    start_lab: Callable[..., LabProcess],
+) -> None:
+    lab = start_lab()
+    lab.cli("fault", "inject", "n02", "firmware-drift", "bios")  # the part came with old BIOS
+    lab.cli("node", "shutdown", "n02")
+    lab.wait_power("n02", "off")
+    bmc = lab.endpoints[("n02", "ipmi")]["address"]
+    out = lab.cli("node", "repair", "n02", "--bmc-address", bmc, check=False)
+    assert "not at the baseline" in out
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not lab.lab()["rule_breaks"]:
+        time.sleep(0.2)
+    breaks = lab.lab()["rule_breaks"]
+    assert [b["rule"] for b in breaks] == ["repair-before-baseline"], breaks
+    assert "bios" in breaks[0]["detail"] and "deploying the OS" in breaks[0]["consequence"]
+
+
+def test_a_wrong_switch_configuration_loaded_is_a_rule_break(
+    start_lab: Callable[..., LabProcess], tmp_path: Path
+) -> None:
+    import functools
+    import http.server
+    import threading
+
+    lab = start_lab()
+    ssh = lab.endpoints[("tor-b", "ssh")]
+    sshpass, client = require_tool("sshpass"), require_tool("ssh")
+    base = [sshpass, "-p", ssh["password"], client, "-o", "StrictHostKeyChecking=no",
+            "-o", "UserKnownHostsFile=/dev/null", "-p", str(ssh["port"]),
+            f"{ssh['username']}@{ssh['address']}"]  # fmt: skip
+    backup = subprocess.run(
+        [*base, "show running-configuration"], capture_output=True, text=True, timeout=60
+    ).stdout
+    assert "hostname tor-b" in backup
+    # The wrong backup: another switch's location (an operator picked the wrong file).
+    wrong = backup.replace("hostname tor-b", 'hostname tor-b\nsnmp-server location "row 9"')
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "tor-b.cfg").write_text(wrong)
+    handler = functools.partial(
+        http.server.SimpleHTTPRequestHandler, directory=str(tmp_path / "www")
+    )
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/tor-b.cfg"
+        out = subprocess.run(
+            [*base, f"copy {url} running-configuration"], capture_output=True, text=True,
+            timeout=60,
+        )  # fmt: skip
+        assert out.returncode == 0, out.stdout + out.stderr
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not lab.lab()["rule_breaks"]:
+            time.sleep(0.3)
+    finally:
+        server.shutdown()
+    breaks = lab.lab()["rule_breaks"]
+    assert [b["rule"] for b in breaks] == ["switch-config-mismatch"], breaks
+    assert "tor-b" in breaks[0]["detail"] and "row 9" in breaks[0]["detail"]

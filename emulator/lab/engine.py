@@ -22,8 +22,9 @@ after              a wait or a read, or a step that needs what a run's earlier s
 
 Rules (checked on every event): the runbook's safeguards (never more than one node out of
 service, the scale unit never Requires Remediation, a BMC answers) and a repair refused for
-firmware that is not at the baseline. Each break is recorded once per occurrence with the
-documented consequence.
+firmware that is not at the baseline, and a switch configuration loaded (``copy ...
+running-configuration``) that is not the deployment's one the lab read when it began. Each break
+is recorded once per occurrence with the documented consequence.
 
 Grade (0-100): steps done 50 x done/total; order 15 x (1 - out of order/total); time 15 x
 phases within their RTO/phases; rules 20 - 10 per break (not below 0); then 2 off per hint.
@@ -71,6 +72,9 @@ CONSEQUENCES: dict[str, str] = {
     "... did not respond to a general query in the expected time'",
     "repair-before-baseline": "Repair needs the firmware baseline: firmware that does not match "
     "it risks instability and can stop the automation from deploying the OS",
+    "switch-config-mismatch": "the switch runs another configuration than the deployment's "
+    "backup: ports, VLANs or BGP peers may be wrong (the procedure diffs the backup against the "
+    "generated configuration before loading it, and validates BGP and show version after)",
 }
 
 
@@ -235,6 +239,9 @@ class Lab:
         self._timer: asyncio.TimerHandle | None = None
         self.on_finish: Callable[[Lab], Awaitable[None]] | None = None
         self._finishing: asyncio.Future[dict[str, Any]] | None = None
+        #: Each switch's running configuration when the lab began (the deployment's).
+        self.switch_configs: dict[str, str] = {}
+        self._pending_configs: set[str] = set()
         #: The reports' paths once written (journal, junit, html).
         self.reports: dict[str, str] = {}
 
@@ -272,6 +279,7 @@ class Lab:
             },
             "rule_breaks": self.rule_breaks,
             "active_rules": sorted(self._active_rules),
+            "switch_configs": self.switch_configs,
             "hints": self.hints,
             "grade": self.grade,
         }
@@ -287,6 +295,7 @@ class Lab:
                 s.out_of_order = saved["ooo"]
         self.rule_breaks = list(data["rule_breaks"])
         self._active_rules = set(data.get("active_rules", []))
+        self.switch_configs = dict(data.get("switch_configs", {}))
         self.hints = list(data["hints"])
         self.grade = data.get("grade")
 
@@ -296,6 +305,11 @@ class Lab:
         if not resumed:
             self.started_at = self.now()
             await self._observe_probes()  # what already fails before the stage
+            self.switch_configs = {
+                name: text
+                for name in self.ctx.inventory.switches
+                if (text := await self._running_config(name)) is not None
+            }
             self.state = "running"
             self.emit(ev.LabStarted(device="lab", at=self.now(), title=self.book.title))
             for step in self.steps:
@@ -323,6 +337,8 @@ class Lab:
         for step in self.steps:
             if step.done_at is None and step.mode == "event" and self._matches(step, item):
                 self._mark(step)
+        if item.get("type") == "config.changed" and item.get("cause") == "load":
+            self._pending_configs.add(str(item.get("device")))
         if item.get("type") in ("fabric.action.refused", "fabric.action.failed"):
             reason = str(item.get("reason", ""))
             if item.get("action") == "repair" and ("firmware" in reason or "baseline" in reason):
@@ -342,6 +358,7 @@ class Lab:
             self._wake.clear()
             await asyncio.sleep(0.05)  # let a burst of events settle
             try:
+                await self._check_configs()
                 await self._check_rules()
                 await self._observe_probes()
             except Exception as exc:  # a probe's trouble must not end the lab
@@ -434,6 +451,39 @@ class Lab:
         broken = {b.safeguard: b.reason for b in breaches(self.book.safeguards, data)}
         for guard in self.book.safeguards:
             self._rule(guard.kind, guard.kind in broken, broken.get(guard.kind, ""))
+
+    async def _running_config(self, switch: str) -> str | None:
+        """The switch's running configuration over its CLI (SSH), as a person reads it; None
+        when it does not answer."""
+        step = rb.SwitchCli(
+            kind="switch-cli", switch=switch, commands=["show running-configuration"]
+        )
+        try:
+            out = await STEPS["switch-cli"](step, self.ctx)
+        except (StepFailed, OSError):
+            return None
+        return "\n".join(out) if isinstance(out, list) else str(out)
+
+    async def _check_configs(self) -> None:
+        """A configuration loaded onto a switch (``copy ... running-configuration``) must be
+        the deployment's, as it was when the lab began (the comment lines aside: version,
+        build, serial)."""
+        while self._pending_configs:
+            switch = self._pending_configs.pop()
+            before = self.switch_configs.get(switch)
+            now = await self._running_config(switch)
+            if before is None or now is None:
+                continue
+            want, got = _config_lines(before), _config_lines(now)
+            if want != got:
+                missing = [line for line in want if line not in got]
+                extra = [line for line in got if line not in want]
+                first = f"-{missing[0]}" if missing else f"+{extra[0]}" if extra else "order"
+                self._break(
+                    "switch-config-mismatch",
+                    f"{switch}: the loaded configuration differs from the deployment's in "
+                    f"{len(missing) + len(extra)} line(s), first: {first}",
+                )
 
     def _rule(self, rule: str, broken: bool, detail: str) -> None:
         if broken and rule not in self._active_rules:
@@ -585,3 +635,9 @@ def grade(lab: Lab, why: str) -> dict[str, Any]:
 
 def _plain(value: Any) -> bool:
     return isinstance(value, str | int | float | bool | list | dict) or value is None
+
+
+def _config_lines(text: str) -> list[str]:
+    return [
+        line.rstrip() for line in text.splitlines() if line.strip() and not line.startswith("!")
+    ]
