@@ -48,6 +48,7 @@ class Rack:
             self.switches,
             {spec.name: spec for spec in topology.nodes},
             [(cable.a, cable.b) for cable in topology.cabling],
+            {s.name: str(topology.switch_address(s)) for s in topology.switches},
         )
         self._bring_up_static_links()
         self.bus.subscribe(self._follow_links)

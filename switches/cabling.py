@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 
 from nodes.spec import NodeSpec
 from switches.model import Neighbour, PortRole, Switch, mac_of
+from switches.netconfig import plan
 from switches.spec import SwitchRole
 
 BMC_PORT_NAME = "bmc"
@@ -81,9 +82,12 @@ def cable_switches(
     switches: Mapping[str, Switch],
     nodes: Mapping[str, NodeSpec],
     cables: Iterable[tuple[str, str]],
+    addresses: Mapping[str, str] | None = None,
 ) -> None:
     """Cable every switch end of ``cables`` ("device:port" pairs): peer, alias, role, neighbour.
-    Aliases first, because a switch neighbour's port description is the far port's alias."""
+    Aliases first, because a switch neighbour's port description is the far port's alias.
+    Then each switch's deployment network (``switches.netconfig.plan``), with the switches'
+    management ``addresses`` (default: their specs')."""
     ends = [(a, b) for x, y in cables for a, b in ((x, y), (y, x))]
     for end, other in ends:
         device, port = end.split(":", 1)
@@ -102,3 +106,12 @@ def cable_switches(
             neighbour=_neighbour(far_device, far_port, nodes, switches),
             alias=other,
         )
+    if addresses is None:
+        addresses = {
+            n: str(sw.spec.address) for n, sw in switches.items() if sw.spec.address is not None
+        }
+    index = {f"{n}:{p.name}": p.index for n, sw in switches.items() for p in sw.ports.values()}
+    for name, sw in switches.items():
+        ports = [(p.index, p.name, p.peer, p.role.value) for p in sw.ports.values()]
+        tor = sw.spec.role is SwitchRole.TOR
+        sw.set_plan(plan(name, tor, ports, addresses, index), switches)

@@ -27,7 +27,7 @@ import dataclasses
 import hashlib
 import re
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -64,6 +64,18 @@ from switches.events import (
     SwitchStateChanged,
 )
 from switches.images import ImageBank, InstallState, check_image
+from switches.netconfig import (
+    NO_NET,
+    Mode,
+    Neighbor,
+    Net,
+    NetBuilder,
+    Plan,
+    Refused,
+    render_bottom,
+    render_port,
+    render_top,
+)
 from switches.spec import SwitchRole, SwitchSpec
 from switches.traffic import Counters, TrafficMeter, TrafficProfile
 
@@ -139,13 +151,16 @@ class SwitchConfig:
     #: CLI users (``username`` lines) and the login lockout (``password-attributes``).
     users: tuple[CliUser, ...] = FACTORY_USERS
     lockout: Lockout | None = None
+    #: Management address, VLANs, VLT and BGP (``switches.netconfig``).
+    net: Net = NO_NET
 
     @classmethod
     def factory(cls) -> SwitchConfig:
         return cls(False, FACTORY_HOSTNAME, "", "", "")
 
     @classmethod
-    def deployed(cls, spec: SwitchSpec) -> SwitchConfig:
+    def deployed(cls, spec: SwitchSpec, net: Net = NO_NET) -> SwitchConfig:
+        """``net``: the network part the switch's cabling plans (``Switch.set_plan``)."""
         return cls(
             True,
             spec.name,
@@ -154,6 +169,7 @@ class SwitchConfig:
             spec.config_build,
             users=deployed_users(spec),
             lockout=Lockout(spec.cli.max_retry, spec.cli.lockout_period_min),
+            net=net,
         )
 
     def user(self, name: str) -> CliUser | None:
@@ -171,12 +187,16 @@ class SwitchConfig:
             "lockout": None
             if self.lockout is None
             else [self.lockout.max_retry, self.lockout.period_min],
+            "net": self.net.to_dict(),
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], spec: SwitchSpec | None = None) -> SwitchConfig:
+    def from_dict(
+        cls, data: dict[str, Any], spec: SwitchSpec | None = None, net: Net = NO_NET
+    ) -> SwitchConfig:
         """``spec``: for records written before users were kept (a provisioned one gets the
-        topology's users back, a factory one admin/admin)."""
+        topology's users back, a factory one admin/admin); ``net``: the same for records
+        written before the network part was kept (a provisioned one gets the planned one)."""
         try:
             provisioned = bool(data["provisioned"])
             if "users" in data:
@@ -199,6 +219,7 @@ class SwitchConfig:
                 frozenset(str(p) for p in data["shutdown"]),
                 users,
                 lockout,
+                Net.from_dict(data["net"]) if "net" in data else (net if provisioned else Net()),
             )
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise InvalidArgument(f"bad switch configuration record: {exc!r}") from None
@@ -318,11 +339,6 @@ def mac_of(seed: str) -> str:
     return "02:5a:03:" + ":".join(f"{b:02x}" for b in digest[:2]) + ":00"
 
 
-#: Lines that leave an interface's mode (anything else typed there is an interface command).
-_TOP_LEVEL = re.compile(
-    r"^(hostname|interface|username|no username|snmp-server|password-attr"
-    r"ibutes|no password-attributes|lldp)\b"
-)
 _PASSWORD = re.compile(r"(\bpassword\s+)\S+")
 
 
@@ -333,9 +349,10 @@ def _masked(line: str) -> str:
 
 class _Builder:
     """Reads configuration lines into a :class:`SwitchConfig`, one at a time: a whole text
-    (``whole``: a backup; users only from its lines) or ``configure terminal`` lines on top of
-    the running configuration. Raises InvalidArgument naming the line; the result is built only
-    at the end, so nothing changes before every line is read."""
+    (``whole``: a backup; users only from its lines; blocks by indentation) or ``configure
+    terminal`` lines on top of the running configuration (blocks by the mode the session is
+    in). Raises InvalidArgument naming the line; the result is built only at the end, so
+    nothing changes before every line is read."""
 
     def __init__(self, switch: Switch, base: SwitchConfig, *, whole: bool) -> None:
         self.switch = switch
@@ -346,7 +363,9 @@ class _Builder:
         self.shutdown = set(base.shutdown)
         self.users: dict[str, CliUser] = {} if whole else {u.name: u for u in base.users}
         self.lockout = None if whole else base.lockout
-        self.interface: str | None = None
+        self.net = NetBuilder.of(Net() if whole else base.net, switch.ports)
+        #: The blocks entered (``("router bgp 64801", "neighbor 100.71.49.2")``).
+        self.mode: Mode = ()
 
     def result(self) -> SwitchConfig:
         users = tuple(self.users.values()) or FACTORY_USERS
@@ -359,35 +378,87 @@ class _Builder:
             frozenset(self.shutdown),
             users,
             self.lockout,
+            self.net.result(),
         )
 
     def feed(self, raw: str, number: int | None = None) -> None:
+        """A line of a whole text: its indentation says how deep in the blocks it is."""
         line = raw.rstrip()
-        where = "configuration line" if number is None else f"configuration line {number}"
-
-        def bad(why: str) -> InvalidArgument:
-            return InvalidArgument(f"{self.switch.name}: {where}: {why}: {_masked(raw)!r}")
-
         if not line:
             return
-        if line.startswith("!"):
+        depth = len(line) - len(line.lstrip(" "))
+        command = line.strip()
+        bad = self._bad(raw, number)
+        if command.startswith("!"):
             m = re.match(r"^! Build (\S+) generated by scaleunit for ", line)
-            if m and self.whole:
+            if m and self.whole and depth == 0:
                 self.build, self.provisioned = m.group(1), True
-            self.interface = None
+            self.mode = self.mode[:depth]
             return
-        if line.startswith(" "):
-            command = line.strip()
-            if self.interface is None:
-                raise bad("an interface command outside an interface")
+        try:
+            if depth == 0:
+                new = self._top(command)
+                if new is None:
+                    raise bad("unknown command")
+            else:
+                if not self.mode:
+                    raise bad("an interface command outside an interface")
+                mode = self.mode[: max(depth, 1)]
+                new = self._sub(mode, command)
+                if new is None:
+                    raise bad(self._unknown(mode))
+        except Refused as exc:
+            raise bad(str(exc)) from None
+        self.mode = new
+
+    def feed_cli(self, text: str) -> None:
+        """A ``configure terminal`` line in ``self.mode``: a command the innermost block does
+        not know is tried in the blocks around it, then at the top (as OS10 does)."""
+        bad = self._bad(text, None)
+        try:
+            mode = self.mode
+            while mode:
+                new = self._sub(mode, text)
+                if new is not None:
+                    self.mode = new
+                    return
+                mode = mode[:-1]
+            top = self._top(text)
+        except Refused as exc:
+            raise bad(str(exc)) from None
+        if top is None:
+            raise bad(self._unknown(self.mode) if self.mode else "unknown command")
+        self.mode = top
+
+    def _bad(self, raw: str, number: int | None) -> Callable[[str], InvalidArgument]:
+        where = "configuration line" if number is None else f"configuration line {number}"
+        return lambda why: InvalidArgument(f"{self.switch.name}: {where}: {why}: {_masked(raw)!r}")
+
+    @staticmethod
+    def _unknown(mode: Mode) -> str:
+        return (
+            "unknown interface command" if mode[-1].startswith("interface ") else "unknown command"
+        )
+
+    def _sub(self, mode: Mode, command: str) -> Mode | None:
+        head = mode[-1]
+        if head.startswith("interface ethernet"):
+            port = head.split()[1]
             if command == "shutdown":
-                self.shutdown.add(self.interface)
-            elif command == "no shutdown":
-                self.shutdown.discard(self.interface)
-            elif not re.match(r"^(no description|description \S.*|speed \d+)$", command):
-                raise bad("unknown interface command")
-            return
-        self.interface = None
+                self.shutdown.add(port)
+                return mode
+            if command == "no shutdown":
+                self.shutdown.discard(port)
+                return mode
+            if re.match(r"^(no description|description \S.*|speed \d+)$", command):
+                return mode
+        return self.net.sub(mode, command)
+
+    def _top(self, line: str) -> Mode | None:
+        """A top-level line: the mode it enters (``()`` for none), None when unknown."""
+        mode = self.net.top(line)
+        if mode is not None:
+            return mode
         if m := re.match(r"^hostname ([A-Za-z0-9][A-Za-z0-9-]{0,62})$", line):
             self.hostname, self.hostname_seen = m.group(1), True
         elif m := re.match(r'^snmp-server (contact|location) "([^"]*)"$', line):
@@ -397,12 +468,12 @@ class _Builder:
                 self.location = m.group(2)
         elif m := re.match(r"^interface (\S+)$", line):
             if m.group(1) not in self.switch.ports:
-                raise bad(f"{self.switch.name} has no interface {m.group(1)!r}")
-            self.interface = m.group(1)
+                raise Refused(f"{self.switch.name} has no interface {m.group(1)!r}")
+            return (f"interface {m.group(1)}",)
         elif m := re.match(r"^username (\S+) password (\S+) role (\S+)(?: priv-lvl \d+)?$", line):
             name, secret, role = m.groups()
             if not USER_NAME.match(name):
-                raise bad("bad user name")
+                raise Refused("bad user name")
             try:
                 user = (
                     CliUser(name, CliRole(role), secret)
@@ -410,30 +481,30 @@ class _Builder:
                     else CliUser.make(name, secret, role)
                 )
             except (ValueError, InvalidArgument) as exc:
-                raise bad(str(exc).split(": ")[-1] if str(exc) else "bad user") from None
+                raise Refused(str(exc).split(": ")[-1] if str(exc) else "bad user") from None
             self.users[name] = user
         elif m := re.match(r"^no username (\S+)$", line):
             if m.group(1) not in self.users:
-                raise bad(f"no user {m.group(1)!r}")
+                raise Refused(f"no user {m.group(1)!r}")
             if (
                 sum(u.role is CliRole.SYSADMIN for u in self.users.values() if u.name != m.group(1))
                 == 0
             ):
-                raise bad("the last sysadmin user cannot be removed")
+                raise Refused("the last sysadmin user cannot be removed")
             del self.users[m.group(1)]
         elif m := re.match(r"^password-attributes max-retry (\d+) lockout-period (\d+)$", line):
             retry, period = int(m.group(1)), int(m.group(2))
             if not (1 <= retry <= 16 and 1 <= period <= 43200):
-                raise bad("max-retry is 1-16, lockout-period 1-43200 minutes")
+                raise Refused("max-retry is 1-16, lockout-period 1-43200 minutes")
             self.lockout = Lockout(retry, period)
         elif line == "no password-attributes":
             self.lockout = None
-        elif line in ("lldp enable", "end") or re.match(
-            r"^snmp-server (community \S+ (ro|rw)|user \S+ (ro|rw) auth \S+ .*)$", line
+        elif not (
+            line in ("lldp enable", "end")
+            or re.match(r"^snmp-server (community \S+ (ro|rw)|user \S+ (ro|rw) auth \S+ .*)$", line)
         ):
-            return
-        else:
-            raise bad("unknown command")
+            return None
+        return ()
 
 
 _LINK_TAGS = {
@@ -535,6 +606,10 @@ class Switch:
         self.booted_at: float | None = None
         self.boot_count = 0
         self._boot_timer: Timer | None = None
+        #: The deployment network (management, VLANs, VLT, BGP) the cabling plans, and the
+        #: rack's switches (a BGP session needs the far switch's configuration): set_plan.
+        self.plan = Plan(NO_NET)
+        self.fabric: Mapping[str, Switch] = {}
         #: The running configuration but its ports' admin states (those are the ports').
         self._running = SwitchConfig.deployed(spec)
         #: The saved configuration (what a boot loads).
@@ -599,6 +674,41 @@ class Switch:
         before = p.oper_up
         p.peer_up = up
         return self._changed(p, before)
+
+    def set_plan(self, plan: Plan, fabric: Mapping[str, Switch]) -> None:
+        """The rack's cabling is known: the deployment configuration gains its network part
+        (a running or saved configuration still the deployment one follows)."""
+        old = SwitchConfig.deployed(self.spec, self.plan.net)
+        self.plan, self.fabric = plan, fabric
+        new = SwitchConfig.deployed(self.spec, plan.net)
+        if self._running == old:
+            self._running = new
+        if self.saved == old:
+            self.saved = new
+
+    def bgp_session(self, neighbor: Neighbor) -> tuple[bool, float]:
+        """Whether the BGP session to ``neighbor`` (of the running configuration) is
+        Established, and since when its link is as it is. Established while BGP runs here, the
+        neighbor is enabled with a remote AS, the address is the far end of a cabled link that
+        is up, and the far end agrees: a switch up with BGP in that AS and a matching enabled
+        neighbor back to this one; a border router (not modelled) in the planned AS."""
+        bgp = self._running.net.bgp
+        link = self.plan.link(neighbor.address)
+        if link is None:
+            return False, self.state_since
+        port = self.ports[link.port]
+        since = port.changed_at
+        if bgp is None or not self.up or not neighbor.enabled or not port.oper_up:
+            return False, since
+        far = self.fabric.get(link.device)
+        if far is None:
+            return neighbor.remote_as == link.remote_as, since
+        far_bgp = far.config.net.bgp
+        if not far.up or far_bgp is None or far_bgp.asn != neighbor.remote_as:
+            return False, since
+        back = far_bgp.neighbor(link.local)
+        ok = back is not None and back.enabled and back.remote_as == bgp.asn
+        return ok, since
 
     def driving(self, port: str) -> bool:
         return self._port(port).driving
@@ -913,6 +1023,7 @@ class Switch:
                     f"snmp-server user {user.name} {user.access.value} auth {user.auth.value} "
                     f"********{priv}"
                 )
+        lines += render_top(cfg.net)
         for p in self._by_index:
             description = p.alias if cfg.provisioned else ""
             lines += [
@@ -920,8 +1031,10 @@ class Switch:
                 f"interface {p.name}",
                 f" description {description}" if description else " no description",
                 f" speed {p.speed_gbps * 1000}",
+                *render_port(cfg.net, p.name),
                 " shutdown" if p.name in cfg.shutdown else " no shutdown",
             ]
+        lines += render_bottom(cfg.net)
         lines += ["!", "end"]
         return "\n".join(lines) + "\n"
 
@@ -940,27 +1053,25 @@ class Switch:
         return builder.result()
 
     def configure(
-        self, line: str, interface: str | None = None, by: Actor | None = None
-    ) -> tuple[str | None, list[Event]]:
+        self, line: str, mode: Mode = (), by: Actor | None = None
+    ) -> tuple[Mode, list[Event]]:
         """One ``configure terminal`` line, applied to the running configuration at once (as
-        OS10 does), inside ``interface`` when given (the ``conf-if`` mode). Returns the
-        interface mode the line leaves (``interface ethernet1/1/3`` enters one) and the events.
-        InvalidArgument and nothing changed for a line it does not know."""
+        OS10 does), inside ``mode`` (the blocks entered: ``("interface ethernet1/1/3",)``,
+        ``("router bgp 64801", "neighbor 100.71.49.2")``). Returns the mode the line leaves
+        (``router bgp 64801`` enters one) and the events. InvalidArgument and nothing changed
+        for a line it does not know or refuses."""
         if self.state is not SwitchState.UP:
             raise InvalidState(f"{self.name} is {self.state.value}, not up")
         builder = _Builder(self, self.running, whole=False)
-        builder.interface = interface
+        builder.mode = mode
         text = line.strip()
-        if interface is not None and not _TOP_LEVEL.match(text):
-            builder.feed(" " + text)
-        else:
-            builder.feed(text)
+        builder.feed_cli(text)
         cfg = builder.result()
         events: list[Event] = []
         if cfg != self.running:
             events += self._changed_by(by, _masked(text))
             events += self._apply_running(cfg, "cli", saved=False)
-        return builder.interface, events
+        return builder.mode, events
 
     def load_config(self, text: str, by: Actor | None = None, source: str = "") -> list[Event]:
         """``copy <backup> running-configuration``: the text becomes the running configuration
@@ -1260,8 +1371,8 @@ class Switch:
         first: InvalidArgument and nothing changed if any of it is bad."""
         try:
             serial = str(data["serial"])
-            running = SwitchConfig.from_dict(data["running"], self.spec)
-            saved = SwitchConfig.from_dict(data["saved"], self.spec)
+            running = SwitchConfig.from_dict(data["running"], self.spec, self.plan.net)
+            saved = SwitchConfig.from_dict(data["saved"], self.spec, self.plan.net)
             images = ImageBank(self.spec.os_version)
             if "images" in data:
                 images.load(data["images"])

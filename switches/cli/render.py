@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from switches.model import PortRole, Switch
-from switches.spec import SwitchRole
+from switches.model import Switch
 
 RULE = "-" * 98
 
@@ -144,17 +143,16 @@ def interface_status(sw: Switch) -> str:
         RULE,
     ]
     provisioned = sw.provisioned
+    access = dict(sw.config.net.access)
     for p in sw.ports.values():
         up = p.oper_up
         description = (p.alias if provisioned else "")[:15]
         speed = f"{p.speed_gbps}G" if up else "0"
         duplex = "full" if up else ""
-        mode, vlan, tagged = ("A", "1", "-")
-        if provisioned and p.role is PortRole.NODE_NIC:
-            mode, vlan, tagged = "T", "1", "7,8"
+        mode, vid, tagged = "A", str(access.get(p.name, 1)), "-"
         lines.append(
             f"{short_port(p.name):<16}{description:<16}{'up' if up else 'down':<9}{speed:<9}"
-            f"{duplex:<9}{mode:<5}{vlan:<5}{tagged}"
+            f"{duplex:<9}{mode:<5}{vid:<5}{tagged}"
         )
     lines.append(RULE)
     return "\n".join(lines)
@@ -173,42 +171,113 @@ def lldp_neighbors(sw: Switch) -> str:
     return "\n".join(lines)
 
 
-def _bgp_as(sw: Switch) -> int:
-    return 64801
-
-
-def bgp_peers(sw: Switch) -> list[tuple[str, int, bool, float]]:
-    """(neighbour address, AS, established, since) per BGP session the deployment
-    configuration has: iBGP to the peer ToR over each peer link, eBGP to the border over each
-    uplink; Established while the configuration is there and the link is up."""
-    if sw.spec.role is not SwitchRole.TOR or not sw.provisioned:
+def bgp_peers(sw: Switch) -> list[tuple[str, int | None, bool, bool, float]]:
+    """(address, remote AS, enabled, established, since) per neighbor of the running
+    configuration's BGP (see ``Switch.bgp_session``)."""
+    bgp = sw.config.net.bgp
+    if bgp is None:
         return []
-    out = []
-    for p in sw.ports.values():
-        if p.role is PortRole.PEER_LINK:
-            out.append((f"100.71.{p.index}.{2 if sw.name < p.peer else 1}", 64801, p, 64801))
-        elif p.role is PortRole.UPLINK:
-            out.append((f"100.72.{p.index}.1", 64900 + p.index, p, 0))
-    return [(addr, asn, port.oper_up, port.changed_at) for addr, asn, port, _ in out]
+    return [(n.address, n.remote_as, n.enabled, *sw.bgp_session(n)) for n in bgp.neighbors]
 
 
 def ip_bgp_summary(sw: Switch) -> str:
-    peers = bgp_peers(sw)
-    if not peers:
+    bgp = sw.config.net.bgp
+    if bgp is None:
         return "% Error: BGP is not configured."
-    index = sum(ord(c) for c in sw.name) % 250
     now = sw.uptime() or 0.0
     lines = [
-        f"BGP router identifier 10.255.{index}.1 local AS number {_bgp_as(sw)}",
+        f"BGP router identifier {bgp.router_id or '0.0.0.0'} local AS number {bgp.asn}",
         f"{'Neighbor':<15}{'AS':<8}{'MsgRcvd':<9}{'MsgSent':<11}{'Up/Down':<18}State/Pfx",
     ]
     booted = sw.booted_at or 0.0
-    for addr, asn, up, since in peers:
+    for addr, asn, enabled, up, since in bgp_peers(sw):
         age = max(0.0, booted + now - max(since, booted))
-        msgs = int(age / 30) + 3
+        msgs = int(age / 30) + 3 if up else 0
         updown = uptime(age).split(" ", 2)[-1] if up else "never"
-        state = "12" if up else "Active"
-        lines.append(f"{addr:<15}{asn:<8}{msgs:<9}{msgs:<11}{updown:<18}{state}")
+        state = "12" if up else ("Active" if enabled else "Idle")
+        lines.append(f"{addr:<15}{asn or '':<8}{msgs:<9}{msgs:<11}{updown:<18}{state}")
+    return "\n".join(lines)
+
+
+def _ports_list(ports: list[str]) -> str:
+    """OS10's port lists: ``1/1/1-1/1/4,1/1/53`` (runs of consecutive ports as ranges)."""
+    runs: list[list[str]] = []
+    for name in ports:
+        short = name.removeprefix("ethernet")
+        if runs and _next_port(runs[-1][-1]) == short:
+            runs[-1].append(short)
+        else:
+            runs.append([short])
+    return ",".join(r[0] if len(r) == 1 else f"{r[0]}-{r[-1]}" for r in runs)
+
+
+def _next_port(short: str) -> str:
+    head, _, last = short.rpartition("/")
+    return f"{head}/{int(last) + 1}" if last.isdigit() else ""
+
+
+def vlan(sw: Switch) -> str:
+    """``show vlan``: the default VLAN 1 holds every port not in another."""
+    net = sw.config.net
+    access = dict(net.access)
+    lines = [
+        "Codes: * - Default VLAN, M - Management VLAN, R - Remote Port Mirroring VLANs,",
+        "       @ - Attached to Virtual Network, P - Primary, C - Community, I - Isolated",
+        "Q: A - Access (Untagged), T - Tagged",
+        f"    {'NUM':<7}{'Status':<10}{'Description':<32}Q Ports",
+    ]
+    rows = [("*", 1, "", [p for p in sw.ports if p not in access], True)]
+    rows += [
+        (" ", v.vid, v.description, [p for p, x in access.items() if x == v.vid], v.enabled)
+        for v in net.vlans
+        if v.vid != 1
+    ]
+    for mark, vid, description, members, enabled in rows:
+        active = enabled and any(sw.ports[p].oper_up for p in members)
+        status = "Active" if active else "Inactive"
+        q = "A Eth" + _ports_list(members) if members else ""
+        lines.append(f"{mark}   {vid:<7}{status:<10}{description[:31]:<32}{q}".rstrip())
+    return "\n".join(lines)
+
+
+def vlt(sw: Switch, domain: str = "1") -> str:
+    """``show vlt 1``: the domain, its VLTi (the discovery interfaces) and the peer."""
+    v = sw.config.net.vlt
+    if v is None or str(v.domain) != domain:
+        return f"% Error: VLT domain {domain} is not configured."
+    ports = [sw.ports[p] for p in v.discovery]
+    vlti_up = any(p.oper_up for p in ports)
+    peer_name = next((p.peer.split(":")[0] for p in ports if p.peer), "")
+    peer = sw.fabric.get(peer_name)
+    peer_vlt = None if peer is None or not peer.up else peer.config.net.vlt
+    peer_up = (
+        vlti_up and peer_vlt is not None and peer_vlt.domain == v.domain and peer_vlt.mac == v.mac
+    )
+    unit = 1 if peer_name == "" or sw.name < peer_name else 2
+    lines = [
+        f"{'Domain ID':<39}: {v.domain}",
+        f"{'Unit ID':<39}: {unit}",
+        f"{'Role':<39}: {'primary' if unit == 1 or not peer_up else 'secondary'}",
+        f"{'Version':<39}: 3.1",
+        f"{'Local System MAC address':<39}: {sw.chassis_mac}",
+        f"{'Role priority':<39}: 32768",
+        f"{'VLT MAC address':<39}: {v.mac or sw.chassis_mac}",
+        f"{'IP address':<39}: {v.backup or '-'} (backup destination)",
+        f"{'Delay-Restore timer':<39}: 90 seconds",
+        f"{'Peer-Routing':<39}: Disabled",
+        "VLTi Link Status",
+        f"    {'port-channel1000':<35}: {'up' if vlti_up else 'down'}"
+        f" (Eth {_ports_list(list(v.discovery)) or '-'})",
+        "",
+        f"{'VLT Peer Unit ID':<20}{'System MAC Address':<22}{'Status':<10}{'IP Address':<23}"
+        "Version",
+        "-" * 86,
+    ]
+    if peer is not None:
+        lines.append(
+            f"  {3 - unit:<18}{peer.chassis_mac:<22}{'up' if peer_up else 'down':<10}"
+            f"{v.backup or '-':<23}3.1"
+        )
     return "\n".join(lines)
 
 

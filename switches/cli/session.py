@@ -18,6 +18,7 @@ from nodes.errors import ModelError
 from switches.accounts import CliRole
 from switches.cli import render
 from switches.model import Actor, Switch
+from switches.netconfig import Mode, prompt_mode
 
 ERROR_UNKNOWN = "% Error: Unrecognized command."
 ERROR_DENIED = "% Error: Permission denied: the {role} role cannot run this command."
@@ -64,8 +65,10 @@ class CliSession:
     user: str
     role: CliRole
     address: str
-    mode: str = "exec"  # exec, config, interface
-    interface: str | None = None
+    mode: str = "exec"  # exec, config
+    #: The configuration blocks entered in config mode (``("interface ethernet1/1/1",)``,
+    #: ``("router bgp 64801", "neighbor 100.71.49.2")``): see ``switches.netconfig``.
+    path: Mode = ()
     paging: bool = True
     _confirm: Callable[[bool], Reply] | None = field(default=None, repr=False)
 
@@ -78,9 +81,7 @@ class CliSession:
             return ""
         host = self.switch.config.hostname
         if self.mode == "config":
-            return f"{host}(config)# "
-        if self.mode == "interface" and self.interface is not None:
-            return f"{host}(conf-if-{self.interface.replace('ethernet', 'eth')})# "
+            return f"{host}({prompt_mode(self.path[-1]) if self.path else 'config'})# "
         return f"{host}# "
 
     # -- one line ------------------------------------------------------------------------------
@@ -135,15 +136,10 @@ class CliSession:
     def _configure(self, text: str) -> Reply:
         if not self.role.may_change:
             return Reply(ERROR_DENIED.format(role=self.role.value))
-        interface = self.interface if self.mode == "interface" else None
         try:
-            new_interface, _ = self.switch.configure(text, interface, self.actor)
+            self.path, _ = self.switch.configure(text, self.path, self.actor)
         except ModelError as exc:
             return Reply(f"% Error: {exc}")
-        if new_interface is not None:
-            self.mode, self.interface = "interface", new_interface
-        elif self.mode == "interface":
-            self.mode, self.interface = "config", None
         return Reply()
 
 
@@ -160,18 +156,18 @@ def _terminal(s: CliSession, args: list[str]) -> Reply:
 
 
 def _configure(s: CliSession, _args: list[str]) -> Reply:
-    s.mode, s.interface = "config", None
+    s.mode, s.path = "config", ()
     return Reply()
 
 
 def _end(s: CliSession, _args: list[str]) -> Reply:
-    s.mode, s.interface = "exec", None
+    s.mode, s.path = "exec", ()
     return Reply()
 
 
 def _exit(s: CliSession, _args: list[str]) -> Reply:
-    if s.mode == "interface":
-        s.mode, s.interface = "config", None
+    if s.mode == "config" and s.path:
+        s.path = s.path[:-1]
     elif s.mode == "config":
         s.mode = "exec"
     else:
@@ -238,6 +234,8 @@ COMMANDS: tuple[_Command, ...] = (
     _Command(("show", "interface", "status"), _show(render.interface_status)),
     _Command(("show", "lldp", "neighbors"), _show(render.lldp_neighbors)),
     _Command(("show", "ip", "bgp", "summary"), _show(render.ip_bgp_summary)),
+    _Command(("show", "vlan"), _show(render.vlan)),
+    _Command(("show", "vlt", "<word>"), lambda s, a: Reply(render.vlt(s.switch, a[0]))),
     _Command(("show", "logging"), _show(render.logging)),
     _Command(("show", "alarms"), _show(render.alarms)),
     _Command(("show", "image", "status"), _show(render.image_status)),
