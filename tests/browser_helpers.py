@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 
 from tests.conftest import require_tool
@@ -39,3 +40,11 @@ def browser_fixture() -> Iterator[webdriver.Chrome]:
         yield driver
     finally:
         driver.quit()
+
+
+def attr(driver: webdriver.Chrome, element_id: str, name: str) -> str | None:
+    """An element's attribute, or None while it is missing or being redrawn."""
+    try:
+        return driver.find_element("id", element_id).get_attribute(name)
+    except (NoSuchElementException, StaleElementReferenceException):
+        return None

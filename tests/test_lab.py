@@ -23,6 +23,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from emulator import topology
 from emulator.controller import runbook as rb
+from tests.browser_helpers import attr as _attr
 from tests.browser_helpers import browser_fixture  # noqa: F401  (the browser fixture)
 from tests.conftest import TEST_IPMI_PORT, TEST_REDFISH_PORT, next_base_address, require_tool
 
@@ -308,13 +309,13 @@ def test_the_rack_view_ticks_the_step_the_trainee_does(
     browser.get(f"{lab.url}/ui?token={lab.token}")
     WebDriverWait(browser, 20).until(lambda d: d.find_elements("id", "lab-steps"))
     step = "lab-step-m1_0"  # "shut the node down"
-    assert browser.find_element("id", step).get_attribute("data-done") == "false"
+    assert _attr(browser, step, "data-done") == "false"
     lab.cli("node", "shutdown", "n02")
     WebDriverWait(browser, 20).until(
-        lambda d: d.find_element("id", step).get_attribute("data-done") == "true",
+        lambda d: _attr(d, step, "data-done") == "true",
         message="the lab panel never ticked the shutdown",
     )
-    assert "shut the node down" in browser.find_element("id", step).text
+    assert "shut the node down" in (_attr(browser, step, "textContent") or "")
     # The timeline shows the lab's own events beside the rack's.
     assert browser.find_elements("css selector", "#timeline li[data-type='lab.step']")
     lab.cli("node", "drain", "n03")  # a second node out: the rule break shows at once

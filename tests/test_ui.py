@@ -17,10 +17,10 @@ from typing import Any
 import httpx
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.support.ui import WebDriverWait
 
 from emulator.harness import RackThread
+from tests.browser_helpers import attr as _attr
 from tests.browser_helpers import browser_fixture  # noqa: F401  (the browser fixture)
 
 ARTIFACTS = Path(
@@ -39,13 +39,6 @@ def rack(rack_factory: Callable[..., RackThread]) -> RackThread:
 def _api(rack: RackThread, method: str, path: str, **kw: Any) -> httpx.Response:
     headers = {"Authorization": f"Bearer {rack.token}"}
     return httpx.request(method, rack.control_url + path, headers=headers, timeout=10, **kw)
-
-
-def _attr(driver: webdriver.Chrome, element_id: str, name: str) -> str | None:
-    try:
-        return driver.find_element("id", element_id).get_attribute(name)
-    except (NoSuchElementException, StaleElementReferenceException):
-        return None
 
 
 def _wait_attr(driver: webdriver.Chrome, element_id: str, name: str, want: str) -> None:
