@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Any
+from typing import Annotated, Any
 
 from jsonpath_ng.exceptions import JsonPathParserError
 from jsonpath_ng.ext import parse as _parse
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 @functools.lru_cache(maxsize=512)
@@ -27,24 +27,26 @@ def jsonpath_parse(expression: str) -> Any:
     return _parse(expression)
 
 
+def _compiles(v: str) -> str:
+    try:
+        re.compile(v)
+    except re.error as exc:
+        raise ValueError(f"not a regular expression: {exc}") from None
+    return v
+
+
+#: Text that must be a regular expression (a tolerance's ``regex``, a step's ``fails-with``).
+Regex = Annotated[str, AfterValidator(_compiles)]
+
+
 class Tolerance(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     jsonpath: str | None = Field(None, description="where in the output to look")
     value: Any = Field(None, description="the output (or each match) equals it")
     range: tuple[float, float] | None = Field(None, description="inclusive bounds of a number")
-    regex: str | None = Field(None, description="the text matches (re.search)")
+    regex: Regex | None = Field(None, description="the text matches (re.search)")
     count: tuple[int, int] | None = Field(None, description="JSONPath: bounds on the matches")
-
-    @field_validator("regex")
-    @classmethod
-    def _compiles(cls, v: str | None) -> str | None:
-        if v is not None:
-            try:
-                re.compile(v)
-            except re.error as exc:
-                raise ValueError(f"not a regular expression: {exc}") from None
-        return v
 
     @field_validator("jsonpath")
     @classmethod
